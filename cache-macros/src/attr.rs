@@ -1,0 +1,229 @@
+//! Parsing of `#[cache_result(...)]` options.
+//!
+//! This module only reads tokens into [`Options`]; whether the options fit the
+//! function they are put on is decided in `check.rs`.
+
+use proc_macro2::Span;
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, Token, UnOp};
+
+/// Every option the attribute accepts, in the order the docs list them.
+const OPTION_NAMES: &[&str] = &["expire", "skip", "store", "cache_none"];
+
+/// The seed decorator's default: `cache_result(expire: int = 300)`.
+pub(crate) const DEFAULT_EXPIRE_SECS: u64 = 300;
+
+/// The parsed attribute arguments.
+#[derive(Default)]
+pub(crate) struct Options {
+    pub(crate) expire: Option<Expire>,
+    pub(crate) skip: Option<Vec<Ident>>,
+    pub(crate) store: Option<Expr>,
+    pub(crate) cache_none: Option<LitBool>,
+}
+
+/// `expire = ...`: a literal checked here, or a constant expression checked
+/// by the compiler (`expire = 5 * 60`, `expire = USER_TTL`).
+pub(crate) enum Expire {
+    Literal(u64, Span),
+    Const(Expr),
+}
+
+impl Parse for Options {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut options = Options::default();
+        let mut errors = Errors::default();
+        while !input.is_empty() {
+            let name = input.call(Ident::parse_any)?;
+            let result = match name.to_string().as_str() {
+                "expire" => parse_value(input, &name, &mut options.expire, parse_expire),
+                "skip" => parse_skip(input, &name, &mut options.skip),
+                "store" => parse_value(input, &name, &mut options.store, |input| input.parse()),
+                "cache_none" => {
+                    parse_value(input, &name, &mut options.cache_none, |input| input.parse())
+                }
+                _ => {
+                    skip_unknown_value(input)?;
+                    Err(unknown_option(&name))
+                }
+            };
+            errors.push(result);
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        errors.finish()?;
+        Ok(options)
+    }
+}
+
+/// Parses `= <value>` into `slot`, refusing a second occurrence of the option.
+fn parse_value<T>(
+    input: ParseStream<'_>,
+    name: &Ident,
+    slot: &mut Option<T>,
+    parse: impl FnOnce(ParseStream<'_>) -> syn::Result<T>,
+) -> syn::Result<()> {
+    if !input.peek(Token![=]) {
+        return Err(syn::Error::new(
+            name.span(),
+            format!("expected `{name} = <value>`, {}", example(name)),
+        ));
+    }
+    input.parse::<Token![=]>()?;
+    let value = parse(input)?;
+    set_once(slot, value, name)
+}
+
+fn parse_skip(
+    input: ParseStream<'_>,
+    name: &Ident,
+    slot: &mut Option<Vec<Ident>>,
+) -> syn::Result<()> {
+    if !input.peek(syn::token::Paren) {
+        return Err(syn::Error::new(name.span(), "expected `skip(<argument>, ...)`, e.g. `skip(db)`"));
+    }
+    let content;
+    syn::parenthesized!(content in input);
+    let names = content.parse_terminated(Ident::parse_any, Token![,])?;
+    let mut seen: Vec<Ident> = Vec::new();
+    let mut errors = Errors::default();
+    for ident in names {
+        if seen.contains(&ident) {
+            errors.push(Err(syn::Error::new(ident.span(), format!("`{ident}` is skipped twice"))));
+        } else {
+            seen.push(ident);
+        }
+    }
+    errors.finish()?;
+    set_once(slot, seen, name)
+}
+
+fn set_once<T>(slot: &mut Option<T>, value: T, name: &Ident) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(syn::Error::new(
+            name.span(),
+            format!("duplicate option `{name}`: give it once"),
+        ));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+// Input:  `expire = 60` | `expire = 0` | `expire = -5` | `expire = 1.5` | `expire = "60"` | `expire = 5 * 60`
+// Output: Literal(60) | error on the literal | ... | Const(`5 * 60`), checked by the compiler.
+fn parse_expire(input: ParseStream<'_>) -> syn::Result<Expire> {
+    let expr: Expr = input.parse()?;
+    let hint = "expected `expire = <seconds>`, e.g. `expire = 60`";
+    match &expr {
+        Expr::Lit(ExprLit { lit: Lit::Int(lit), .. }) => {
+            let secs: u64 = lit.base10_parse().map_err(|_| {
+                syn::Error::new(lit.span(), format!("`{lit}` is not a number of seconds; {hint}"))
+            })?;
+            if secs == 0 {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!("`expire` must be at least 1 second (Redis rejects a TTL of 0); {hint}"),
+                ));
+            }
+            Ok(Expire::Literal(secs, lit.span()))
+        }
+        Expr::Unary(ExprUnary { op: UnOp::Neg(_), .. }) => Err(syn::Error::new_spanned(
+            &expr,
+            format!("`expire` cannot be negative; {hint}"),
+        )),
+        Expr::Lit(ExprLit { lit: Lit::Float(lit), .. }) => Err(syn::Error::new(
+            lit.span(),
+            format!("`expire` takes whole seconds, not `{lit}`; {hint}"),
+        )),
+        Expr::Lit(ExprLit { lit: Lit::Str(lit), .. }) => Err(syn::Error::new(
+            lit.span(),
+            format!("`expire` takes a number, not a string: write `expire = {}`", lit.value()),
+        )),
+        Expr::Lit(other) => Err(syn::Error::new(other.span(), hint)),
+        _ => Ok(Expire::Const(expr)),
+    }
+}
+
+/// After an unknown name, consume `= value` or `(...)` so that the options
+/// after it are still read and their own mistakes reported too.
+fn skip_unknown_value(input: ParseStream<'_>) -> syn::Result<()> {
+    if input.peek(Token![=]) {
+        input.parse::<Token![=]>()?;
+        input.parse::<Expr>()?;
+    } else if input.peek(syn::token::Paren) {
+        let _content;
+        syn::parenthesized!(_content in input);
+    }
+    Ok(())
+}
+
+fn unknown_option(name: &Ident) -> syn::Error {
+    let given = name.to_string();
+    let expected = OPTION_NAMES.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    let mut message = format!("unknown option `{given}`; expected one of {expected}");
+    if let Some(close) = OPTION_NAMES.iter().find(|n| edit_distance(n, &given) <= 2) {
+        message.push_str(&format!(" (did you mean `{close}`?)"));
+    }
+    syn::Error::new(name.span(), message)
+}
+
+fn example(name: &Ident) -> &'static str {
+    match name.to_string().as_str() {
+        "expire" => "e.g. `expire = 60`",
+        "store" => "e.g. `store = &SESSION_CACHE`",
+        "cache_none" => "e.g. `cache_none = true`",
+        _ => "",
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints on short option names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// Collects independent mistakes so that one compile reports them all.
+#[derive(Default)]
+pub(crate) struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub(crate) fn push(&mut self, result: syn::Result<()>) {
+        if let Err(error) = result {
+            match &mut self.0 {
+                Some(first) => first.combine(error),
+                None => self.0 = Some(error),
+            }
+        }
+    }
+
+    pub(crate) fn finish(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edit_distance;
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        assert_eq!(edit_distance("expire", "expire"), 0);
+        assert_eq!(edit_distance("expire", "expir"), 1);
+        assert_eq!(edit_distance("expire", "exipre"), 2);
+        assert_eq!(edit_distance("skip", "store"), 4);
+    }
+}

@@ -1,0 +1,280 @@
+//! Checks that span the options and the function: is this a function we can
+//! cache, with these options? The result is a [`Plan`] that `expand.rs` turns
+//! into code without further decisions.
+
+use proc_macro2::Span;
+use quote::format_ident;
+use syn::spanned::Spanned;
+use syn::{
+    FnArg, GenericArgument, GenericParam, Ident, ItemFn, Pat, PatIdent, PathArguments, ReturnType,
+    Type,
+};
+
+use crate::attr::{Errors, Expire, Options, DEFAULT_EXPIRE_SECS};
+
+/// What to generate for one cached function.
+pub(crate) struct Plan {
+    /// The arguments, in signature order; the receiver first when there is one.
+    pub(crate) args: Vec<Arg>,
+    /// Which runtime entry point matches the return type.
+    pub(crate) shape: Shape,
+    /// The type stored in the cache, when the return type names it; spans the
+    /// "not Serialize/Deserialize" error on the user's type.
+    pub(crate) value_ty: Option<Type>,
+    pub(crate) expire: Expire,
+    pub(crate) store: Option<syn::Expr>,
+}
+
+pub(crate) struct Arg {
+    /// The name the generated code uses: the user's own, or `__cache_argN`
+    /// when the parameter is a pattern such as `(a, b): (u8, u8)`.
+    pub(crate) binding: Ident,
+    /// The user's pattern when it had to be renamed, re-bound in the body.
+    pub(crate) pattern: Option<Pat>,
+    /// Where a "not Serialize" error points: the argument's type, or `self`.
+    pub(crate) span: Span,
+    pub(crate) in_key: bool,
+}
+
+/// How the return value maps to what is stored.
+#[derive(Clone, Copy)]
+pub(crate) enum Shape {
+    /// Any `T`: stored as is.
+    Plain,
+    /// `Option<T>`: `Some` stored, `None` not.
+    Some,
+    /// `Result<T, E>`: `Ok` stored, `Err` not; `E` needs no serde.
+    Ok,
+    /// `Result<Option<T>, E>`: `Ok(Some)` stored.
+    OkSome,
+}
+
+pub(crate) fn plan(options: Options, item: &ItemFn) -> syn::Result<Plan> {
+    let mut errors = Errors::default();
+    errors.push(check_signature(item));
+    let args = match collect_args(item, options.skip.as_deref().unwrap_or_default()) {
+        Ok(args) => args,
+        Err(error) => {
+            errors.push(Err(error));
+            Vec::new()
+        }
+    };
+    if let ReturnType::Type(_, ty) = &item.sig.output {
+        errors.push(check_owned(ty));
+    }
+    let cache_none = options.cache_none.as_ref().is_some_and(|lit| lit.value);
+    let (shape, value_ty) = shape_of(&item.sig.output, cache_none);
+    if let Some(lit) = options.cache_none.as_ref().filter(|lit| lit.value) {
+        if !returns_option(&item.sig.output) {
+            errors.push(Err(syn::Error::new(
+                lit.span(),
+                "`cache_none` applies only to functions that return `Option<T>` or \
+                 `Result<Option<T>, E>`; remove it",
+            )));
+        }
+    }
+    errors.finish()?;
+    Ok(Plan {
+        args,
+        shape,
+        value_ty,
+        expire: options.expire.unwrap_or(Expire::Literal(DEFAULT_EXPIRE_SECS, Span::call_site())),
+        store: options.store,
+    })
+}
+
+fn check_signature(item: &ItemFn) -> syn::Result<()> {
+    let sig = &item.sig;
+    let mut errors = Errors::default();
+    if let Some(constness) = &sig.constness {
+        errors.push(Err(syn::Error::new(
+            constness.span,
+            "#[cache_result] cannot go on a `const fn`: caching reads Redis at run time; \
+             remove `const`",
+        )));
+    }
+    if sig.asyncness.is_none() {
+        errors.push(Err(syn::Error::new(
+            sig.fn_token.span,
+            "#[cache_result] caches `async fn`s only: write `async fn`",
+        )));
+    }
+    for param in &sig.generics.params {
+        let what = match param {
+            GenericParam::Lifetime(_) => continue,
+            GenericParam::Type(_) => "type",
+            GenericParam::Const(_) => "const",
+        };
+        errors.push(Err(syn::Error::new_spanned(
+            param,
+            format!(
+                "#[cache_result] does not support generic {what} parameters: the key would not \
+                 tell one instantiation from another; use a concrete type"
+            ),
+        )));
+    }
+    for input in &sig.inputs {
+        if let FnArg::Typed(arg) = input {
+            if let Some(impl_trait) = find_impl_trait(&arg.ty) {
+                errors.push(Err(syn::Error::new_spanned(
+                    impl_trait,
+                    "#[cache_result] does not support `impl Trait` arguments: the key needs a \
+                     concrete type; take one (e.g. `&str` instead of `impl AsRef<str>`)",
+                )));
+            }
+        }
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.push(Err(syn::Error::new_spanned(variadic, "variadic functions cannot be cached")));
+    }
+    errors.finish()
+}
+
+fn collect_args(item: &ItemFn, skip: &[Ident]) -> syn::Result<Vec<Arg>> {
+    let mut args = Vec::new();
+    for (index, input) in item.sig.inputs.iter().enumerate() {
+        let arg = match input {
+            FnArg::Receiver(receiver) => Arg {
+                binding: Ident::new("self", receiver.self_token.span),
+                pattern: None,
+                span: receiver.self_token.span,
+                in_key: true,
+            },
+            FnArg::Typed(typed) => match &*typed.pat {
+                Pat::Ident(PatIdent { ident, subpat: None, .. }) => Arg {
+                    binding: ident.clone(),
+                    pattern: None,
+                    span: typed.ty.span(),
+                    in_key: true,
+                },
+                pattern => Arg {
+                    binding: format_ident!("__cache_arg{}", index),
+                    pattern: Some(pattern.clone()),
+                    span: typed.ty.span(),
+                    in_key: true,
+                },
+            },
+        };
+        args.push(arg);
+    }
+    let mut errors = Errors::default();
+    for name in skip {
+        match args.iter_mut().find(|arg| arg.pattern.is_none() && arg.binding == *name) {
+            Some(arg) => arg.in_key = false,
+            None => errors.push(Err(syn::Error::new(
+                name.span(),
+                format!("`skip({name})`: this function has no argument named `{name}`"),
+            ))),
+        }
+    }
+    errors.finish()?;
+    Ok(args)
+}
+
+/// A cached value is decoded from JSON into an owned value: nothing in the
+/// return type may borrow.
+fn check_owned(ty: &Type) -> syn::Result<()> {
+    let message = "a cached function must return an owned type: its value is decoded from the \
+                   cache, with nothing to borrow from; return e.g. `String` instead of `&str`";
+    match ty {
+        Type::Reference(reference) => {
+            Err(syn::Error::new(reference.and_token.span, message))
+        }
+        Type::Path(path) => {
+            let mut errors = Errors::default();
+            for segment in &path.path.segments {
+                if let PathArguments::AngleBracketed(generics) = &segment.arguments {
+                    for arg in &generics.args {
+                        match arg {
+                            GenericArgument::Type(inner) => errors.push(check_owned(inner)),
+                            GenericArgument::Lifetime(lifetime) if lifetime.ident != "static" => {
+                                errors.push(Err(syn::Error::new_spanned(lifetime, message)));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            errors.finish()
+        }
+        Type::Tuple(tuple) => {
+            let mut errors = Errors::default();
+            tuple.elems.iter().for_each(|elem| errors.push(check_owned(elem)));
+            errors.finish()
+        }
+        Type::Array(array) => check_owned(&array.elem),
+        Type::Slice(slice) => check_owned(&slice.elem),
+        Type::Paren(paren) => check_owned(&paren.elem),
+        Type::Group(group) => check_owned(&group.elem),
+        _ => Ok(()),
+    }
+}
+
+fn find_impl_trait(ty: &Type) -> Option<&Type> {
+    match ty {
+        Type::ImplTrait(_) => Some(ty),
+        Type::Reference(reference) => find_impl_trait(&reference.elem),
+        Type::Paren(paren) => find_impl_trait(&paren.elem),
+        Type::Group(group) => find_impl_trait(&group.elem),
+        _ => None,
+    }
+}
+
+// Input:  `-> Result<Option<User>, DbError>`, cache_none = false
+// Output: (Shape::OkSome, Some(`User`))
+//
+// The return type is recognised by the last segment of its path, as written:
+// `Result`/`io::Result`/`anyhow::Result` all count as `Result`. The runtime
+// entry point then checks the real type, so an alias under another name is
+// cached as a plain value (and its error type then needs serde).
+fn shape_of(output: &ReturnType, cache_none: bool) -> (Shape, Option<Type>) {
+    let ty = match output {
+        ReturnType::Default => return (Shape::Plain, None),
+        ReturnType::Type(_, ty) => &**ty,
+    };
+    match last_segment(ty) {
+        Some(("Option", Some(inner))) if !cache_none => (Shape::Some, Some(inner.clone())),
+        Some(("Result", ok)) => match ok.and_then(|ok| last_segment(ok).map(|seg| (ok, seg))) {
+            Some((_, ("Option", Some(inner)))) if !cache_none => {
+                (Shape::OkSome, Some(inner.clone()))
+            }
+            _ => (Shape::Ok, ok.cloned()),
+        },
+        _ => (Shape::Plain, Some(ty.clone())),
+    }
+}
+
+fn returns_option(output: &ReturnType) -> bool {
+    let ReturnType::Type(_, ty) = output else {
+        return false;
+    };
+    match last_segment(ty) {
+        Some(("Option", _)) => true,
+        Some(("Result", Some(ok))) => matches!(last_segment(ok), Some(("Option", _))),
+        _ => false,
+    }
+}
+
+/// `a::b::Name<T, ..>` -> ("Name", Some(T)) for the names this module cares about.
+fn last_segment(ty: &Type) -> Option<(&'static str, Option<&Type>)> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    if path.qself.is_some() {
+        return None;
+    }
+    let segment = path.path.segments.last()?;
+    let name = match segment.ident.to_string().as_str() {
+        "Option" => "Option",
+        "Result" => "Result",
+        _ => return None,
+    };
+    let first = match &segment.arguments {
+        PathArguments::AngleBracketed(generics) => generics.args.iter().find_map(|arg| match arg {
+            GenericArgument::Type(ty) => Some(ty),
+            _ => None,
+        }),
+        _ => None,
+    };
+    Some((name, first))
+}

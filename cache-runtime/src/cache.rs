@@ -1,0 +1,165 @@
+//! [`Cache`]: a handle on one store with its prefix, and the process-wide
+//! default cache that `#[cache_result]` uses unless told otherwise.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::config::{Backend, Config};
+use crate::key::CallKey;
+use crate::store::{EmbeddedStore, RedisStore, Store};
+use crate::Error;
+
+/// A cache: a store (Redis, embedded or disabled) and a key prefix.
+///
+/// Cheap to clone (one `Arc`); clones share the connection. Build one with
+/// [`Config`], and either make it the global default with [`set_global`] or
+/// give it to functions with `#[cache_result(store = ...)]`.
+///
+/// A Redis connection belongs to the Tokio runtime that opened it: use a
+/// `Cache` from one runtime (the usual `#[tokio::main]` service does).
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    prefix: Box<str>,
+    store: Store,
+}
+
+/// Which kind of store a [`Cache`] uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreKind {
+    /// A Redis server.
+    Redis,
+    /// The in-process store.
+    Embedded,
+    /// No store: every call runs its function.
+    Disabled,
+}
+
+impl Cache {
+    pub(crate) fn from_config(config: Config) -> Result<Cache, Error> {
+        let store = match &config.backend {
+            Backend::Redis { url } => Store::Redis(RedisStore::new(url, &config)?),
+            Backend::Embedded => Store::Embedded(EmbeddedStore::new(config.embedded_max_bytes)),
+            Backend::Disabled => Store::Disabled,
+        };
+        Ok(Cache { inner: Arc::new(Inner { prefix: config.prefix.into(), store }) })
+    }
+
+    /// An embedded (in-process) cache with the default settings.
+    pub fn embedded() -> Cache {
+        let config = Config::embedded();
+        let store = Store::Embedded(EmbeddedStore::new(config.embedded_max_bytes));
+        Cache { inner: Arc::new(Inner { prefix: config.prefix.into(), store }) }
+    }
+
+    /// A cache that stores nothing: every call runs its function.
+    pub fn disabled() -> Cache {
+        let prefix = Config::disabled().prefix.into();
+        Cache { inner: Arc::new(Inner { prefix, store: Store::Disabled }) }
+    }
+
+    /// The key prefix (namespace).
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// Which kind of store this is.
+    pub fn kind(&self) -> StoreKind {
+        match self.inner.store {
+            Store::Redis(_) => StoreKind::Redis,
+            Store::Embedded(_) => StoreKind::Embedded,
+            Store::Disabled => StoreKind::Disabled,
+        }
+    }
+
+    /// The full key of a call in this cache: `<prefix>:<identity>:<md5>`.
+    pub fn key(&self, call: &CallKey<'_>) -> String {
+        call.to_key(&self.inner.prefix)
+    }
+
+    /// Checks that the store answers (connecting first if need be).
+    pub async fn ping(&self) -> Result<(), Error> {
+        self.inner.store.ping().await
+    }
+
+    /// The time `key` has left, `None` when it does not exist (or has no TTL).
+    pub async fn ttl(&self, key: &str) -> Result<Option<Duration>, Error> {
+        self.inner.store.ttl(key).await
+    }
+
+    /// The raw bytes stored at `key` (JSON for entries this crate wrote).
+    pub async fn get_raw(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.inner.store.get(key).await?.map(|bytes| bytes.to_vec()))
+    }
+
+    /// The value at `key` decoded from JSON. A store error, or a value that
+    /// does not decode as `T`, is logged and read as a miss.
+    pub(crate) async fn lookup<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let bytes = match self.inner.store.get(key).await {
+            Ok(bytes) => bytes?,
+            Err(error) => {
+                tracing::warn!(key, %error, "cache read failed; running the function");
+                return None;
+            }
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                tracing::warn!(key, %error, "cached value does not decode; treating it as a miss");
+                None
+            }
+        }
+    }
+
+    /// Stores `value` as JSON at `key` for `ttl`. Failures are logged, never
+    /// returned: the caller already has its result.
+    pub(crate) async fn store<T: Serialize + ?Sized>(&self, key: &str, value: &T, ttl: Duration) {
+        let result = match serde_json::to_vec(value) {
+            Ok(json) => self.inner.store.set(key, json, ttl).await,
+            Err(error) => Err(Error::Encode(error)),
+        };
+        if let Err(error) = result {
+            tracing::warn!(key, %error, "cache write failed; the result is returned uncached");
+        }
+    }
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("Cache");
+        match &self.inner.store {
+            Store::Redis(redis) => debug.field("url", &redis.url),
+            Store::Embedded(_) => debug.field("store", &"embedded"),
+            Store::Disabled => debug.field("store", &"disabled"),
+        };
+        debug.field("prefix", &self.inner.prefix).finish()
+    }
+}
+
+static GLOBAL: OnceLock<Cache> = OnceLock::new();
+
+/// Makes `cache` the default for every `#[cache_result]` without a `store`
+/// option. Call it once at start-up, before the first cached call; otherwise
+/// the default is built from the environment ([`Config::from_env`]).
+pub fn set_global(cache: Cache) -> Result<(), Error> {
+    GLOBAL.set(cache).map_err(|_| Error::GlobalAlreadySet)
+}
+
+/// The default cache: the one given to [`set_global`], or else Redis at
+/// `REDIS_URL` (default `redis://127.0.0.1:6379`), built on first use.
+pub fn global() -> &'static Cache {
+    GLOBAL.get_or_init(|| {
+        Config::from_env().build().unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot build the cache from REDIS_URL; caching is off");
+            Cache::disabled()
+        })
+    })
+}

@@ -1,0 +1,195 @@
+//! Configuration: which store, which key prefix, which timeouts.
+//!
+//! Everything has a default that works on a developer machine:
+//! `redis://127.0.0.1:6379`, prefix `cache`, connect timeout 500 ms,
+//! operation timeout 50 ms, a new connection attempt at most every second.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::{Cache, Error};
+
+/// The default Redis URL when `REDIS_URL` is not set.
+pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
+/// The default key prefix (namespace).
+pub const DEFAULT_PREFIX: &str = "cache";
+
+/// How to build a [`Cache`].
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_runtime::Config;
+///
+/// let cache = Config::redis("redis://:secret@127.0.0.1:6379/2")
+///     .prefix("billing")
+///     .op_timeout(Duration::from_millis(20))
+///     .build()?;
+/// assert!(!format!("{cache:?}").contains("secret"));
+/// # Ok::<(), cache_runtime::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) backend: Backend,
+    pub(crate) prefix: String,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) op_timeout: Duration,
+    pub(crate) retry_after: Duration,
+    pub(crate) embedded_max_bytes: u64,
+}
+
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Redis { url: String },
+    Embedded,
+    Disabled,
+}
+
+impl Config {
+    /// A Redis store at `url`: `redis://[:password@]host[:port][/db]`, or
+    /// `rediss://...` with the `tls` feature. Nothing connects until first use.
+    pub fn redis(url: impl Into<String>) -> Self {
+        Config::with_backend(Backend::Redis { url: url.into() })
+    }
+
+    /// The in-process store: same TTL and JSON semantics as Redis, nothing
+    /// shared between processes. Bounded by [`Config::embedded_max_bytes`].
+    pub fn embedded() -> Self {
+        Config::with_backend(Backend::Embedded)
+    }
+
+    /// No store at all: every call runs its function (for tests and for
+    /// switching caching off without touching code).
+    pub fn disabled() -> Self {
+        Config::with_backend(Backend::Disabled)
+    }
+
+    /// Redis at `REDIS_URL` (default `redis://127.0.0.1:6379`), prefix from
+    /// `CACHE_PREFIX` (default `cache`).
+    pub fn from_env() -> Self {
+        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
+        let config = Config::redis(url);
+        match std::env::var("CACHE_PREFIX") {
+            Ok(prefix) => config.prefix(prefix),
+            Err(_) => config,
+        }
+    }
+
+    fn with_backend(backend: Backend) -> Self {
+        Config {
+            backend,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            connect_timeout: Duration::from_millis(500),
+            op_timeout: Duration::from_millis(50),
+            retry_after: Duration::from_secs(1),
+            embedded_max_bytes: 64 * 1024 * 1024,
+        }
+    }
+
+    /// The namespace in front of every key (`<prefix>:<function>:<md5>`).
+    /// An empty prefix leaves the keys without one.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The longest a connection attempt may take. A call that has to connect
+    /// first waits at most this long before running its function uncached.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The longest one Redis command (GET, SETEX) may take before the call
+    /// goes on without the cache.
+    pub fn op_timeout(mut self, timeout: Duration) -> Self {
+        self.op_timeout = timeout;
+        self
+    }
+
+    /// After a failed connection attempt, calls skip Redis (and run their
+    /// function) for this long before the next attempt.
+    pub fn retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = wait;
+        self
+    }
+
+    /// The embedded store's bound, in bytes of keys and values.
+    pub fn embedded_max_bytes(mut self, bytes: u64) -> Self {
+        self.embedded_max_bytes = bytes;
+        self
+    }
+
+    /// Builds the cache. Fails only on a URL that cannot be used; it does not
+    /// connect (see [`Cache::ping`] to check that Redis answers).
+    pub fn build(self) -> Result<Cache, Error> {
+        Cache::from_config(self)
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("Config");
+        match &self.backend {
+            Backend::Redis { url } => debug.field("url", &redact(url)),
+            Backend::Embedded => debug.field("backend", &"embedded"),
+            Backend::Disabled => debug.field("backend", &"disabled"),
+        };
+        debug
+            .field("prefix", &self.prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("op_timeout", &self.op_timeout)
+            .field("retry_after", &self.retry_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The URL with any password replaced by `***`:
+/// `redis://user:pw@host/2` -> `redis://user:***@host/2`,
+/// `redis://pw@host` -> `redis://***@host`, `...?pass=pw` -> `...?pass=***`.
+pub(crate) fn redact(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    // The last `@` before the query ends the user info, even when an
+    // unencoded password holds a `/` (the URL is then invalid, and its error
+    // message shows it, redacted).
+    let query_start = rest.find(['?', '#']).unwrap_or(rest.len());
+    let (before_query, query) = rest.split_at(query_start);
+    let rest = match before_query.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("***@{host}"),
+        },
+        None => before_query.to_owned(),
+    };
+    format!("{scheme}{rest}{}", redact_query_password(query))
+}
+
+fn redact_query_password(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name @ ("pass" | "password" | "?pass" | "?password"), _)) => format!("{name}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_hides_every_password_form() {
+        assert_eq!(redact("redis://:pw@host:6379/2"), "redis://:***@host:6379/2");
+        assert_eq!(redact("redis://user:pw@host"), "redis://user:***@host");
+        assert_eq!(redact("rediss://pw@host"), "rediss://***@host");
+        assert_eq!(redact("redis://host:6379"), "redis://host:6379");
+        assert_eq!(redact("redis+unix:///tmp/r.sock?db=1&pass=pw"), "redis+unix:///tmp/r.sock?db=1&pass=***");
+        assert_eq!(redact("redis://:p@ss:w@rd@host/0"), "redis://:***@host/0");
+        assert_eq!(redact("redis://:pa/ss@host/0"), "redis://:***@host/0");
+        assert_eq!(redact("redis://h?pass=pw"), "redis://h?pass=***");
+    }
+}

@@ -1,0 +1,40 @@
+//! The crate's one error type.
+//!
+//! A cached call never returns these: it fails open and logs them. They reach
+//! users only from explicit calls (building a [`Cache`](crate::Cache),
+//! [`Cache::ping`](crate::Cache::ping), [`Cache::ttl`](crate::Cache::ttl), ...).
+//! No variant carries a password: URLs are stored redacted.
+
+use std::time::Duration;
+
+/// What went wrong talking to the cache.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL does not parse, or names a scheme this build cannot use.
+    #[error("invalid cache URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL with its password replaced by `***`.
+        url: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// Redis did not answer within the configured time.
+    #[error("Redis did not answer within {0:?}")]
+    Timeout(Duration),
+    /// A recent connection attempt failed; the next one waits for its retry time.
+    #[error("Redis is unreachable (last attempt failed); retrying after {0:?}")]
+    Unavailable(Duration),
+    /// Redis answered with an error, or the connection failed.
+    #[error("Redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// An argument could not be serialized into the key.
+    #[error("cannot serialize an argument into the cache key: {0}")]
+    Key(#[source] serde_json::Error),
+    /// A value could not be serialized to JSON for storing.
+    #[error("cannot serialize the value to JSON: {0}")]
+    Encode(#[source] serde_json::Error),
+    /// The global cache was set already.
+    #[error("the global cache is already set")]
+    GlobalAlreadySet,
+}

@@ -1,0 +1,73 @@
+//! The stores behind a [`Cache`](crate::Cache), one file each. A store moves
+//! bytes with a TTL; JSON, keys and fail-open policy live above it.
+
+mod embedded;
+mod redis;
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) use self::embedded::EmbeddedStore;
+pub(crate) use self::redis::RedisStore;
+use crate::Error;
+
+pub(crate) enum Store {
+    Redis(RedisStore),
+    Embedded(EmbeddedStore),
+    Disabled,
+}
+
+impl Store {
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<Bytes>, Error> {
+        match self {
+            Store::Redis(redis) => Ok(redis.get(key).await?.map(Bytes::Owned)),
+            Store::Embedded(embedded) => Ok(embedded.get(key).map(Bytes::Shared)),
+            Store::Disabled => Ok(None),
+        }
+    }
+
+    pub(crate) async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), Error> {
+        match self {
+            Store::Redis(redis) => redis.set(key, &value, ttl).await,
+            Store::Embedded(embedded) => {
+                embedded.set(key, value, ttl);
+                Ok(())
+            }
+            Store::Disabled => Ok(()),
+        }
+    }
+
+    pub(crate) async fn ttl(&self, key: &str) -> Result<Option<Duration>, Error> {
+        match self {
+            Store::Redis(redis) => redis.ttl(key).await,
+            Store::Embedded(embedded) => Ok(embedded.ttl(key)),
+            Store::Disabled => Ok(None),
+        }
+    }
+
+    pub(crate) async fn ping(&self) -> Result<(), Error> {
+        match self {
+            Store::Redis(redis) => redis.ping().await,
+            Store::Embedded(_) | Store::Disabled => Ok(()),
+        }
+    }
+}
+
+/// A stored value: owned when it came over the network, shared when it is
+/// the embedded store's own copy.
+pub(crate) enum Bytes {
+    Owned(Vec<u8>),
+    Shared(Arc<[u8]>),
+}
+
+impl Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(bytes) => bytes,
+            Bytes::Shared(bytes) => bytes,
+        }
+    }
+}
