@@ -25,7 +25,11 @@ struct UserStats {
 #[cache_result(expire = 60)]
 async fn get_user_stats(user_id: u64) -> UserStats {
     tokio::time::sleep(Duration::from_millis(10)).await;
-    UserStats { user_id, orders: 17, lifetime_value_cents: 123_456 }
+    UserStats {
+        user_id,
+        orders: 17,
+        lifetime_value_cents: 123_456,
+    }
 }
 
 #[tokio::main]
@@ -46,7 +50,11 @@ async fn main() -> Result<(), cache_runtime::Error> {
     println!("2nd call (hit):  {:>8.2?}  {stats:?}", started.elapsed());
 
     // The same key the attribute derived: `<prefix>:<module::fn>:<md5>`.
-    let key = cache.key(&KeyHasher::new("quickstart::get_user_stats").arg(&user_id).finish()?);
+    let key = cache.key(
+        &KeyHasher::new("quickstart::get_user_stats")
+            .arg(&user_id)
+            .finish()?,
+    );
     let ttl = cache.ttl(&key).await?.unwrap_or_default();
     let json = cache.get_raw(&key).await?.unwrap_or_default();
     println!("key:   {key}");
@@ -64,7 +72,9 @@ async fn pick_cache() -> Result<Cache, cache_runtime::Error> {
             Ok(redis)
         }
         Err(error) => {
-            println!("store: embedded, in this process (no Redis: {error}); set REDIS_URL to use one");
+            println!(
+                "store: embedded, in this process (no Redis: {error}); set REDIS_URL to use one"
+            );
             Ok(Cache::embedded())
         }
     }

@@ -23,10 +23,21 @@ async fn embedded_store_hits_misses_and_expires_like_redis() {
     assert_eq!(word(&cache, &calls, 1).await.as_deref(), Some("word 1"));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 
-    let key = cache.key(&KeyHasher::new("embedded_store::word").arg(&1u32).finish().unwrap());
-    assert_eq!(cache.get_raw(&key).await.unwrap().as_deref(), Some(&br#""word 1""#[..]));
+    let key = cache.key(
+        &KeyHasher::new("embedded_store::word")
+            .arg(&1u32)
+            .finish()
+            .unwrap(),
+    );
+    assert_eq!(
+        cache.get_raw(&key).await.unwrap().as_deref(),
+        Some(&br#""word 1""#[..])
+    );
     let ttl = cache.ttl(&key).await.unwrap().expect("a TTL");
-    assert!(ttl <= Duration::from_secs(1) && ttl > Duration::ZERO, "{ttl:?}");
+    assert!(
+        ttl <= Duration::from_secs(1) && ttl > Duration::ZERO,
+        "{ttl:?}"
+    );
 
     word(&cache, &calls, 0).await;
     word(&cache, &calls, 0).await;

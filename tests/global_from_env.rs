@@ -29,7 +29,13 @@ async fn global_cache_connects_to_redis_url_with_the_default_expire() {
     assert_eq!(CALLS.load(Ordering::SeqCst), 1);
 
     let keys = server.keys();
-    assert!(keys[0].starts_with("envtest:global_from_env::square:"), "{keys:?}");
+    assert!(
+        keys[0].starts_with("envtest:global_from_env::square:"),
+        "{keys:?}"
+    );
     let ttl: u64 = server.cli(&["TTL", &keys[0]]).parse().unwrap();
-    assert!((299..=300).contains(&ttl), "bare #[cache_result] means expire = 300, got {ttl}");
+    assert!(
+        (299..=300).contains(&ttl),
+        "bare #[cache_result] means expire = 300, got {ttl}"
+    );
 }

@@ -31,7 +31,11 @@ struct Profile {
 #[cache_result(expire = 60, store = cache, skip(cache, calls))]
 async fn profile(cache: &Cache, calls: &AtomicUsize, id: u64, name: &str) -> Profile {
     calls.fetch_add(1, Ordering::SeqCst);
-    Profile { id, name: name.to_owned(), tags: vec!["a".into()] }
+    Profile {
+        id,
+        name: name.to_owned(),
+        tags: vec!["a".into()],
+    }
 }
 
 #[tokio::test]
@@ -84,7 +88,10 @@ async fn ttl_on_the_key_equals_expire() {
 
     let key = &server.keys()[0];
     let ttl: u64 = server.cli(&["TTL", key]).parse().expect("TTL is a number");
-    assert!((59..=60).contains(&ttl), "TTL {ttl} should be 60 within 1 s");
+    assert!(
+        (59..=60).contains(&ttl),
+        "TTL {ttl} should be 60 within 1 s"
+    );
 }
 
 #[tokio::test]
@@ -95,10 +102,17 @@ async fn stored_value_is_plain_json_and_key_has_the_documented_format() {
 
     // The key the runtime documents: <prefix>:<crate::module::fn>:<md5 of ["identity",args...]>.
     let expected_key = cache.key(
-        &KeyHasher::new("redis_behaviour::profile").arg(&42u64).arg("ann").finish().unwrap(),
+        &KeyHasher::new("redis_behaviour::profile")
+            .arg(&42u64)
+            .arg("ann")
+            .finish()
+            .unwrap(),
     );
     assert_eq!(server.keys(), vec![expected_key.clone()]);
-    assert_eq!(server.cli(&["GET", &expected_key]), r#"{"id":42,"name":"ann","tags":["a"]}"#);
+    assert_eq!(
+        server.cli(&["GET", &expected_key]),
+        r#"{"id":42,"name":"ann","tags":["a"]}"#
+    );
 }
 
 #[cache_result(expire = 60, store = cache, skip(cache, calls))]
@@ -145,11 +159,7 @@ async fn lookup_caching_none(cache: &Cache, calls: &AtomicUsize, id: u64) -> Opt
 }
 
 #[cache_result(expire = 60, store = cache, skip(cache, calls))]
-async fn find_row(
-    cache: &Cache,
-    calls: &AtomicUsize,
-    id: u64,
-) -> Result<Option<String>, NotSerde> {
+async fn find_row(cache: &Cache, calls: &AtomicUsize, id: u64) -> Result<Option<String>, NotSerde> {
     calls.fetch_add(1, Ordering::SeqCst);
     Ok((id > 0).then(|| format!("row {id}")))
 }
@@ -235,7 +245,11 @@ async fn same_names_in_a_module_an_impl_and_another_module_do_not_collide() {
         assert_eq!(other::total(&cache, &calls, 3).await, 30);
     }
 
-    assert_eq!(count(&calls), 3, "each function runs once, then hits its own key");
+    assert_eq!(
+        count(&calls),
+        3,
+        "each function runs once, then hits its own key"
+    );
     let identities: Vec<String> = server
         .keys()
         .iter()
@@ -271,9 +285,18 @@ async fn serializable_receiver_is_part_of_the_key() {
     let cache = cache_for(&server);
     let calls = AtomicUsize::new(0);
 
-    assert_eq!(Tenant { id: 1 }.greeting(&cache, &calls).await, "hello tenant 1");
-    assert_eq!(Tenant { id: 2 }.greeting(&cache, &calls).await, "hello tenant 2");
-    assert_eq!(Tenant { id: 1 }.greeting(&cache, &calls).await, "hello tenant 1");
+    assert_eq!(
+        Tenant { id: 1 }.greeting(&cache, &calls).await,
+        "hello tenant 1"
+    );
+    assert_eq!(
+        Tenant { id: 2 }.greeting(&cache, &calls).await,
+        "hello tenant 2"
+    );
+    assert_eq!(
+        Tenant { id: 1 }.greeting(&cache, &calls).await,
+        "hello tenant 1"
+    );
     assert_eq!(count(&calls), 2);
 }
 
@@ -295,8 +318,14 @@ async fn with_redis_stopped_the_call_still_returns_its_result() {
 #[tokio::test]
 async fn with_redis_never_started_the_call_still_returns_its_result() {
     // A port that was free a moment ago: nothing listens on it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let cache = Config::redis(format!("redis://127.0.0.1:{port}")).build().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cache = Config::redis(format!("redis://127.0.0.1:{port}"))
+        .build()
+        .unwrap();
     let calls = AtomicUsize::new(0);
 
     assert_eq!(profile(&cache, &calls, 1, "ann").await.id, 1);
@@ -317,9 +346,17 @@ async fn undecodable_values_are_misses_and_get_overwritten() {
     for garbage in ["not json", "", r#"{"id":"five"}"#, "[1,2,3]", "null"] {
         server.cli(&["SET", &key, garbage]);
         let before = count(&calls);
-        assert_eq!(profile(&cache, &calls, 5, "eve").await.name, "eve", "after {garbage:?}");
+        assert_eq!(
+            profile(&cache, &calls, 5, "eve").await.name,
+            "eve",
+            "after {garbage:?}"
+        );
         assert_eq!(count(&calls), before + 1, "{garbage:?} must be a miss");
-        assert_eq!(server.cli(&["GET", &key]), good, "{garbage:?} must be overwritten");
+        assert_eq!(
+            server.cli(&["GET", &key]),
+            good,
+            "{garbage:?} must be overwritten"
+        );
     }
 }
 
@@ -343,9 +380,15 @@ async fn password_url_with_database_number_works() {
 #[tokio::test]
 async fn global_prefix_namespaces_every_key() {
     let server = RedisServer::start();
-    let cache = Config::redis(server.url()).prefix("billing").build().unwrap();
+    let cache = Config::redis(server.url())
+        .prefix("billing")
+        .build()
+        .unwrap();
     profile(&cache, &AtomicUsize::new(0), 1, "ann").await;
 
     let keys = server.keys();
-    assert!(keys[0].starts_with("billing:redis_behaviour::profile:"), "{keys:?}");
+    assert!(
+        keys[0].starts_with("billing:redis_behaviour::profile:"),
+        "{keys:?}"
+    );
 }

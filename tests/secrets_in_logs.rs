@@ -62,8 +62,16 @@ async fn wrong_password_fails_open_and_the_log_says_why_without_the_password() {
     let error = cache.ping().await.unwrap_err();
     let logs = logs.text();
     assert!(logs.contains("WARN"), "a warning is logged: {logs}");
-    assert!(logs.to_lowercase().contains("password"), "the log says why: {logs}");
-    for shown in [logs, error.to_string(), format!("{error:?}"), format!("{cache:?}")] {
+    assert!(
+        logs.to_lowercase().contains("password"),
+        "the log says why: {logs}"
+    );
+    for shown in [
+        logs,
+        error.to_string(),
+        format!("{error:?}"),
+        format!("{cache:?}"),
+    ] {
         assert!(!shown.contains("wrong-pw-1234"), "password leaked: {shown}");
     }
 }
@@ -72,7 +80,9 @@ async fn wrong_password_fails_open_and_the_log_says_why_without_the_password() {
 fn invalid_url_error_and_config_debug_redact_the_password() {
     let config = Config::redis("redis://:hunter2@/");
     assert!(!format!("{config:?}").contains("hunter2"));
-    let error = Config::redis("redis://:hunter2@host:notaport/0").build().unwrap_err();
+    let error = Config::redis("redis://:hunter2@host:notaport/0")
+        .build()
+        .unwrap_err();
     assert!(!error.to_string().contains("hunter2"), "{error}");
     assert!(!format!("{error:?}").contains("hunter2"), "{error:?}");
 }

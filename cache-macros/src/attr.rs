@@ -22,6 +22,9 @@ pub(crate) struct Options {
     pub(crate) skip: Option<Vec<Ident>>,
     pub(crate) store: Option<Expr>,
     pub(crate) cache_none: Option<LitBool>,
+    /// Mistakes in option values, kept so that they are reported together
+    /// with the mistakes `check` finds in the function.
+    pub(crate) errors: Errors,
 }
 
 /// `expire = ...`: a literal checked here, or a constant expression checked
@@ -55,7 +58,7 @@ impl Parse for Options {
             }
             input.parse::<Token![,]>()?;
         }
-        errors.finish()?;
+        options.errors = errors;
         Ok(options)
     }
 }
@@ -84,7 +87,10 @@ fn parse_skip(
     slot: &mut Option<Vec<Ident>>,
 ) -> syn::Result<()> {
     if !input.peek(syn::token::Paren) {
-        return Err(syn::Error::new(name.span(), "expected `skip(<argument>, ...)`, e.g. `skip(db)`"));
+        return Err(syn::Error::new(
+            name.span(),
+            "expected `skip(<argument>, ...)`, e.g. `skip(db)`",
+        ));
     }
     let content;
     syn::parenthesized!(content in input);
@@ -93,7 +99,10 @@ fn parse_skip(
     let mut errors = Errors::default();
     for ident in names {
         if seen.contains(&ident) {
-            errors.push(Err(syn::Error::new(ident.span(), format!("`{ident}` is skipped twice"))));
+            errors.push(Err(syn::Error::new(
+                ident.span(),
+                format!("`{ident}` is skipped twice"),
+            )));
         } else {
             seen.push(ident);
         }
@@ -119,29 +128,46 @@ fn parse_expire(input: ParseStream<'_>) -> syn::Result<Expire> {
     let expr: Expr = input.parse()?;
     let hint = "expected `expire = <seconds>`, e.g. `expire = 60`";
     match &expr {
-        Expr::Lit(ExprLit { lit: Lit::Int(lit), .. }) => {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(lit), ..
+        }) => {
             let secs: u64 = lit.base10_parse().map_err(|_| {
-                syn::Error::new(lit.span(), format!("`{lit}` is not a number of seconds; {hint}"))
+                syn::Error::new(
+                    lit.span(),
+                    format!("`{lit}` is not a number of seconds; {hint}"),
+                )
             })?;
             if secs == 0 {
                 return Err(syn::Error::new(
                     lit.span(),
-                    format!("`expire` must be at least 1 second (Redis rejects a TTL of 0); {hint}"),
+                    format!(
+                        "`expire` must be at least 1 second (Redis rejects a TTL of 0); {hint}"
+                    ),
                 ));
             }
             Ok(Expire::Literal(secs, lit.span()))
         }
-        Expr::Unary(ExprUnary { op: UnOp::Neg(_), .. }) => Err(syn::Error::new_spanned(
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_), ..
+        }) => Err(syn::Error::new_spanned(
             &expr,
             format!("`expire` cannot be negative; {hint}"),
         )),
-        Expr::Lit(ExprLit { lit: Lit::Float(lit), .. }) => Err(syn::Error::new(
+        Expr::Lit(ExprLit {
+            lit: Lit::Float(lit),
+            ..
+        }) => Err(syn::Error::new(
             lit.span(),
             format!("`expire` takes whole seconds, not `{lit}`; {hint}"),
         )),
-        Expr::Lit(ExprLit { lit: Lit::Str(lit), .. }) => Err(syn::Error::new(
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => Err(syn::Error::new(
             lit.span(),
-            format!("`expire` takes a number, not a string: write `expire = {}`", lit.value()),
+            format!(
+                "`expire` takes a number, not a string: write `expire = {}`",
+                lit.value()
+            ),
         )),
         Expr::Lit(other) => Err(syn::Error::new(other.span(), hint)),
         _ => Ok(Expire::Const(expr)),
@@ -163,7 +189,11 @@ fn skip_unknown_value(input: ParseStream<'_>) -> syn::Result<()> {
 
 fn unknown_option(name: &Ident) -> syn::Error {
     let given = name.to_string();
-    let expected = OPTION_NAMES.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    let expected = OPTION_NAMES
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut message = format!("unknown option `{given}`; expected one of {expected}");
     if let Some(close) = OPTION_NAMES.iter().find(|n| edit_distance(n, &given) <= 2) {
         message.push_str(&format!(" (did you mean `{close}`?)"));
@@ -189,7 +219,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, &cb) in b.iter().enumerate() {
             let above = row[j + 1];
-            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != cb));
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
             diagonal = above;
         }
     }

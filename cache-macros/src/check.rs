@@ -3,8 +3,7 @@
 //! into code without further decisions.
 
 use proc_macro2::Span;
-use quote::format_ident;
-use syn::spanned::Spanned;
+use quote::{format_ident, ToTokens};
 use syn::{
     FnArg, GenericArgument, GenericParam, Ident, ItemFn, Pat, PatIdent, PathArguments, ReturnType,
     Type,
@@ -18,9 +17,8 @@ pub(crate) struct Plan {
     pub(crate) args: Vec<Arg>,
     /// Which runtime entry point matches the return type.
     pub(crate) shape: Shape,
-    /// The type stored in the cache, when the return type names it; spans the
-    /// "not Serialize/Deserialize" error on the user's type.
-    pub(crate) value_ty: Option<Type>,
+    /// Where "not Serialize/Deserialize" errors on the stored type point.
+    pub(crate) value_span: Option<TypeSpan>,
     pub(crate) expire: Expire,
     pub(crate) store: Option<syn::Expr>,
 }
@@ -32,8 +30,27 @@ pub(crate) struct Arg {
     /// The user's pattern when it had to be renamed, re-bound in the body.
     pub(crate) pattern: Option<Pat>,
     /// Where a "not Serialize" error points: the argument's type, or `self`.
-    pub(crate) span: Span,
+    pub(crate) span: TypeSpan,
     pub(crate) in_key: bool,
+}
+
+/// The first and last token of a type. Stable proc macros cannot join spans;
+/// generated tokens spanned from first to last make rustc underline it all.
+#[derive(Clone, Copy)]
+pub(crate) struct TypeSpan {
+    pub(crate) first: Span,
+    pub(crate) last: Span,
+}
+
+impl TypeSpan {
+    fn of(ty: &Type) -> Self {
+        let mut tokens = ty.to_token_stream().into_iter();
+        let first = tokens
+            .next()
+            .map_or_else(Span::call_site, |token| token.span());
+        let last = tokens.last().map_or(first, |token| token.span());
+        TypeSpan { first, last }
+    }
 }
 
 /// How the return value maps to what is stored.
@@ -49,8 +66,8 @@ pub(crate) enum Shape {
     OkSome,
 }
 
-pub(crate) fn plan(options: Options, item: &ItemFn) -> syn::Result<Plan> {
-    let mut errors = Errors::default();
+pub(crate) fn plan(mut options: Options, item: &ItemFn) -> syn::Result<Plan> {
+    let mut errors = std::mem::take(&mut options.errors);
     errors.push(check_signature(item));
     let args = match collect_args(item, options.skip.as_deref().unwrap_or_default()) {
         Ok(args) => args,
@@ -64,6 +81,7 @@ pub(crate) fn plan(options: Options, item: &ItemFn) -> syn::Result<Plan> {
     }
     let cache_none = options.cache_none.as_ref().is_some_and(|lit| lit.value);
     let (shape, value_ty) = shape_of(&item.sig.output, cache_none);
+    let value_span = value_ty.as_ref().map(TypeSpan::of);
     if let Some(lit) = options.cache_none.as_ref().filter(|lit| lit.value) {
         if !returns_option(&item.sig.output) {
             errors.push(Err(syn::Error::new(
@@ -77,8 +95,10 @@ pub(crate) fn plan(options: Options, item: &ItemFn) -> syn::Result<Plan> {
     Ok(Plan {
         args,
         shape,
-        value_ty,
-        expire: options.expire.unwrap_or(Expire::Literal(DEFAULT_EXPIRE_SECS, Span::call_site())),
+        value_span,
+        expire: options
+            .expire
+            .unwrap_or(Expire::Literal(DEFAULT_EXPIRE_SECS, Span::call_site())),
         store: options.store,
     })
 }
@@ -93,7 +113,8 @@ fn check_signature(item: &ItemFn) -> syn::Result<()> {
              remove `const`",
         )));
     }
-    if sig.asyncness.is_none() {
+    // A `const fn` is not async either; one error says what to change.
+    if sig.asyncness.is_none() && sig.constness.is_none() {
         errors.push(Err(syn::Error::new(
             sig.fn_token.span,
             "#[cache_result] caches `async fn`s only: write `async fn`",
@@ -125,7 +146,10 @@ fn check_signature(item: &ItemFn) -> syn::Result<()> {
         }
     }
     if let Some(variadic) = &sig.variadic {
-        errors.push(Err(syn::Error::new_spanned(variadic, "variadic functions cannot be cached")));
+        errors.push(Err(syn::Error::new_spanned(
+            variadic,
+            "variadic functions cannot be cached",
+        )));
     }
     errors.finish()
 }
@@ -137,20 +161,27 @@ fn collect_args(item: &ItemFn, skip: &[Ident]) -> syn::Result<Vec<Arg>> {
             FnArg::Receiver(receiver) => Arg {
                 binding: Ident::new("self", receiver.self_token.span),
                 pattern: None,
-                span: receiver.self_token.span,
+                span: TypeSpan {
+                    first: receiver.self_token.span,
+                    last: receiver.self_token.span,
+                },
                 in_key: true,
             },
             FnArg::Typed(typed) => match &*typed.pat {
-                Pat::Ident(PatIdent { ident, subpat: None, .. }) => Arg {
+                Pat::Ident(PatIdent {
+                    ident,
+                    subpat: None,
+                    ..
+                }) => Arg {
                     binding: ident.clone(),
                     pattern: None,
-                    span: typed.ty.span(),
+                    span: TypeSpan::of(&typed.ty),
                     in_key: true,
                 },
                 pattern => Arg {
-                    binding: format_ident!("__cache_arg{}", index),
+                    binding: format_ident!("__cache_arg{}", index, span = Span::mixed_site()),
                     pattern: Some(pattern.clone()),
-                    span: typed.ty.span(),
+                    span: TypeSpan::of(&typed.ty),
                     in_key: true,
                 },
             },
@@ -159,7 +190,10 @@ fn collect_args(item: &ItemFn, skip: &[Ident]) -> syn::Result<Vec<Arg>> {
     }
     let mut errors = Errors::default();
     for name in skip {
-        match args.iter_mut().find(|arg| arg.pattern.is_none() && arg.binding == *name) {
+        match args
+            .iter_mut()
+            .find(|arg| arg.pattern.is_none() && arg.binding == *name)
+        {
             Some(arg) => arg.in_key = false,
             None => errors.push(Err(syn::Error::new(
                 name.span(),
@@ -177,9 +211,7 @@ fn check_owned(ty: &Type) -> syn::Result<()> {
     let message = "a cached function must return an owned type: its value is decoded from the \
                    cache, with nothing to borrow from; return e.g. `String` instead of `&str`";
     match ty {
-        Type::Reference(reference) => {
-            Err(syn::Error::new(reference.and_token.span, message))
-        }
+        Type::Reference(reference) => Err(syn::Error::new(reference.and_token.span, message)),
         Type::Path(path) => {
             let mut errors = Errors::default();
             for segment in &path.path.segments {
@@ -199,7 +231,10 @@ fn check_owned(ty: &Type) -> syn::Result<()> {
         }
         Type::Tuple(tuple) => {
             let mut errors = Errors::default();
-            tuple.elems.iter().for_each(|elem| errors.push(check_owned(elem)));
+            tuple
+                .elems
+                .iter()
+                .for_each(|elem| errors.push(check_owned(elem)));
             errors.finish()
         }
         Type::Array(array) => check_owned(&array.elem),

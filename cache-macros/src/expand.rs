@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ItemFn, Pat, PatIdent, ReturnType};
 
 use crate::attr::Expire;
-use crate::check::{Plan, Shape};
+use crate::check::{Plan, Shape, TypeSpan};
 
 // Input:
 //     #[cache_result(expire = 60, skip(db))]
@@ -15,9 +15,11 @@ use crate::check::{Plan, Shape};
 //
 // Output:
 //     pub async fn get_user(db: &Db, id: u64) -> Result<User, DbError> {
-//         fn __cache_site() {}
 //         let __cache_store: &Cache = __private::global();
-//         let __cache_key = __private::KeyHasher::new(__private::site(type_name_of_val(&__cache_site)))
+//         let __cache_key = __private::KeyHasher::new({
+//             fn __cache_site() {}
+//             __private::site(type_name_of_val(&__cache_site)) // "my_crate::get_user"
+//         })
 //             .arg(&id)
 //             .finish();
 //         __private::ok(__cache_store, __cache_key, Duration::from_secs(60), async move {
@@ -28,7 +30,12 @@ use crate::check::{Plan, Shape};
 //     }
 pub(crate) fn cached_fn(plan: Plan, mut item: ItemFn) -> TokenStream {
     rename_patterns(&mut item, &plan);
-    let ItemFn { attrs, vis, sig, block } = item;
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = item;
     let ret = match &sig.output {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => ty.to_token_stream(),
@@ -38,9 +45,13 @@ pub(crate) fn cached_fn(plan: Plan, mut item: ItemFn) -> TokenStream {
         None => quote!(::cache_runtime::__private::global()),
     };
     let key_args = plan.args.iter().filter(|arg| arg.in_key).map(|arg| {
-        // Spanned on the argument's type, so "not Serialize" points at it.
-        let binding = Ident::new(&arg.binding.to_string(), arg.span);
-        quote_spanned!(arg.span=> .arg(&#binding))
+        // `&binding` spans the argument's type from first to last token, so
+        // "not Serialize" underlines it; the binding still resolves where the
+        // user (or `rename_patterns`) made it.
+        let TypeSpan { first, last } = arg.span;
+        let mut binding = arg.binding.clone();
+        binding.set_span(arg.binding.span().located_at(last));
+        quote_spanned!(first=> .arg(& #binding))
     });
     let rebinds = plan.args.iter().filter_map(|arg| {
         let pattern = arg.pattern.as_ref()?;
@@ -48,27 +59,45 @@ pub(crate) fn cached_fn(plan: Plan, mut item: ItemFn) -> TokenStream {
         Some(quote!(let #pattern = #binding;))
     });
     let expire = expire(&plan.expire);
-    let entry = entry_point(&plan);
+    // Mixed-site spans: these names cannot see, or be seen by, the user's.
+    let [site, store_var, key, ret_var] = [
+        "__cache_site",
+        "__cache_store",
+        "__cache_key",
+        "__cache_ret",
+    ]
+    .map(generated);
+    let call = entry_call(
+        &plan,
+        quote! {
+            #store_var, #key, #expire, async move {
+                #(#rebinds)*
+                let #ret_var: #ret = #block;
+                #[allow(unreachable_code)]
+                #ret_var
+            }
+        },
+    );
 
     quote! {
         #(#attrs)*
         #vis #sig {
-            fn __cache_site() {}
-            let __cache_store: &::cache_runtime::Cache = #store;
-            let __cache_key = ::cache_runtime::__private::KeyHasher::new(
-                ::cache_runtime::__private::site(::core::any::type_name_of_val(&__cache_site)),
-            )
+            let #store_var: &::cache_runtime::Cache = #store;
+            // The marker is an item, and items ignore hygiene: its own block
+            // keeps it from shadowing a user argument of the same name.
+            let #key = ::cache_runtime::__private::KeyHasher::new({
+                fn #site() {}
+                ::cache_runtime::__private::site(::core::any::type_name_of_val(&#site))
+            })
             #(#key_args)*
             .finish();
-            #entry(__cache_store, __cache_key, #expire, async move {
-                #(#rebinds)*
-                let __cache_ret: #ret = #block;
-                #[allow(unreachable_code)]
-                __cache_ret
-            })
-            .await
+            #call
         }
     }
+}
+
+fn generated(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
 }
 
 /// Parameters written as patterns (`(a, b): (u8, u8)`, `_: Ctx`) get a name
@@ -105,16 +134,22 @@ fn expire(expire: &Expire) -> TokenStream {
     }
 }
 
-/// The runtime function for the return type, spanned on the stored type so
-/// that "not Serialize/Deserialize" errors point at it.
-fn entry_point(plan: &Plan) -> TokenStream {
-    let span = plan.value_ty.as_ref().map_or_else(Span::call_site, Spanned::span);
+/// `__private::<shape>(args).await`, the runtime function for the return
+/// type, spanned over the stored type so that "not Serialize/Deserialize"
+/// errors underline it.
+fn entry_call(plan: &Plan, args: TokenStream) -> TokenStream {
+    let call_site = Span::call_site();
+    let TypeSpan { first, last } = plan.value_span.unwrap_or(TypeSpan {
+        first: call_site,
+        last: call_site,
+    });
     let name = match plan.shape {
         Shape::Plain => "plain",
         Shape::Some => "some",
         Shape::Ok => "ok",
         Shape::OkSome => "ok_some",
     };
-    let name = Ident::new(name, span);
-    quote_spanned!(span=> ::cache_runtime::__private::#name)
+    let name = Ident::new(name, first);
+    let path = quote_spanned!(first=> ::cache_runtime::__private::#name);
+    quote_spanned!(last=> #path(#args).await)
 }

@@ -19,17 +19,24 @@ pub fn cache_result(args: TokenStream, item: TokenStream) -> TokenStream {
     let function: syn::ItemFn = match syn::parse2(item.clone()) {
         Ok(function) => function,
         Err(_) => {
-            let error = syn::Error::new(
-                proc_macro2::Span::call_site(),
-                "#[cache_result] goes on an `async fn` with a body",
-            );
+            let error =
+                syn::Error::new_spanned(&item, "#[cache_result] goes on an `async fn` with a body");
             return with_original(error, item);
         }
     };
-    let plan = syn::parse::<attr::Options>(args).and_then(|options| check::plan(options, &function));
-    match plan {
-        Ok(plan) => expand::cached_fn(plan, function).into(),
-        Err(error) => with_original(error, item),
+    // A syntax error in the options still lets the function be checked, so
+    // that one compile reports both.
+    let (options, syntax_error) = match syn::parse::<attr::Options>(args) {
+        Ok(options) => (options, None),
+        Err(error) => (attr::Options::default(), Some(error)),
+    };
+    match (check::plan(options, &function), syntax_error) {
+        (Ok(plan), None) => expand::cached_fn(plan, function).into(),
+        (Ok(_), Some(error)) | (Err(error), None) => with_original(error, item),
+        (Err(check_error), Some(mut error)) => {
+            error.combine(check_error);
+            with_original(error, item)
+        }
     }
 }
 

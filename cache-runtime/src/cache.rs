@@ -50,20 +50,35 @@ impl Cache {
             Backend::Embedded => Store::Embedded(EmbeddedStore::new(config.embedded_max_bytes)),
             Backend::Disabled => Store::Disabled,
         };
-        Ok(Cache { inner: Arc::new(Inner { prefix: config.prefix.into(), store }) })
+        Ok(Cache {
+            inner: Arc::new(Inner {
+                prefix: config.prefix.into(),
+                store,
+            }),
+        })
     }
 
     /// An embedded (in-process) cache with the default settings.
     pub fn embedded() -> Cache {
         let config = Config::embedded();
         let store = Store::Embedded(EmbeddedStore::new(config.embedded_max_bytes));
-        Cache { inner: Arc::new(Inner { prefix: config.prefix.into(), store }) }
+        Cache {
+            inner: Arc::new(Inner {
+                prefix: config.prefix.into(),
+                store,
+            }),
+        }
     }
 
     /// A cache that stores nothing: every call runs its function.
     pub fn disabled() -> Cache {
         let prefix = Config::disabled().prefix.into();
-        Cache { inner: Arc::new(Inner { prefix, store: Store::Disabled }) }
+        Cache {
+            inner: Arc::new(Inner {
+                prefix,
+                store: Store::Disabled,
+            }),
+        }
     }
 
     /// The key prefix (namespace).

@@ -170,7 +170,9 @@ fn redact_query_password(query: &str) -> String {
     query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((name @ ("pass" | "password" | "?pass" | "?password"), _)) => format!("{name}=***"),
+            Some((name @ ("pass" | "password" | "?pass" | "?password"), _)) => {
+                format!("{name}=***")
+            }
             _ => pair.to_owned(),
         })
         .collect::<Vec<_>>()
@@ -183,11 +185,17 @@ mod tests {
 
     #[test]
     fn redact_hides_every_password_form() {
-        assert_eq!(redact("redis://:pw@host:6379/2"), "redis://:***@host:6379/2");
+        assert_eq!(
+            redact("redis://:pw@host:6379/2"),
+            "redis://:***@host:6379/2"
+        );
         assert_eq!(redact("redis://user:pw@host"), "redis://user:***@host");
         assert_eq!(redact("rediss://pw@host"), "rediss://***@host");
         assert_eq!(redact("redis://host:6379"), "redis://host:6379");
-        assert_eq!(redact("redis+unix:///tmp/r.sock?db=1&pass=pw"), "redis+unix:///tmp/r.sock?db=1&pass=***");
+        assert_eq!(
+            redact("redis+unix:///tmp/r.sock?db=1&pass=pw"),
+            "redis+unix:///tmp/r.sock?db=1&pass=***"
+        );
         assert_eq!(redact("redis://:p@ss:w@rd@host/0"), "redis://:***@host/0");
         assert_eq!(redact("redis://:pa/ss@host/0"), "redis://:***@host/0");
         assert_eq!(redact("redis://h?pass=pw"), "redis://h?pass=***");

@@ -27,7 +27,7 @@ use crate::Error;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be part of a cache key: it does not implement `serde::Serialize`",
     label = "not `Serialize`",
-    note = "derive `Serialize` for it, or leave the argument out of the key with `skip(<name>)`"
+    note = "derive `Serialize` for it, or leave the argument out of the key with `skip(<name>)` (`skip(self)` for the receiver)"
 )]
 pub trait KeyArg: Serialize {}
 
@@ -55,7 +55,11 @@ pub struct KeyHasher<'a> {
 impl<'a> KeyHasher<'a> {
     /// Starts the key of a call to the function named `identity`.
     pub fn new(identity: &'a str) -> Self {
-        let mut hasher = KeyHasher { identity, md5: Md5::new(), error: None };
+        let mut hasher = KeyHasher {
+            identity,
+            md5: Md5::new(),
+            error: None,
+        };
         hasher.md5.update(b"[");
         hasher.write_json(identity);
         hasher
@@ -76,7 +80,10 @@ impl<'a> KeyHasher<'a> {
             return Err(Error::Key(error));
         }
         self.md5.update(b"]");
-        Ok(CallKey { identity: self.identity, digest: self.md5.finalize().into() })
+        Ok(CallKey {
+            identity: self.identity,
+            digest: self.md5.finalize().into(),
+        })
     }
 
     fn write_json<T: Serialize + ?Sized>(&mut self, value: &T) {
@@ -179,7 +186,11 @@ mod tests {
     /// version bump and a note in docs/DESIGN.md.
     #[test]
     fn golden_key_is_stable() {
-        let key = KeyHasher::new("app::users::get_user").arg(&42u64).arg("ann").finish().unwrap();
+        let key = KeyHasher::new("app::users::get_user")
+            .arg(&42u64)
+            .arg("ann")
+            .finish()
+            .unwrap();
         assert_eq!(
             key.to_key("cache"),
             "cache:app::users::get_user:0f2b7ac5126c2721f829b88e8df992d1"
@@ -188,8 +199,16 @@ mod tests {
 
     #[test]
     fn digest_is_md5_of_the_json_array() {
-        let key = KeyHasher::new("app::f").arg(&42u64).arg("ann").arg(&[1.5, 2.0]).finish().unwrap();
-        assert_eq!(key.digest_hex(), md5_hex(br#"["app::f",42,"ann",[1.5,2.0]]"#));
+        let key = KeyHasher::new("app::f")
+            .arg(&42u64)
+            .arg("ann")
+            .arg(&[1.5, 2.0])
+            .finish()
+            .unwrap();
+        assert_eq!(
+            key.digest_hex(),
+            md5_hex(br#"["app::f",42,"ann",[1.5,2.0]]"#)
+        );
     }
 
     #[test]
@@ -227,8 +246,14 @@ mod tests {
 
     #[test]
     fn site_identity_drops_marker_and_async_closures() {
-        assert_eq!(site_identity("app::get::{{closure}}::__cache_site"), "app::get");
-        assert_eq!(site_identity("app::Repo::get::__cache_site"), "app::Repo::get");
+        assert_eq!(
+            site_identity("app::get::{{closure}}::__cache_site"),
+            "app::get"
+        );
+        assert_eq!(
+            site_identity("app::Repo::get::__cache_site"),
+            "app::Repo::get"
+        );
         assert_eq!(
             site_identity("<u32 as app::Load>::load::{{closure}}::__cache_site"),
             "<u32 as app::Load>::load"

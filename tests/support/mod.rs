@@ -49,7 +49,11 @@ impl RedisServer {
                          `brew install redis` (macOS), or run `scripts/test.sh`, which does it."
                     )
                 });
-            let mut server = RedisServer { child: None, port, password: None };
+            let mut server = RedisServer {
+                child: None,
+                port,
+                password: None,
+            };
             if wait_until_listening(port, &mut child) {
                 server.child = Some(child);
                 return server;
@@ -87,9 +91,18 @@ impl RedisServer {
         if let Some(password) = &self.password {
             command.args(["-a", password, "--no-auth-warning"]);
         }
-        let output = command.args(args).output().expect("redis-cli runs (it ships with redis-server)");
-        assert!(output.status.success(), "redis-cli {args:?} failed: {output:?}");
-        String::from_utf8(output.stdout).expect("redis-cli prints UTF-8").trim().to_owned()
+        let output = command
+            .args(args)
+            .output()
+            .expect("redis-cli runs (it ships with redis-server)");
+        assert!(
+            output.status.success(),
+            "redis-cli {args:?} failed: {output:?}"
+        );
+        String::from_utf8(output.stdout)
+            .expect("redis-cli prints UTF-8")
+            .trim()
+            .to_owned()
     }
 
     /// Every key on the server (`SCAN`, db 0 unless `-n` is given in `args`).

@@ -8,7 +8,7 @@ use moka::sync::Cache as Moka;
 use moka::Expiry;
 
 pub(crate) struct EmbeddedStore {
-    entries: Moka<Box<str>, Entry>,
+    entries: Moka<Arc<str>, Entry>,
 }
 
 #[derive(Clone)]
@@ -20,14 +20,14 @@ struct Entry {
 /// Each entry lives until its own `expires_at`, as with `SETEX`.
 struct UntilExpiry;
 
-impl Expiry<Box<str>, Entry> for UntilExpiry {
-    fn expire_after_create(&self, _: &Box<str>, entry: &Entry, now: Instant) -> Option<Duration> {
+impl Expiry<Arc<str>, Entry> for UntilExpiry {
+    fn expire_after_create(&self, _: &Arc<str>, entry: &Entry, now: Instant) -> Option<Duration> {
         Some(entry.expires_at.saturating_duration_since(now))
     }
 
     fn expire_after_update(
         &self,
-        _: &Box<str>,
+        _: &Arc<str>,
         entry: &Entry,
         now: Instant,
         _: Option<Duration>,
@@ -40,7 +40,7 @@ impl EmbeddedStore {
     pub(crate) fn new(max_bytes: u64) -> Self {
         let entries = Moka::builder()
             .max_capacity(max_bytes)
-            .weigher(|key: &Box<str>, entry: &Entry| {
+            .weigher(|key: &Arc<str>, entry: &Entry| {
                 u32::try_from(key.len() + entry.value.len()).unwrap_or(u32::MAX)
             })
             .expire_after(UntilExpiry)
@@ -56,7 +56,10 @@ impl EmbeddedStore {
     }
 
     pub(crate) fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) {
-        let entry = Entry { value: value.into(), expires_at: Instant::now() + ttl };
+        let entry = Entry {
+            value: value.into(),
+            expires_at: Instant::now() + ttl,
+        };
         self.entries.insert(key.into(), entry);
     }
 
@@ -77,7 +80,10 @@ mod tests {
         store.set("k", b"1".to_vec(), Duration::from_millis(30));
         assert_eq!(store.get("k").as_deref(), Some(&b"1"[..]));
         let ttl = store.ttl("k").unwrap();
-        assert!(ttl <= Duration::from_millis(30) && ttl > Duration::ZERO, "{ttl:?}");
+        assert!(
+            ttl <= Duration::from_millis(30) && ttl > Duration::ZERO,
+            "{ttl:?}"
+        );
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(store.get("k"), None);
         assert_eq!(store.ttl("k"), None);

@@ -12,6 +12,7 @@ pub(crate) use self::embedded::EmbeddedStore;
 pub(crate) use self::redis::RedisStore;
 use crate::Error;
 
+#[allow(clippy::large_enum_variant)] // one per Cache, behind its Arc: size is irrelevant
 pub(crate) enum Store {
     Redis(RedisStore),
     Embedded(EmbeddedStore),

@@ -31,10 +31,15 @@ pub(crate) struct RedisStore {
 
 impl RedisStore {
     pub(crate) fn new(url: &str, config: &Config) -> Result<Self, Error> {
-        let invalid = |reason: String| Error::InvalidUrl { url: redact(url), reason };
+        let invalid = |reason: String| Error::InvalidUrl {
+            url: redact(url),
+            reason,
+        };
         let client = Client::open(url).map_err(|error| invalid(error.to_string()))?;
         if !client.get_connection_info().addr().is_supported() {
-            return Err(invalid("`rediss://` needs the `tls` feature of cache-runtime".into()));
+            return Err(invalid(
+                "`rediss://` needs the `tls` feature of cache-runtime".into(),
+            ));
         }
         Ok(RedisStore {
             client,
@@ -54,7 +59,8 @@ impl RedisStore {
     pub(crate) async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), Error> {
         // SETEX takes whole seconds; a TTL under one second still lives one.
         let secs = ttl.as_secs().max(1);
-        self.query(redis::cmd("SETEX").arg(key).arg(secs).arg(value)).await
+        self.query(redis::cmd("SETEX").arg(key).arg(secs).arg(value))
+            .await
     }
 
     pub(crate) async fn ttl(&self, key: &str) -> Result<Option<Duration>, Error> {

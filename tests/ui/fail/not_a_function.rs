@@ -1,0 +1,6 @@
+use cache_runtime::cache_result;
+
+#[cache_result(expire = 60)]
+struct NotAFunction;
+
+fn main() {}

@@ -1,0 +1,9 @@
+use cache_runtime::cache_result;
+
+// A syntax error in the options does not hide the function's own mistakes.
+#[cache_result(expire = 60 skip(id))]
+fn f(id: u64) -> u64 {
+    id
+}
+
+fn main() {}
