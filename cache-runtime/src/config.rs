@@ -35,6 +35,8 @@ pub struct Config {
     pub(crate) op_timeout: Duration,
     pub(crate) retry_after: Duration,
     pub(crate) embedded_max_bytes: u64,
+    #[cfg(feature = "tls")]
+    pub(crate) tls_root_cert_pem: Option<Vec<u8>>,
 }
 
 #[derive(Clone)]
@@ -82,6 +84,8 @@ impl Config {
             op_timeout: Duration::from_millis(50),
             retry_after: Duration::from_secs(1),
             embedded_max_bytes: 64 * 1024 * 1024,
+            #[cfg(feature = "tls")]
+            tls_root_cert_pem: None,
         }
     }
 
@@ -116,6 +120,14 @@ impl Config {
     /// The embedded store's bound, in bytes of keys and values.
     pub fn embedded_max_bytes(mut self, bytes: u64) -> Self {
         self.embedded_max_bytes = bytes;
+        self
+    }
+
+    /// Trust this CA (PEM) for `rediss://` instead of the system's trust
+    /// store: for a Redis whose certificate a private CA signed.
+    #[cfg(feature = "tls")]
+    pub fn tls_root_cert_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_root_cert_pem = Some(pem.into());
         self
     }
 

@@ -7,13 +7,125 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     password: Option<String>,
+    tls: Option<TlsFiles>,
+}
+
+/// A CA and a server certificate it signed, for `127.0.0.1`, in a directory
+/// of their own (removed on drop).
+pub struct TlsFiles {
+    dir: PathBuf,
+}
+
+impl TlsFiles {
+    fn create() -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "cache-runtime-tls-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir for certificates");
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write extensions file");
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &dir,
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &["-keyout", "ca.key", "-out", "ca.pem"],
+                &["-days", "2", "-subj", "/CN=cache-runtime test CA"],
+            ]
+            .concat(),
+        );
+        openssl(
+            &dir,
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+            ],
+        );
+        TlsFiles { dir }
+    }
+
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.path("ca.pem")).expect("CA certificate")
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TlsFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| {
+            panic!(
+                "cannot run `openssl` ({error}); the TLS tests make their certificates with it: \
+             `sudo apt-get install openssl`, or run `scripts/test.sh`"
+            )
+        });
+    assert!(
+        output.status.success(),
+        "openssl {args:?} failed: {output:?}"
+    );
 }
 
 impl RedisServer {
@@ -29,13 +141,46 @@ impl RedisServer {
         server
     }
 
+    /// Starts a server that speaks only TLS, with a certificate signed by a
+    /// CA of its own ([`RedisServer::tls`] has it).
+    pub fn start_tls() -> Self {
+        let tls = TlsFiles::create();
+        let args = [
+            "--tls-cert-file".to_owned(),
+            tls.path("server.pem"),
+            "--tls-key-file".to_owned(),
+            tls.path("server.key"),
+            "--tls-ca-cert-file".to_owned(),
+            tls.path("ca.pem"),
+            "--tls-auth-clients".to_owned(),
+            "no".to_owned(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut server = Self::start_on(&args, true);
+        server.tls = Some(tls);
+        server
+    }
+
+    pub fn tls(&self) -> &TlsFiles {
+        self.tls.as_ref().expect("a TLS server")
+    }
+
     fn start_with(extra: &[&str]) -> Self {
+        Self::start_on(extra, false)
+    }
+
+    fn start_on(extra: &[&str], tls: bool) -> Self {
         // The port is free when we look; another process may take it before
         // redis-server binds it, so a failed start is retried on a new port.
         for _ in 0..5 {
             let port = free_port();
+            let port_args = match tls {
+                true => ["--port", "0", "--tls-port"],
+                false => ["--tls-port", "0", "--port"],
+            };
             let mut child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(port_args)
+                .args([&port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
                 .args(["--dir", &std::env::temp_dir().to_string_lossy()])
                 .args(extra)
@@ -53,8 +198,9 @@ impl RedisServer {
                 child: None,
                 port,
                 password: None,
+                tls: None,
             };
-            if wait_until_listening(port, &mut child) {
+            if wait_until_listening(port, &mut child, tls) {
                 server.child = Some(child);
                 return server;
             }
@@ -68,11 +214,17 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://127.0.0.1:<port>`, with the password when there is one.
+    /// `redis://127.0.0.1:<port>` (`rediss://` for TLS), with the password
+    /// when there is one.
     pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         match &self.password {
-            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
-            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(password) => format!("{scheme}://:{password}@127.0.0.1:{}", self.port),
+            None => format!("{scheme}://127.0.0.1:{}", self.port),
         }
     }
 
@@ -90,6 +242,9 @@ impl RedisServer {
         command.args(["-p", &self.port.to_string()]);
         if let Some(password) = &self.password {
             command.args(["-a", password, "--no-auth-warning"]);
+        }
+        if let Some(tls) = &self.tls {
+            command.args(["--tls", "--cacert", &tls.path("ca.pem")]);
         }
         let output = command
             .args(args)
@@ -132,14 +287,18 @@ fn free_port() -> u16 {
 }
 
 /// True once the server answers PING (or demands a password, which means
-/// it is up); false if it exits or stays silent for 10 s.
-fn wait_until_listening(port: u16, child: &mut Child) -> bool {
+/// it is up; a TLS server, once it accepts connections); false if it exits or
+/// stays silent for 10 s.
+fn wait_until_listening(port: u16, child: &mut Child, tls: bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
             return false;
         }
         if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+            if tls {
+                return true;
+            }
             let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
             if stream.write_all(b"PING\r\n").is_ok() {
                 let mut line = String::new();

@@ -29,18 +29,39 @@ pub(crate) struct RedisStore {
     retry_after: Duration,
 }
 
+/// A client for `url`; with the `tls` feature, trusting the configured CA.
+#[cfg(feature = "tls")]
+fn client(url: &str, config: &Config) -> redis::RedisResult<Client> {
+    match &config.tls_root_cert_pem {
+        Some(pem) => {
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.clone()),
+            };
+            Client::build_with_tls(url, certificates)
+        }
+        None => Client::open(url),
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn client(url: &str, _: &Config) -> redis::RedisResult<Client> {
+    Client::open(url)
+}
+
 impl RedisStore {
     pub(crate) fn new(url: &str, config: &Config) -> Result<Self, Error> {
         let invalid = |reason: String| Error::InvalidUrl {
             url: redact(url),
             reason,
         };
-        let client = Client::open(url).map_err(|error| invalid(error.to_string()))?;
-        if !client.get_connection_info().addr().is_supported() {
+        let tls_url = url.starts_with("rediss:") || url.starts_with("valkeys:");
+        if tls_url && cfg!(not(feature = "tls")) {
             return Err(invalid(
-                "`rediss://` needs the `tls` feature of cache-runtime".into(),
+                "TLS URLs need the `tls` feature of cache-runtime".into(),
             ));
         }
+        let client = client(url, config).map_err(|error| invalid(error.to_string()))?;
         Ok(RedisStore {
             client,
             url: redact(url),
@@ -116,5 +137,21 @@ impl RedisStore {
             Some(at) if Instant::now() < at => Err(Error::Unavailable(self.retry_after)),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(all(test, not(feature = "tls")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rediss_without_the_tls_feature_is_a_clear_error() {
+        let config = Config::redis("rediss://:pw@127.0.0.1:6380");
+        let error = RedisStore::new("rediss://:pw@127.0.0.1:6380", &config)
+            .err()
+            .unwrap();
+        let message = error.to_string();
+        assert!(message.contains("`tls` feature"), "{message}");
+        assert!(!message.contains("pw@"), "{message}");
     }
 }

@@ -1,0 +1,49 @@
+//! `rediss://`: caching over TLS against a real redis-server that speaks
+//! only TLS, its certificate signed by a CA of the test's own.
+//! Built with the `tls` feature (`cargo test --features tls`, as
+//! scripts/test.sh does).
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use cache_runtime::{cache_result, Cache, Config};
+use support::RedisServer;
+
+#[cache_result(expire = 60, store = cache, skip(cache, calls))]
+async fn shout(cache: &Cache, calls: &AtomicUsize, word: &str) -> String {
+    calls.fetch_add(1, Ordering::SeqCst);
+    word.to_uppercase()
+}
+
+#[tokio::test]
+async fn rediss_url_caches_over_tls_with_a_private_ca() {
+    let server = RedisServer::start_tls();
+    let cache = Config::redis(server.url())
+        .tls_root_cert_pem(server.tls().ca_pem())
+        .build()
+        .unwrap();
+    let calls = AtomicUsize::new(0);
+
+    cache.ping().await.expect("TLS handshake and PING");
+    assert_eq!(shout(&cache, &calls, "hi").await, "HI");
+    assert_eq!(shout(&cache, &calls, "hi").await, "HI");
+
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(server.cli(&["GET", &server.keys()[0]]), r#""HI""#);
+}
+
+#[tokio::test]
+async fn untrusted_certificate_fails_open() {
+    let server = RedisServer::start_tls();
+    // No CA given: the system trust store does not know the test CA.
+    let cache = Config::redis(server.url()).build().unwrap();
+    let calls = AtomicUsize::new(0);
+
+    assert_eq!(shout(&cache, &calls, "hi").await, "HI");
+    assert_eq!(shout(&cache, &calls, "hi").await, "HI");
+
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(cache.ping().await.is_err());
+    assert!(server.keys().is_empty());
+}
