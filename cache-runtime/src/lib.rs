@@ -42,6 +42,11 @@ pub use crate::error::Error;
 #[doc = include_str!("../ATTRIBUTE.md")]
 pub use cache_macros::cache_result;
 
+/// The README's examples, compiled as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 /// What the generated code calls. Not a stable API: it may change in any
 /// release, in step with `cache-macros`.
 #[doc(hidden)]
