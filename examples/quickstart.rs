@@ -10,8 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use cache_runtime::key::KeyHasher;
-use cache_runtime::{cache_result, Cache, Config};
+use cache_runtime::{cache_result, entry, Cache, Config};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -49,14 +48,11 @@ async fn main() -> Result<(), cache_runtime::Error> {
     let stats = get_user_stats(user_id).await;
     println!("2nd call (hit):  {:>8.2?}  {stats:?}", started.elapsed());
 
-    // The same key the attribute derived: `<prefix>:<module::fn>:<md5>`.
-    let key = cache.key(
-        &KeyHasher::new("quickstart::get_user_stats")
-            .arg(&user_id)
-            .finish()?,
-    );
-    let ttl = cache.ttl(&key).await?.unwrap_or_default();
-    let json = cache.get_raw(&key).await?.unwrap_or_default();
+    // The call's entry: the key the attribute derived, `<prefix>:<module::fn>:<md5>`.
+    let entry = entry!(get_user_stats(user_id));
+    let key = entry.key()?;
+    let ttl = entry.ttl().await?.unwrap_or_default();
+    let json = cache.get_raw(key).await?.unwrap_or_default();
     println!("key:   {key}");
     println!("TTL:   {} s", ttl.as_secs_f64().round());
     println!("value: {}", String::from_utf8_lossy(&json));

@@ -4,8 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cache_runtime::key::KeyHasher;
-use cache_runtime::{cache_result, Cache, Config, StoreKind};
+use cache_runtime::{cache_result, entry, Cache, Config, StoreKind};
 
 #[cache_result(expire = 1, store = cache, skip(cache, calls))]
 async fn word(cache: &Cache, calls: &AtomicUsize, n: u32) -> Option<String> {
@@ -23,12 +22,7 @@ async fn embedded_store_hits_misses_and_expires_like_redis() {
     assert_eq!(word(&cache, &calls, 1).await.as_deref(), Some("word 1"));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 
-    let key = cache.key(
-        &KeyHasher::new("embedded_store::word")
-            .arg(&1u32)
-            .finish()
-            .unwrap(),
-    );
+    let key = entry!(word(&cache, &calls, 1)).key().unwrap().to_owned();
     assert_eq!(
         cache.get_raw(&key).await.unwrap().as_deref(),
         Some(&br#""word 1""#[..])

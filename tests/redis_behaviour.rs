@@ -100,9 +100,11 @@ async fn stored_value_is_plain_json_and_key_has_the_documented_format() {
     let cache = cache_for(&server);
     profile(&cache, &AtomicUsize::new(0), 42, "ann").await;
 
-    // The key the runtime documents: <prefix>:<crate::module::fn>:<md5 of ["identity",args...]>.
+    // The key the runtime documents:
+    // <prefix>:<crate::module::fn>:<md5 of ["identity","stored type",args...]>.
     let expected_key = cache.key(
         &KeyHasher::new("redis_behaviour::profile")
+            .arg("redis_behaviour::Profile")
             .arg(&42u64)
             .arg("ann")
             .finish()

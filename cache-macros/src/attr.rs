@@ -7,10 +7,19 @@ use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, Token, UnOp};
+use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, LitInt, LitStr, Token, UnOp};
 
 /// Every option the attribute accepts, in the order the docs list them.
-const OPTION_NAMES: &[&str] = &["expire", "skip", "store", "cache_none"];
+const OPTION_NAMES: &[&str] = &[
+    "expire",
+    "skip",
+    "store",
+    "cache_none",
+    "unless",
+    "key",
+    "prefix",
+    "version",
+];
 
 /// The seed decorator's default: `cache_result(expire: int = 300)`.
 pub(crate) const DEFAULT_EXPIRE_SECS: u64 = 300;
@@ -22,6 +31,10 @@ pub(crate) struct Options {
     pub(crate) skip: Option<Vec<Ident>>,
     pub(crate) store: Option<Expr>,
     pub(crate) cache_none: Option<LitBool>,
+    pub(crate) unless: Option<Expr>,
+    pub(crate) key: Option<LitStr>,
+    pub(crate) prefix: Option<LitStr>,
+    pub(crate) version: Option<(u32, LitInt)>,
     /// Mistakes in option values, kept so that they are reported together
     /// with the mistakes `check` finds in the function.
     pub(crate) errors: Errors,
@@ -47,6 +60,10 @@ impl Parse for Options {
                 "cache_none" => {
                     parse_value(input, &name, &mut options.cache_none, |input| input.parse())
                 }
+                "unless" => parse_value(input, &name, &mut options.unless, |input| input.parse()),
+                "key" => parse_value(input, &name, &mut options.key, |input| input.parse()),
+                "prefix" => parse_value(input, &name, &mut options.prefix, |input| input.parse()),
+                "version" => parse_value(input, &name, &mut options.version, parse_version),
                 _ => {
                     skip_unknown_value(input)?;
                     Err(unknown_option(&name))
@@ -174,6 +191,22 @@ fn parse_expire(input: ParseStream<'_>) -> syn::Result<Expire> {
     }
 }
 
+fn parse_version(input: ParseStream<'_>) -> syn::Result<(u32, LitInt)> {
+    let lit: LitInt = input.parse().map_err(|error| {
+        syn::Error::new(
+            error.span(),
+            "expected `version = <number>`, e.g. `version = 2`",
+        )
+    })?;
+    let version = lit.base10_parse().map_err(|_| {
+        syn::Error::new(
+            lit.span(),
+            "`version` takes a whole number from 0 to 4294967295",
+        )
+    })?;
+    Ok((version, lit))
+}
+
 /// After an unknown name, consume `= value` or `(...)` so that the options
 /// after it are still read and their own mistakes reported too.
 fn skip_unknown_value(input: ParseStream<'_>) -> syn::Result<()> {
@@ -206,6 +239,10 @@ fn example(name: &Ident) -> &'static str {
         "expire" => "e.g. `expire = 60`",
         "store" => "e.g. `store = &SESSION_CACHE`",
         "cache_none" => "e.g. `cache_none = true`",
+        "unless" => "e.g. `unless = Vec::is_empty`",
+        "key" => "e.g. `key = \"user:{id}\"`",
+        "prefix" => "e.g. `prefix = \"users\"`",
+        "version" => "e.g. `version = 2`",
         _ => "",
     }
 }

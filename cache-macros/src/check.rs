@@ -9,7 +9,10 @@ use syn::{
     Type,
 };
 
+use syn::LitStr;
+
 use crate::attr::{Errors, Expire, Options, DEFAULT_EXPIRE_SECS};
+use crate::template::Template;
 
 /// What to generate for one cached function.
 pub(crate) struct Plan {
@@ -21,6 +24,21 @@ pub(crate) struct Plan {
     pub(crate) value_span: Option<TypeSpan>,
     pub(crate) expire: Expire,
     pub(crate) store: Option<syn::Expr>,
+    /// Whether the store expression names an argument other than `self`:
+    /// then no `function!` companion (which has no arguments) is generated.
+    pub(crate) store_uses_args: bool,
+    pub(crate) key: KeyKind,
+    pub(crate) prefix: Option<LitStr>,
+    pub(crate) unless: Option<syn::Expr>,
+    pub(crate) is_async: bool,
+}
+
+/// How the key is made.
+pub(crate) enum KeyKind {
+    /// `<prefix>:<identity>[:v<version>]:<md5 of identity, type, args>`.
+    Hashed { version: Option<u32> },
+    /// `<prefix>:<rendered template>`.
+    Template(Template),
 }
 
 pub(crate) struct Arg {
@@ -76,6 +94,13 @@ pub(crate) fn plan(mut options: Options, item: &ItemFn) -> syn::Result<Plan> {
             Vec::new()
         }
     };
+    let key = match key_kind(&options, &args) {
+        Ok(key) => key,
+        Err(error) => {
+            errors.push(Err(error));
+            KeyKind::Hashed { version: None }
+        }
+    };
     if let ReturnType::Type(_, ty) = &item.sig.output {
         errors.push(check_owned(ty));
     }
@@ -92,14 +117,78 @@ pub(crate) fn plan(mut options: Options, item: &ItemFn) -> syn::Result<Plan> {
         }
     }
     errors.finish()?;
+    let others: Vec<&Arg> = args.iter().filter(|arg| arg.binding != "self").collect();
+    let store_uses_args = options
+        .store
+        .as_ref()
+        .is_some_and(|store| mentions_any(store.to_token_stream(), &others));
     Ok(Plan {
-        args,
         shape,
         value_span,
         expire: options
             .expire
             .unwrap_or(Expire::Literal(DEFAULT_EXPIRE_SECS, Span::call_site())),
         store: options.store,
+        store_uses_args,
+        key,
+        prefix: options.prefix,
+        unless: options.unless,
+        is_async: item.sig.asyncness.is_some(),
+        args,
+    })
+}
+
+/// A hashed key, or the template checked against the arguments; `key` with
+/// `skip` or `version` is refused (the template alone says what the key is).
+fn key_kind(options: &Options, args: &[Arg]) -> syn::Result<KeyKind> {
+    let Some(lit) = &options.key else {
+        let version = options.version.as_ref().map(|(version, _)| *version);
+        return Ok(KeyKind::Hashed { version });
+    };
+    let mut errors = Errors::default();
+    if let Some(skip) = options.skip.as_ref().and_then(|skip| skip.first()) {
+        errors.push(Err(syn::Error::new(
+            skip.span(),
+            "`skip` conflicts with `key`: with a key template, only the arguments the \
+             template names are in the key; remove `skip(...)`",
+        )));
+    }
+    if let Some((_, lit)) = &options.version {
+        errors.push(Err(syn::Error::new(
+            lit.span(),
+            "`version` conflicts with `key`: put the version in the template instead, \
+             e.g. `key = \"user:v2:{id}\"`",
+        )));
+    }
+    let template = Template::parse(lit)?;
+    let names: Vec<String> = args
+        .iter()
+        .filter(|arg| arg.pattern.is_none())
+        .map(|arg| arg.binding.to_string())
+        .collect();
+    for hole in &template.holes {
+        if !names.contains(&hole.root) {
+            let known: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+            errors.push(Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "unknown variable `{}` in the key template; the arguments are {}",
+                    hole.root,
+                    known.join(", ")
+                ),
+            )));
+        }
+    }
+    errors.finish()?;
+    Ok(KeyKind::Template(template))
+}
+
+/// True when `tokens` contain an identifier named like one of `args`.
+fn mentions_any(tokens: proc_macro2::TokenStream, args: &[&Arg]) -> bool {
+    tokens.into_iter().any(|token| match token {
+        proc_macro2::TokenTree::Ident(ident) => args.iter().any(|arg| arg.binding == ident),
+        proc_macro2::TokenTree::Group(group) => mentions_any(group.stream(), args),
+        _ => false,
     })
 }
 
@@ -113,13 +202,7 @@ fn check_signature(item: &ItemFn) -> syn::Result<()> {
              remove `const`",
         )));
     }
-    // A `const fn` is not async either; one error says what to change.
-    if sig.asyncness.is_none() && sig.constness.is_none() {
-        errors.push(Err(syn::Error::new(
-            sig.fn_token.span,
-            "#[cache_result] caches `async fn`s only: write `async fn`",
-        )));
-    }
+
     for param in &sig.generics.params {
         let what = match param {
             GenericParam::Lifetime(_) => continue,

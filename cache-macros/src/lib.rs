@@ -1,12 +1,16 @@
-//! The `#[cache_result]` attribute. Depend on `cache-runtime`, which
-//! re-exports it and owns everything the generated code calls; this crate only
-//! reads the attribute (`attr`), checks it against the function (`check`) and
-//! writes the cached function (`expand`).
+//! The `#[cache_result]` attribute and the `entry!`/`function!` macros.
+//! Depend on `cache-runtime`, which re-exports them and owns everything the
+//! generated code calls; this crate only reads the attribute (`attr`,
+//! `template`), checks it against the function (`check`), writes the cached
+//! function and its companions (`expand`), and rewrites calls to reach those
+//! companions (`companion`).
 #![warn(missing_docs, unreachable_pub)]
 
 mod attr;
 mod check;
+mod companion;
 mod expand;
+mod template;
 
 use proc_macro::TokenStream;
 
@@ -45,4 +49,26 @@ pub fn cache_result(args: TokenStream, item: TokenStream) -> TokenStream {
 fn with_original(error: syn::Error, item: proc_macro2::TokenStream) -> TokenStream {
     let error = error.to_compile_error();
     quote::quote!(#error #item).into()
+}
+
+/// The cache entry of one call of a cached function: `entry!(get_user(&db, 42))`.
+///
+/// The full documentation is on `cache_runtime::entry`.
+#[proc_macro]
+pub fn entry(input: TokenStream) -> TokenStream {
+    syn::parse::<syn::Expr>(input)
+        .and_then(companion::entry)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// All the cache entries of a cached function: `function!(get_user)`.
+///
+/// The full documentation is on `cache_runtime::function`.
+#[proc_macro]
+pub fn function(input: TokenStream) -> TokenStream {
+    syn::parse::<syn::Expr>(input)
+        .and_then(companion::function)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }

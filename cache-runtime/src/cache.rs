@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::config::{Backend, Config};
-use crate::key::CallKey;
-use crate::store::{EmbeddedStore, RedisStore, Store};
+use crate::key::{CallKey, KeyPattern};
+use crate::store::{Bytes, EmbeddedStore, RedisStore, Store};
 use crate::Error;
 
 /// A cache: a store (Redis, embedded or disabled) and a key prefix.
@@ -97,7 +97,7 @@ impl Cache {
 
     /// The full key of a call in this cache: `<prefix>:<identity>:<md5>`.
     pub fn key(&self, call: &CallKey<'_>) -> String {
-        call.to_key(&self.inner.prefix)
+        call.to_key(&self.inner.prefix, None)
     }
 
     /// Checks that the store answers (connecting first if need be).
@@ -115,35 +115,86 @@ impl Cache {
         Ok(self.inner.store.get(key).await?.map(|bytes| bytes.to_vec()))
     }
 
+    /// Deletes every entry under this cache's prefix, in batches (`SCAN` and
+    /// `UNLINK`, never `KEYS` or `FLUSHDB`); returns how many. Refused for an
+    /// empty prefix, which would mean the whole database.
+    pub async fn clear(&self) -> Result<u64, Error> {
+        let pattern = self.prefix_pattern()?;
+        self.inner.store.delete_matching(&pattern).await
+    }
+
+    /// [`Cache::clear`] for sync code.
+    pub fn clear_blocking(&self) -> Result<u64, Error> {
+        let pattern = self.prefix_pattern()?;
+        self.inner.store.delete_matching_blocking(&pattern)
+    }
+
+    fn prefix_pattern(&self) -> Result<KeyPattern, Error> {
+        if self.inner.prefix.is_empty() {
+            return Err(Error::EmptyPrefix);
+        }
+        Ok(KeyPattern::prefix(&self.inner.prefix))
+    }
+
+    pub(crate) fn store_ref(&self) -> &Store {
+        &self.inner.store
+    }
+
     /// The value at `key` decoded from JSON. A store error, or a value that
     /// does not decode as `T`, is logged and read as a miss.
     pub(crate) async fn lookup<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        let bytes = match self.inner.store.get(key).await {
-            Ok(bytes) => bytes?,
-            Err(error) => {
-                tracing::warn!(key, %error, "cache read failed; running the function");
-                return None;
-            }
-        };
-        match serde_json::from_slice(&bytes) {
-            Ok(value) => Some(value),
-            Err(error) => {
-                tracing::warn!(key, %error, "cached value does not decode; treating it as a miss");
-                None
-            }
-        }
+        decode(key, self.inner.store.get(key).await)
+    }
+
+    pub(crate) fn lookup_blocking<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        decode(key, self.inner.store.get_blocking(key))
     }
 
     /// Stores `value` as JSON at `key` for `ttl`. Failures are logged, never
     /// returned: the caller already has its result.
     pub(crate) async fn store<T: Serialize + ?Sized>(&self, key: &str, value: &T, ttl: Duration) {
-        let result = match serde_json::to_vec(value) {
+        let result = match encode(value) {
             Ok(json) => self.inner.store.set(key, json, ttl).await,
-            Err(error) => Err(Error::Encode(error)),
+            Err(error) => Err(error),
         };
-        if let Err(error) = result {
-            tracing::warn!(key, %error, "cache write failed; the result is returned uncached");
+        log_write_failure(key, result);
+    }
+
+    pub(crate) fn store_blocking<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Duration,
+    ) {
+        let result = encode(value).and_then(|json| self.inner.store.set_blocking(key, json, ttl));
+        log_write_failure(key, result);
+    }
+}
+
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value).map_err(Error::Encode)
+}
+
+fn decode<T: DeserializeOwned>(key: &str, read: Result<Option<Bytes>, Error>) -> Option<T> {
+    let bytes = match read {
+        Ok(bytes) => bytes?,
+        Err(error) => {
+            tracing::warn!(key, %error, "cache read failed; running the function");
+            return None;
         }
+    };
+    match serde_json::from_slice(&bytes) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            tracing::warn!(key, %error, "cached value does not decode; treating it as a miss");
+            None
+        }
+    }
+}
+
+fn log_write_failure(key: &str, result: Result<(), Error>) {
+    if let Err(error) = result {
+        tracing::warn!(key, %error, "cache write failed; the result is returned uncached");
     }
 }
 

@@ -31,9 +31,16 @@ pub enum Error {
     /// An argument could not be serialized into the key.
     #[error("cannot serialize an argument into the cache key: {0}")]
     Key(#[source] serde_json::Error),
+    /// An entry's key could not be derived (an argument failed to serialize).
+    #[error("the entry has no key: {0}")]
+    InvalidKey(String),
     /// A value could not be serialized to JSON for storing.
     #[error("cannot serialize the value to JSON: {0}")]
     Encode(#[source] serde_json::Error),
+    /// Clearing a whole prefix was asked of a cache without one: that would
+    /// be the whole database.
+    #[error("refusing to clear a cache with an empty prefix: that is the whole database")]
+    EmptyPrefix,
     /// The global cache was set already.
     #[error("the global cache is already set")]
     GlobalAlreadySet,

@@ -1,21 +1,27 @@
-//! Cache keys: what a call's key is made of and how it is hashed.
+//! Cache keys: what a call's key is made of, how it is hashed, and which
+//! keys belong to one function (for clearing).
 //!
-//! A key reads `<prefix>:<identity>:<md5>`:
+//! A key reads `<prefix>:<identity>[:v<version>]:<md5>`:
 //!
-//! - `prefix` is the cache's namespace ([`Config::prefix`](crate::Config::prefix),
-//!   `cache` by default);
+//! - `prefix` is the namespace: the cache's ([`Config::prefix`](crate::Config::prefix),
+//!   `cache` by default) or the function's own (`prefix = "..."`);
 //! - `identity` is the function's path, e.g. `my_app::users::get_user` or
 //!   `my_app::repo::UserRepo::find`, so that an operator sees whose key it is
 //!   and same-named functions in two modules or two `impl`s never share keys;
+//! - `v<version>` appears when the function sets `version = N`;
 //! - `md5` is the lowercase hex MD5 of the compact JSON array
-//!   `["<identity>",<arg 1>,<arg 2>,...]`, the arguments as `serde_json`
-//!   writes them, in declaration order, skipped ones left out.
+//!   `["<identity>","<stored type>",<arg 1>,<arg 2>,...]`: the stored type is
+//!   its Rust path (`core::any::type_name`, e.g. `my_app::User`), so an entry
+//!   written for another type is never read as this one; the arguments are as
+//!   `serde_json` writes them, in declaration order, skipped ones left out.
+//!
+//! With a key template (`key = "user:{id}"`) the key is `<prefix>:<rendered
+//! template>` instead: readable, no MD5, and the template is yours to version.
 //!
 //! The arguments are serialized once, straight into the hasher: no buffer, no
 //! `std::hash` (whose output may change between compiler versions).
-//! Anyone can recompute a key from outside, e.g. in Python:
-//! `md5(json.dumps(["app::get_user", 42], separators=(",", ":"), ensure_ascii=False))`.
 
+use std::borrow::Cow;
 use std::io;
 
 use md5::{Digest, Md5};
@@ -115,17 +121,35 @@ impl CallKey<'_> {
         hex
     }
 
-    /// `<prefix>:<identity>:<md5>`; an empty prefix leaves out its colon.
-    pub fn to_key(&self, prefix: &str) -> String {
-        let mut key = String::with_capacity(prefix.len() + self.identity.len() + 34);
-        if !prefix.is_empty() {
-            key.push_str(prefix);
-            key.push(':');
-        }
+    /// `<prefix>:<identity>[:v<version>]:<md5>`; an empty prefix leaves out
+    /// its colon.
+    pub fn to_key(&self, prefix: &str, version: Option<u32>) -> String {
+        let mut key = String::with_capacity(prefix.len() + self.identity.len() + 48);
+        push_prefix(&mut key, prefix);
         key.push_str(self.identity);
         key.push(':');
+        if let Some(version) = version {
+            key.push('v');
+            key.push_str(&version.to_string());
+            key.push(':');
+        }
         push_hex(&mut key, &self.digest);
         key
+    }
+}
+
+/// `<prefix>:<rendered template>` for a function with `key = "..."`.
+pub fn template_key(prefix: &str, rendered: &str) -> String {
+    let mut key = String::with_capacity(prefix.len() + rendered.len() + 1);
+    push_prefix(&mut key, prefix);
+    key.push_str(rendered);
+    key
+}
+
+fn push_prefix(key: &mut String, prefix: &str) {
+    if !prefix.is_empty() {
+        key.push_str(prefix);
+        key.push(':');
     }
 }
 
@@ -142,15 +166,149 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 ///
 /// `app::users::get_user::{{closure}}::__cache_site` -> `app::users::get_user`
 /// `<app::Repo as app::Find>::find::{{closure}}::__cache_site` -> `<app::Repo as app::Find>::find`
+/// `app::Repo::__cache_entry_find::__cache_site` -> `app::Repo::find`
 ///
-/// Async bodies show up as `{{closure}}` segments; they are not part of the
-/// function's identity and are removed.
-pub fn site_identity(site: &str) -> &str {
+/// Async bodies show up as `{{closure}}` segments, and the generated entry
+/// companion (`__cache_entry_<name>`) stands for the function it serves; both
+/// are removed, so that the function and its companion derive one key.
+pub fn site_identity(site: &str) -> Cow<'_, str> {
     let mut identity = site.strip_suffix("::__cache_site").unwrap_or(site);
     while let Some(outer) = identity.strip_suffix("::{{closure}}") {
         identity = outer;
     }
-    identity
+    let companion = identity.rsplit_once("::").and_then(|(parent, last)| {
+        let name = COMPANION_PREFIXES
+            .iter()
+            .find_map(|prefix| last.strip_prefix(prefix))?;
+        Some(format!("{parent}::{name}"))
+    });
+    companion.map_or(Cow::Borrowed(identity), Cow::Owned)
+}
+
+/// The name prefixes of the companions `#[cache_result]` generates beside a
+/// cached function: `__cache_entry_<name>` (for `entry!`) and
+/// `__cache_fn_<name>` (for `function!`).
+const COMPANION_PREFIXES: [&str; 2] = ["__cache_entry_", "__cache_fn_"];
+
+/// Which keys belong to one function, or to a whole prefix: a `SCAN MATCH`
+/// glob for the server, and an exact check for each key it returns (a glob
+/// over `app::get` would also match `app::get::inner`'s keys).
+#[derive(Clone, Debug)]
+pub(crate) struct KeyPattern {
+    glob: String,
+    exact: Exact,
+}
+
+#[derive(Clone, Debug)]
+enum Exact {
+    /// `<head>[v<digits>:]<32 hex digits>`.
+    Hashed { head: String },
+    /// Whatever the glob matches.
+    Glob,
+}
+
+impl KeyPattern {
+    /// Every key of the hashed-key function `identity` under `prefix`, all versions.
+    pub(crate) fn function(prefix: &str, identity: &str) -> Self {
+        let mut head = String::new();
+        push_prefix(&mut head, prefix);
+        head.push_str(identity);
+        head.push(':');
+        KeyPattern {
+            glob: format!("{}*", glob_escape(&head)),
+            exact: Exact::Hashed { head },
+        }
+    }
+
+    /// Every key a template can render to: `user:{id}` -> `<prefix>:user:*`.
+    pub(crate) fn template(prefix: &str, literal_parts: &[&str]) -> Self {
+        let mut glob = String::new();
+        push_prefix(&mut glob, &glob_escape(prefix));
+        let escaped: Vec<String> = literal_parts.iter().map(|part| glob_escape(part)).collect();
+        glob.push_str(&escaped.join("*"));
+        KeyPattern {
+            glob,
+            exact: Exact::Glob,
+        }
+    }
+
+    /// Every key under `prefix` (which must not be empty).
+    pub(crate) fn prefix(prefix: &str) -> Self {
+        KeyPattern {
+            glob: format!("{}:*", glob_escape(prefix)),
+            exact: Exact::Glob,
+        }
+    }
+
+    pub(crate) fn glob(&self) -> &str {
+        &self.glob
+    }
+
+    pub(crate) fn matches(&self, key: &str) -> bool {
+        match &self.exact {
+            Exact::Hashed { head } => key
+                .strip_prefix(head.as_str())
+                .is_some_and(is_versioned_digest),
+            Exact::Glob => glob_matches(&self.glob, key),
+        }
+    }
+}
+
+fn is_versioned_digest(rest: &str) -> bool {
+    let digest = match rest.strip_prefix('v').and_then(|r| r.split_once(':')) {
+        Some((version, digest))
+            if !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            digest
+        }
+        _ => rest,
+    };
+    digest.len() == 32
+        && digest
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Escapes the characters `SCAN MATCH` treats as special.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// Redis glob matching for the globs this module makes: `*` and `\\`-escapes.
+fn glob_matches(glob: &str, text: &str) -> bool {
+    // The literal runs before each `*`, and the one after the last.
+    let mut runs = Vec::new();
+    let mut last = String::new();
+    let mut chars = glob.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => last.extend(chars.next()),
+            '*' => runs.push(std::mem::take(&mut last)),
+            c => last.push(c),
+        }
+    }
+    let mut runs = runs.into_iter();
+    let Some(first) = runs.next() else {
+        return text == last;
+    };
+    let Some(mut rest) = text.strip_prefix(first.as_str()) else {
+        return false;
+    };
+    // Leftmost matches for the middle runs leave the most room for the end.
+    for run in runs {
+        match rest.find(run.as_str()) {
+            Some(at) => rest = &rest[at + run.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last.as_str())
 }
 
 /// Feeds `serde_json`'s output straight into the hasher.
@@ -192,8 +350,12 @@ mod tests {
             .finish()
             .unwrap();
         assert_eq!(
-            key.to_key("cache"),
+            key.to_key("cache", None),
             "cache:app::users::get_user:0f2b7ac5126c2721f829b88e8df992d1"
+        );
+        assert_eq!(
+            key.to_key("cache", Some(3)),
+            "cache:app::users::get_user:v3:0f2b7ac5126c2721f829b88e8df992d1"
         );
     }
 
@@ -241,7 +403,7 @@ mod tests {
     #[test]
     fn empty_prefix_has_no_leading_colon() {
         let key = KeyHasher::new("f").finish().unwrap();
-        assert!(key.to_key("").starts_with("f:"));
+        assert!(key.to_key("", None).starts_with("f:"));
     }
 
     #[test]
@@ -258,5 +420,36 @@ mod tests {
             site_identity("<u32 as app::Load>::load::{{closure}}::__cache_site"),
             "<u32 as app::Load>::load"
         );
+    }
+
+    #[test]
+    fn function_pattern_matches_its_keys_only() {
+        let pattern = KeyPattern::function("cache", "app::get");
+        assert_eq!(pattern.glob(), "cache:app::get:*");
+        let digest = "0f2b7ac5126c2721f829b88e8df992d1";
+        assert!(pattern.matches(&format!("cache:app::get:{digest}")));
+        assert!(pattern.matches(&format!("cache:app::get:v12:{digest}")));
+        assert!(!pattern.matches(&format!("cache:app::get::inner:{digest}")));
+        assert!(!pattern.matches(&format!("cache:app::get_user:{digest}")));
+        assert!(!pattern.matches("cache:app::get:not-a-digest"));
+    }
+
+    #[test]
+    fn patterns_escape_glob_characters() {
+        let pattern = KeyPattern::function("c", "<[u8] as app::T>::f");
+        assert_eq!(pattern.glob(), r"c:<\[u8\] as app::T>::f:*");
+        assert!(pattern.matches("c:<[u8] as app::T>::f:0f2b7ac5126c2721f829b88e8df992d1"));
+    }
+
+    #[test]
+    fn template_pattern_matches_rendered_keys() {
+        let pattern = KeyPattern::template("cache", &["user:", ":orders"]);
+        assert_eq!(pattern.glob(), "cache:user:*:orders");
+        assert!(pattern.matches("cache:user:42:orders"));
+        assert!(!pattern.matches("cache:user:42"));
+        assert!(!pattern.matches("other:user:42:orders"));
+        let prefix = KeyPattern::prefix("svc");
+        assert!(prefix.matches("svc:anything:at:all"));
+        assert!(!prefix.matches("svc2:x"));
     }
 }

@@ -31,16 +31,53 @@
 mod cache;
 mod call;
 mod config;
+mod entry;
 mod error;
 pub mod key;
 mod store;
 
 pub use crate::cache::{global, set_global, Cache, StoreKind};
 pub use crate::config::{Config, DEFAULT_PREFIX, DEFAULT_URL};
+pub use crate::entry::{CachedFunction, Entry};
 pub use crate::error::Error;
 
 #[doc = include_str!("../ATTRIBUTE.md")]
 pub use cache_macros::cache_result;
+
+/// The cache [`Entry`] of one call of a cached function, for invalidation
+/// and write-through: write the call as you would make it.
+///
+/// ```no_run
+/// use cache_runtime::{cache_result, entry};
+///
+/// #[cache_result(expire = 600)]
+/// async fn user_name(id: u64) -> Option<String> {
+///     Some(format!("user {id}")) // the database
+/// }
+///
+/// # async fn update() -> Result<(), cache_runtime::Error> {
+/// // After the database changed:
+/// entry!(user_name(42)).evict().await?;                       // next call reads the database
+/// entry!(user_name(7)).put(&Some("Eve".to_owned())).await?;   // next call returns "Eve"
+/// # Ok(()) }
+/// ```
+///
+/// The entry comes from code `#[cache_result]` generated beside the function,
+/// from the same arguments: it cannot name another key. A function that is
+/// not cached has no such code (`cannot find function __cache_entry_...`),
+/// and arguments of the wrong type are type errors, as in the call itself.
+/// Methods go through their instance: `entry!(repo.find(42))`.
+pub use cache_macros::entry;
+
+/// All the entries of a cached function, to [`clear`](CachedFunction::clear)
+/// them: `function!(get_user).clear().await?`.
+///
+/// Free and associated functions are named by their path
+/// (`function!(users::get_user)`, `function!(Repo::count)`); methods with a
+/// receiver through an instance (`function!(repo.find)`). A function whose
+/// `store` comes from one of its arguments has no such handle: clear its
+/// cache, or use [`Cache::clear`].
+pub use cache_macros::function;
 
 /// The README's examples, compiled as doc tests so that they stay true.
 #[cfg(doctest)]
@@ -52,6 +89,10 @@ struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cache::global;
-    pub use crate::call::{ok, ok_some, plain, some, Value};
+    pub use crate::call::{
+        never, ok, ok_blocking, ok_some, ok_some_blocking, plain, plain_blocking, some,
+        some_blocking, OkOnly, OkSome, Shape, SomeOnly, Value, Whole,
+    };
+    pub use crate::entry::{hashed_key, template_key, CachedFunction, Entry};
     pub use crate::key::{site_identity as site, KeyHasher};
 }

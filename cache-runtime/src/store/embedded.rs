@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use moka::sync::Cache as Moka;
 use moka::Expiry;
 
+use crate::key::KeyPattern;
+
 pub(crate) struct EmbeddedStore {
     entries: Moka<Arc<str>, Entry>,
 }
@@ -61,6 +63,24 @@ impl EmbeddedStore {
             expires_at: Instant::now() + ttl,
         };
         self.entries.insert(key.into(), entry);
+    }
+
+    pub(crate) fn delete(&self, key: &str) -> bool {
+        self.entries
+            .remove(key)
+            .is_some_and(|entry| entry.expires_at > Instant::now())
+    }
+
+    pub(crate) fn delete_matching(&self, pattern: &KeyPattern) -> u64 {
+        let now = Instant::now();
+        let mut deleted = 0;
+        for (key, entry) in &self.entries {
+            if pattern.matches(&key) {
+                self.entries.invalidate(&**key);
+                deleted += u64::from(entry.expires_at > now);
+            }
+        }
+        deleted
     }
 
     pub(crate) fn ttl(&self, key: &str) -> Option<Duration> {

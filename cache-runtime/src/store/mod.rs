@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub(crate) use self::embedded::EmbeddedStore;
 pub(crate) use self::redis::RedisStore;
+use crate::key::KeyPattern;
 use crate::Error;
 
 #[allow(clippy::large_enum_variant)] // one per Cache, behind its Arc: size is irrelevant
@@ -19,10 +20,21 @@ pub(crate) enum Store {
     Disabled,
 }
 
+// Each operation comes twice: async for async functions and explicit calls,
+// blocking for sync functions. The embedded store never blocks, so both of
+// its paths are the same call.
 impl Store {
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Bytes>, Error> {
         match self {
             Store::Redis(redis) => Ok(redis.get(key).await?.map(Bytes::Owned)),
+            Store::Embedded(embedded) => Ok(embedded.get(key).map(Bytes::Shared)),
+            Store::Disabled => Ok(None),
+        }
+    }
+
+    pub(crate) fn get_blocking(&self, key: &str) -> Result<Option<Bytes>, Error> {
+        match self {
+            Store::Redis(redis) => Ok(redis.get_blocking(key)?.map(Bytes::Owned)),
             Store::Embedded(embedded) => Ok(embedded.get(key).map(Bytes::Shared)),
             Store::Disabled => Ok(None),
         }
@@ -39,9 +51,67 @@ impl Store {
         }
     }
 
+    pub(crate) fn set_blocking(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<(), Error> {
+        match self {
+            Store::Redis(redis) => redis.set_blocking(key, &value, ttl),
+            Store::Embedded(embedded) => {
+                embedded.set(key, value, ttl);
+                Ok(())
+            }
+            Store::Disabled => Ok(()),
+        }
+    }
+
+    /// True when the key existed.
+    pub(crate) async fn delete(&self, key: &str) -> Result<bool, Error> {
+        match self {
+            Store::Redis(redis) => redis.delete(key).await,
+            Store::Embedded(embedded) => Ok(embedded.delete(key)),
+            Store::Disabled => Ok(false),
+        }
+    }
+
+    pub(crate) fn delete_blocking(&self, key: &str) -> Result<bool, Error> {
+        match self {
+            Store::Redis(redis) => redis.delete_blocking(key),
+            Store::Embedded(embedded) => Ok(embedded.delete(key)),
+            Store::Disabled => Ok(false),
+        }
+    }
+
+    /// Deletes every key the pattern matches; returns how many.
+    pub(crate) async fn delete_matching(&self, pattern: &KeyPattern) -> Result<u64, Error> {
+        match self {
+            Store::Redis(redis) => redis.delete_matching(pattern).await,
+            Store::Embedded(embedded) => Ok(embedded.delete_matching(pattern)),
+            Store::Disabled => Ok(0),
+        }
+    }
+
+    pub(crate) fn delete_matching_blocking(&self, pattern: &KeyPattern) -> Result<u64, Error> {
+        match self {
+            Store::Redis(redis) => redis.delete_matching_blocking(pattern),
+            Store::Embedded(embedded) => Ok(embedded.delete_matching(pattern)),
+            Store::Disabled => Ok(0),
+        }
+    }
+
     pub(crate) async fn ttl(&self, key: &str) -> Result<Option<Duration>, Error> {
         match self {
             Store::Redis(redis) => redis.ttl(key).await,
+            Store::Embedded(embedded) => Ok(embedded.ttl(key)),
+            Store::Disabled => Ok(None),
+        }
+    }
+
+    pub(crate) fn ttl_blocking(&self, key: &str) -> Result<Option<Duration>, Error> {
+        match self {
+            Store::Redis(redis) => redis.ttl_blocking(key),
             Store::Embedded(embedded) => Ok(embedded.ttl(key)),
             Store::Disabled => Ok(None),
         }

@@ -1,6 +1,8 @@
 //! The Redis store: one shared, auto-reconnecting multiplexed connection
 //! (redis-rs `ConnectionManager`), connected on first use, every command
-//! bounded by the operation timeout.
+//! bounded by the operation timeout; and, for sync functions, a small pool of
+//! blocking connections with the same timeouts. Both speak the same commands
+//! (built once, below), so a sync and an async function share entries.
 //!
 //! Connecting is the one slow step, so it has its own bound
 //! (`connect_timeout`); after a failed attempt, calls skip Redis for
@@ -15,6 +17,7 @@ use redis::{Client, Cmd};
 use tokio::sync::OnceCell;
 
 use crate::config::{redact, Config};
+use crate::key::KeyPattern;
 use crate::Error;
 
 pub(crate) struct RedisStore {
@@ -22,6 +25,8 @@ pub(crate) struct RedisStore {
     /// The URL as it may be shown: password redacted.
     pub(crate) url: String,
     connection: OnceCell<ConnectionManager>,
+    /// Connections for sync functions and blocking calls.
+    idle: Mutex<Vec<redis::Connection>>,
     /// When the last connection attempt failed, and so when the next may start.
     next_attempt: Mutex<Option<Instant>>,
     connect_timeout: Duration,
@@ -66,6 +71,7 @@ impl RedisStore {
             client,
             url: redact(url),
             connection: OnceCell::new(),
+            idle: Mutex::new(Vec::new()),
             next_attempt: Mutex::new(None),
             connect_timeout: config.connect_timeout,
             op_timeout: config.op_timeout,
@@ -74,24 +80,74 @@ impl RedisStore {
     }
 
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        self.query(redis::cmd("GET").arg(key)).await
+        self.query(&get(key)).await
     }
 
     pub(crate) async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), Error> {
-        // SETEX takes whole seconds; a TTL under one second still lives one.
-        let secs = ttl.as_secs().max(1);
-        self.query(redis::cmd("SETEX").arg(key).arg(secs).arg(value))
+        self.query(&setex(key, value, ttl)).await
+    }
+
+    pub(crate) async fn delete(&self, key: &str) -> Result<bool, Error> {
+        self.query::<u64>(&unlink(&[key]))
             .await
+            .map(|count| count > 0)
     }
 
     pub(crate) async fn ttl(&self, key: &str) -> Result<Option<Duration>, Error> {
-        let millis: i64 = self.query(redis::cmd("PTTL").arg(key)).await?;
-        // -2: no such key; -1: no expiry.
-        Ok(u64::try_from(millis).ok().map(Duration::from_millis))
+        self.query(&pttl(key)).await.map(ttl_from_millis)
     }
 
     pub(crate) async fn ping(&self) -> Result<(), Error> {
         self.query::<String>(&redis::cmd("PING")).await.map(drop)
+    }
+
+    /// `SCAN`s the keyspace in batches and `UNLINK`s each batch's matches:
+    /// no `KEYS`, no `FLUSHDB`, no command that blocks Redis for long.
+    pub(crate) async fn delete_matching(&self, pattern: &KeyPattern) -> Result<u64, Error> {
+        let (mut cursor, mut deleted) = (0, 0);
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = self.query(&scan(cursor, pattern)).await?;
+            let matching = matching_keys(keys, pattern);
+            if !matching.is_empty() {
+                deleted += self.query::<u64>(&unlink(&matching)).await?;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
+    pub(crate) fn get_blocking(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        self.query_blocking(&get(key))
+    }
+
+    pub(crate) fn set_blocking(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), Error> {
+        self.query_blocking(&setex(key, value, ttl))
+    }
+
+    pub(crate) fn delete_blocking(&self, key: &str) -> Result<bool, Error> {
+        self.query_blocking::<u64>(&unlink(&[key]))
+            .map(|count| count > 0)
+    }
+
+    pub(crate) fn ttl_blocking(&self, key: &str) -> Result<Option<Duration>, Error> {
+        self.query_blocking(&pttl(key)).map(ttl_from_millis)
+    }
+
+    pub(crate) fn delete_matching_blocking(&self, pattern: &KeyPattern) -> Result<u64, Error> {
+        let (mut cursor, mut deleted) = (0, 0);
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = self.query_blocking(&scan(cursor, pattern))?;
+            let matching = matching_keys(keys, pattern);
+            if !matching.is_empty() {
+                deleted += self.query_blocking::<u64>(&unlink(&matching))?;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
@@ -121,23 +177,107 @@ impl RedisStore {
                 Err(_) => Err(Error::Timeout(self.connect_timeout)),
             }
         };
-        match self.connection.get_or_try_init(|| connect).await {
-            Ok(connection) => Ok(connection.clone()),
-            Err(error) => {
-                *self.next_attempt.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(Instant::now() + self.retry_after);
-                Err(error)
+        let result = self.connection.get_or_try_init(|| connect).await;
+        self.note_connect_result(result.cloned())
+    }
+
+    /// Runs `cmd` on an idle blocking connection, or a new one. A connection
+    /// that failed is dropped, not returned: it may be half-way through a reply.
+    fn query_blocking<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
+        let idle = lock(&self.idle).pop();
+        let mut connection = match idle {
+            Some(connection) => connection,
+            None => {
+                self.check_retry_time()?;
+                self.note_connect_result(self.connect_blocking())?
             }
+        };
+        let value = cmd.query(&mut connection)?;
+        let mut idle = lock(&self.idle);
+        if idle.len() < MAX_IDLE_BLOCKING {
+            idle.push(connection);
         }
+        Ok(value)
+    }
+
+    fn connect_blocking(&self) -> Result<redis::Connection, Error> {
+        let connection = self
+            .client
+            .get_connection_with_timeout(self.connect_timeout)?;
+        connection.set_read_timeout(Some(self.op_timeout))?;
+        connection.set_write_timeout(Some(self.op_timeout))?;
+        Ok(connection)
+    }
+
+    /// After a failed connection attempt, calls skip Redis until `retry_after`.
+    fn note_connect_result<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        if result.is_err() {
+            *lock(&self.next_attempt) = Some(Instant::now() + self.retry_after);
+        }
+        result
     }
 
     fn check_retry_time(&self) -> Result<(), Error> {
-        let next_attempt = *self.next_attempt.lock().unwrap_or_else(|e| e.into_inner());
-        match next_attempt {
+        match *lock(&self.next_attempt) {
             Some(at) if Instant::now() < at => Err(Error::Unavailable(self.retry_after)),
             _ => Ok(()),
         }
     }
+}
+
+/// Blocking connections kept for reuse; more are opened under load and
+/// closed when returned to a full pool.
+const MAX_IDLE_BLOCKING: usize = 16;
+
+/// Keys per `SCAN` reply: large enough to clear quickly, small enough that
+/// each `SCAN` and `UNLINK` is short.
+const SCAN_BATCH: usize = 1000;
+
+fn get(key: &str) -> Cmd {
+    redis::cmd("GET").arg(key).to_owned()
+}
+
+fn setex(key: &str, value: &[u8], ttl: Duration) -> Cmd {
+    // SETEX takes whole seconds; a TTL under one second still lives one.
+    let secs = ttl.as_secs().max(1);
+    redis::cmd("SETEX").arg(key).arg(secs).arg(value).to_owned()
+}
+
+fn pttl(key: &str) -> Cmd {
+    redis::cmd("PTTL").arg(key).to_owned()
+}
+
+fn unlink<K: redis::ToRedisArgs>(keys: &[K]) -> Cmd {
+    redis::cmd("UNLINK").arg(keys).to_owned()
+}
+
+fn scan(cursor: u64, pattern: &KeyPattern) -> Cmd {
+    redis::cmd("SCAN")
+        .arg(cursor)
+        .arg("MATCH")
+        .arg(pattern.glob())
+        .arg("COUNT")
+        .arg(SCAN_BATCH)
+        .to_owned()
+}
+
+/// PTTL's answer: -2 no such key, -1 no expiry, else milliseconds left.
+fn ttl_from_millis(millis: i64) -> Option<Duration> {
+    u64::try_from(millis).ok().map(Duration::from_millis)
+}
+
+/// The keys that really belong to the pattern (the glob is coarser), as
+/// bytes: other applications' keys need not be UTF-8.
+fn matching_keys(keys: Vec<Vec<u8>>, pattern: &KeyPattern) -> Vec<Vec<u8>> {
+    keys.into_iter()
+        .filter(|key| std::str::from_utf8(key).is_ok_and(|key| pattern.matches(key)))
+        .collect()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(all(test, not(feature = "tls")))]

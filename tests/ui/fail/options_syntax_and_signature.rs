@@ -2,7 +2,7 @@ use cache_runtime::cache_result;
 
 // A syntax error in the options does not hide the function's own mistakes.
 #[cache_result(expire = 60 skip(id))]
-fn f(id: u64) -> u64 {
+async fn f(id: &str) -> &str {
     id
 }
 

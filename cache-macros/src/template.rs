@@ -1,0 +1,164 @@
+//! Key templates: `key = "user:{id}"`, `key = "order:{order.id}:{lang}"`.
+//!
+//! A template is literal text and `{name}` or `{name.field...}` holes; `{{`
+//! and `}}` stand for braces. It becomes a `format_args!` over the holes'
+//! expressions (formatted with `Display`) and, for clearing, the literal
+//! parts between holes.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, ToTokens};
+use syn::{Ident, Index, LitStr};
+
+pub(crate) struct Template {
+    /// The `format_args!` string: literal text with `{}` for each hole.
+    pub(crate) format: String,
+    pub(crate) holes: Vec<Hole>,
+    /// The literal text between holes, unescaped: `user:{id}:x` -> `["user:", ":x"]`.
+    pub(crate) literal_parts: Vec<String>,
+    pub(crate) span: Span,
+}
+
+/// `{name.field.0}`: a root name and the fields after it.
+pub(crate) struct Hole {
+    pub(crate) root: String,
+    fields: Vec<String>,
+}
+
+impl Template {
+    pub(crate) fn parse(lit: &LitStr) -> syn::Result<Self> {
+        let text = lit.value();
+        let error = |message: String| syn::Error::new(lit.span(), message);
+        let mut template = Template {
+            format: String::new(),
+            holes: Vec::new(),
+            literal_parts: vec![String::new()],
+            span: lit.span(),
+        };
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (c, chars.peek()) {
+                ('{', Some('{')) | ('}', Some('}')) => {
+                    chars.next();
+                    template.push_literal(c);
+                }
+                ('{', _) => {
+                    let mut hole = String::new();
+                    let mut closed = false;
+                    for c in chars.by_ref() {
+                        if c == '}' {
+                            closed = true;
+                            break;
+                        }
+                        hole.push(c);
+                    }
+                    if !closed {
+                        return Err(error(format!("unclosed `{{{hole}` in the key template")));
+                    }
+                    template.holes.push(parse_hole(&hole).ok_or_else(|| {
+                        error(format!(
+                            "`{{{hole}}}` in the key template: expected `{{argument}}` or \
+                             `{{argument.field}}`, e.g. `key = \"user:{{user_id}}\"`"
+                        ))
+                    })?);
+                    template.format.push_str("{}");
+                    template.literal_parts.push(String::new());
+                }
+                ('}', _) => {
+                    return Err(error(
+                        "unmatched `}` in the key template; write `}}` for a brace".into(),
+                    ))
+                }
+                (c, _) => template.push_literal(c),
+            }
+        }
+        if template.holes.is_empty() {
+            return Err(error(
+                "the key template has no `{argument}`: every call would share one key".into(),
+            ));
+        }
+        Ok(template)
+    }
+
+    fn push_literal(&mut self, c: char) {
+        self.format.push(c);
+        if c == '{' || c == '}' {
+            self.format.push(c);
+        }
+        self.literal_parts
+            .last_mut()
+            .unwrap_or_else(|| unreachable!("starts with one"))
+            .push(c);
+    }
+
+    /// The holes as expressions, spanned on the template literal.
+    pub(crate) fn exprs(&self) -> impl Iterator<Item = TokenStream> + '_ {
+        self.holes.iter().map(|hole| {
+            let root = Ident::new(&hole.root, self.span);
+            let fields = hole.fields.iter().map(|field| match field.parse::<u32>() {
+                Ok(index) => Index {
+                    index,
+                    span: self.span,
+                }
+                .into_token_stream(),
+                Err(_) => Ident::new(field, self.span).into_token_stream(),
+            });
+            quote!(#root #(.#fields)*)
+        })
+    }
+}
+
+fn parse_hole(hole: &str) -> Option<Hole> {
+    let mut parts = hole.split('.').map(str::trim);
+    let root = parts.next().filter(|root| is_identifier(root))?.to_owned();
+    let fields: Vec<String> = parts.map(str::to_owned).collect();
+    let valid = fields
+        .iter()
+        .all(|f| is_identifier(f) || f.parse::<u32>().is_ok());
+    valid.then_some(Hole { root, fields })
+}
+
+fn is_identifier(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || c == '_')
+        && text != "_"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> syn::Result<Template> {
+        Template::parse(&LitStr::new(text, Span::call_site()))
+    }
+
+    #[test]
+    fn holes_become_format_arguments() {
+        let template = parse("user:{id}:{order.item.0}").unwrap();
+        assert_eq!(template.format, "user:{}:{}");
+        assert_eq!(template.literal_parts, ["user:", ":", ""]);
+        let exprs: Vec<String> = template.exprs().map(|e| e.to_string()).collect();
+        assert_eq!(exprs, ["id", "order . item . 0"]);
+    }
+
+    #[test]
+    fn doubled_braces_are_literal() {
+        let template = parse("{{raw}}:{id}").unwrap();
+        assert_eq!(template.format, "{{raw}}:{}");
+        assert_eq!(template.literal_parts, ["{raw}:", ""]);
+    }
+
+    #[test]
+    fn malformed_templates_are_refused() {
+        for bad in [
+            "user:{}",
+            "user:{id",
+            "user:}",
+            "user:{a-b}",
+            "user:{id:?}",
+            "plain",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+}

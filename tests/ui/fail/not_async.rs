@@ -1,8 +1,0 @@
-use cache_runtime::cache_result;
-
-#[cache_result(expire = 60)]
-fn not_async(id: u64) -> u64 {
-    id
-}
-
-fn main() {}
