@@ -116,7 +116,18 @@ impl<'a> Generator<'a> {
         };
         let expire = self.expire(true);
         let unless = match &self.plan.unless {
-            Some(unless) => unless.to_token_stream(),
+            Some(unless) => {
+                // The projection's tokens take the condition's span, so that a
+                // mismatch is reported once, at the condition.
+                let span = unless.span();
+                let ret = respan(self.ret.clone(), span);
+                let shape = respan(self.shape.clone(), span);
+                quote_spanned! {span=>
+                    ::cache_runtime::__private::unless::<
+                        <#shape as ::cache_runtime::__private::Shape<#ret>>::Stored, _,
+                    >(#unless)
+                }
+            }
             None => quote!(::cache_runtime::__private::never),
         };
         let call = self.entry_call(quote!(#store_var, #key_var, #expire, #unless, #body));
@@ -345,6 +356,22 @@ fn option(value: Option<TokenStream>) -> TokenStream {
         Some(value) => quote!(::core::option::Option::Some(#value)),
         None => quote!(::core::option::Option::None),
     }
+}
+
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = proc_macro2::TokenTree::Group(inner);
+            }
+            token.set_span(span);
+            token
+        })
+        .collect()
 }
 
 /// Mixed-site spans: generated names cannot see, or be seen by, the user's.

@@ -90,18 +90,24 @@ impl Template {
             .push(c);
     }
 
-    /// The holes as expressions, spanned on the template literal.
+    /// The holes as expressions, reported at the template literal. Fields
+    /// carry a macro span there, so that rustc names a missing field but does
+    /// not offer to replace the whole literal with a field name.
     pub(crate) fn exprs(&self) -> impl Iterator<Item = TokenStream> + '_ {
-        self.holes.iter().map(|hole| {
+        let field_span = Span::mixed_site().located_at(self.span);
+        self.holes.iter().map(move |hole| {
             let root = Ident::new(&hole.root, self.span);
-            let fields = hole.fields.iter().map(|field| match field.parse::<u32>() {
-                Ok(index) => Index {
-                    index,
-                    span: self.span,
-                }
-                .into_token_stream(),
-                Err(_) => Ident::new(field, self.span).into_token_stream(),
-            });
+            let fields = hole
+                .fields
+                .iter()
+                .map(move |field| match field.parse::<u32>() {
+                    Ok(index) => Index {
+                        index,
+                        span: field_span,
+                    }
+                    .into_token_stream(),
+                    Err(_) => Ident::new(field, field_span).into_token_stream(),
+                });
             quote!(#root #(.#fields)*)
         })
     }

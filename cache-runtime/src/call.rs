@@ -26,6 +26,12 @@ pub fn never<T: ?Sized>(_: &T) -> bool {
     false
 }
 
+/// Checks an `unless = ...` condition against the stored type once, where
+/// the user wrote it; the opaque result satisfies the entry point's bound.
+pub fn unless<T, U: Fn(&T) -> bool>(condition: U) -> impl Fn(&T) -> bool {
+    condition
+}
+
 // One async and one blocking entry point per shape. Each states its bound on
 // the stored type directly (`T: Value`), so that a missing serde derive is
 // reported as such, at the user's type.

@@ -91,7 +91,7 @@ pub mod __private {
     pub use crate::cache::global;
     pub use crate::call::{
         never, ok, ok_blocking, ok_some, ok_some_blocking, plain, plain_blocking, some,
-        some_blocking, OkOnly, OkSome, Shape, SomeOnly, Value, Whole,
+        some_blocking, unless, OkOnly, OkSome, Shape, SomeOnly, Value, Whole,
     };
     pub use crate::entry::{hashed_key, template_key, CachedFunction, Entry};
     pub use crate::key::{site_identity as site, KeyHasher};
