@@ -81,10 +81,10 @@ fn sync_function_does_not_store_err() {
 fn sync_evict_put_and_clear() {
     let server = RedisServer::start();
     let prices = Prices::new(server.url());
-    prices.price("abc");
+    assert_eq!(prices.price("abc"), Ok(300));
 
     assert!(entry!(prices.price("abc")).evict_blocking().unwrap());
-    prices.price("abc");
+    assert_eq!(prices.price("abc"), Ok(300));
     assert_eq!(prices.calls(), 2);
 
     entry!(prices.price("xyz")).put_blocking(&Ok(1)).unwrap();
@@ -137,7 +137,7 @@ fn sync_function_on_the_embedded_store() {
         cache: Cache::embedded(),
         calls: AtomicUsize::new(0),
     };
-    prices.price("abc");
-    prices.price("abc");
+    assert_eq!(prices.price("abc"), Ok(300));
+    assert_eq!(prices.price("abc"), Ok(300));
     assert_eq!(prices.calls(), 1);
 }
