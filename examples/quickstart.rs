@@ -61,9 +61,8 @@ async fn main() -> Result<(), cache_runtime::Error> {
 
 /// Redis when it answers, the embedded store otherwise.
 async fn pick_cache() -> Result<Cache, cache_runtime::Error> {
-    let redis = Config::from_env().build()?;
-    match redis.ping().await {
-        Ok(()) => {
+    match Config::from_env().connect().await {
+        Ok(redis) => {
             println!("store: {redis:?}");
             Ok(redis)
         }

@@ -132,9 +132,28 @@ impl Config {
     }
 
     /// Builds the cache. Fails only on a URL that cannot be used; it does not
-    /// connect (see [`Cache::ping`] to check that Redis answers).
+    /// connect (see [`Config::connect`] for that).
     pub fn build(self) -> Result<Cache, Error> {
         Cache::from_config(self)
+    }
+
+    /// Builds the cache and checks that its store answers, within the
+    /// connect timeout. For services where Redis is optional:
+    ///
+    /// ```no_run
+    /// # async fn start() {
+    /// use cache_runtime::{Cache, Config};
+    ///
+    /// let cache = Config::from_env().connect().await.unwrap_or_else(|error| {
+    ///     eprintln!("no Redis ({error}); caching in this process only");
+    ///     Cache::embedded()
+    /// });
+    /// # }
+    /// ```
+    pub async fn connect(self) -> Result<Cache, Error> {
+        let cache = self.build()?;
+        cache.ping().await?;
+        Ok(cache)
     }
 }
 
