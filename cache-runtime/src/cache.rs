@@ -29,6 +29,7 @@ pub struct Cache {
 struct Inner {
     prefix: Box<str>,
     store: Store,
+    max_value_bytes: usize,
 }
 
 /// Which kind of store a [`Cache`] uses.
@@ -50,35 +51,32 @@ impl Cache {
             Backend::Embedded => Store::Embedded(EmbeddedStore::new(config.embedded_max_bytes)),
             Backend::Disabled => Store::Disabled,
         };
-        Ok(Cache {
-            inner: Arc::new(Inner {
-                prefix: config.prefix.into(),
-                store,
-            }),
-        })
+        Ok(Cache::with_store(store, config))
+    }
+
+    fn with_store(store: Store, config: Config) -> Cache {
+        let inner = Inner {
+            prefix: config.prefix.into(),
+            store,
+            max_value_bytes: config.max_value_bytes,
+        };
+        Cache {
+            inner: Arc::new(inner),
+        }
     }
 
     /// An embedded (in-process) cache with the default settings.
     pub fn embedded() -> Cache {
         let config = Config::embedded();
-        let store = Store::Embedded(EmbeddedStore::new(config.embedded_max_bytes));
-        Cache {
-            inner: Arc::new(Inner {
-                prefix: config.prefix.into(),
-                store,
-            }),
-        }
+        Cache::with_store(
+            Store::Embedded(EmbeddedStore::new(config.embedded_max_bytes)),
+            config,
+        )
     }
 
     /// A cache that stores nothing: every call runs its function.
     pub fn disabled() -> Cache {
-        let prefix = Config::disabled().prefix.into();
-        Cache {
-            inner: Arc::new(Inner {
-                prefix,
-                store: Store::Disabled,
-            }),
-        }
+        Cache::with_store(Store::Disabled, Config::disabled())
     }
 
     /// The key prefix (namespace).
@@ -141,19 +139,20 @@ impl Cache {
     }
 
     /// The value at `key` decoded from JSON. A store error, or a value that
-    /// does not decode as `T`, is logged and read as a miss.
+    /// does not decode as `T` (or is over the size limit), is logged and read
+    /// as a miss.
     pub(crate) async fn lookup<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        decode(key, self.inner.store.get(key).await)
+        self.decode(key, self.inner.store.get(key).await)
     }
 
     pub(crate) fn lookup_blocking<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        decode(key, self.inner.store.get_blocking(key))
+        self.decode(key, self.inner.store.get_blocking(key))
     }
 
     /// Stores `value` as JSON at `key` for `ttl`. Failures are logged, never
     /// returned: the caller already has its result.
     pub(crate) async fn store<T: Serialize + ?Sized>(&self, key: &str, value: &T, ttl: Duration) {
-        let result = match encode(value) {
+        let result = match self.encode(value) {
             Ok(json) => self.inner.store.set(key, json, ttl).await,
             Err(error) => Err(error),
         };
@@ -166,35 +165,72 @@ impl Cache {
         value: &T,
         ttl: Duration,
     ) {
-        let result = encode(value).and_then(|json| self.inner.store.set_blocking(key, json, ttl));
+        let result = self
+            .encode(value)
+            .and_then(|json| self.inner.store.set_blocking(key, json, ttl));
         log_write_failure(key, result);
+    }
+
+    /// JSON of `value`, refused over the size limit.
+    pub(crate) fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>, Error> {
+        let json = serde_json::to_vec(value).map_err(Error::Encode)?;
+        match json.len() > self.inner.max_value_bytes {
+            true => Err(Error::TooLarge {
+                bytes: json.len(),
+                max: self.inner.max_value_bytes,
+            }),
+            false => Ok(json),
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        read: Result<Option<Bytes>, Error>,
+    ) -> Option<T> {
+        let bytes = match read {
+            Ok(bytes) => bytes?,
+            Err(error) => {
+                log_read_failure(key, &error);
+                return None;
+            }
+        };
+        if bytes.len() > self.inner.max_value_bytes {
+            let max = self.inner.max_value_bytes;
+            tracing::warn!(
+                key,
+                bytes = bytes.len(),
+                max,
+                "cached value over the size limit; treating it as a miss"
+            );
+            return None;
+        }
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                tracing::warn!(key, %error, "cached value does not decode; treating it as a miss");
+                None
+            }
+        }
     }
 }
 
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
-    serde_json::to_vec(value).map_err(Error::Encode)
-}
-
-fn decode<T: DeserializeOwned>(key: &str, read: Result<Option<Bytes>, Error>) -> Option<T> {
-    let bytes = match read {
-        Ok(bytes) => bytes?,
-        Err(error) => {
-            tracing::warn!(key, %error, "cache read failed; running the function");
-            return None;
-        }
-    };
-    match serde_json::from_slice(&bytes) {
-        Ok(value) => Some(value),
-        Err(error) => {
-            tracing::warn!(key, %error, "cached value does not decode; treating it as a miss");
-            None
-        }
+/// While the circuit breaker is open every call would fail the same way; the
+/// breaker logged that once, so these are debug lines.
+fn log_read_failure(key: &str, error: &Error) {
+    match error {
+        Error::Unavailable(_) => tracing::debug!(key, %error, "cache skipped"),
+        error => tracing::warn!(key, %error, "cache read failed; running the function"),
     }
 }
 
 fn log_write_failure(key: &str, result: Result<(), Error>) {
-    if let Err(error) = result {
-        tracing::warn!(key, %error, "cache write failed; the result is returned uncached");
+    match result {
+        Ok(()) => {}
+        Err(error @ Error::Unavailable(_)) => tracing::debug!(key, %error, "cache write skipped"),
+        Err(error) => {
+            tracing::warn!(key, %error, "cache write failed; the result is returned uncached");
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Everything has a default that works on a developer machine:
 //! `redis://127.0.0.1:6379`, prefix `cache`, connect timeout 500 ms,
-//! operation timeout 50 ms, a new connection attempt at most every second.
+//! operation timeout 50 ms, a circuit breaker that opens after 3 outages in a
+//! row for 1 second, values up to 8 MiB.
 
 use std::fmt;
 use std::time::Duration;
@@ -33,7 +34,9 @@ pub struct Config {
     pub(crate) prefix: String,
     pub(crate) connect_timeout: Duration,
     pub(crate) op_timeout: Duration,
-    pub(crate) retry_after: Duration,
+    pub(crate) breaker_threshold: u32,
+    pub(crate) breaker_cooldown: Duration,
+    pub(crate) max_value_bytes: usize,
     pub(crate) embedded_max_bytes: u64,
     #[cfg(feature = "tls")]
     pub(crate) tls_root_cert_pem: Option<Vec<u8>>,
@@ -82,7 +85,9 @@ impl Config {
             prefix: DEFAULT_PREFIX.to_owned(),
             connect_timeout: Duration::from_millis(500),
             op_timeout: Duration::from_millis(50),
-            retry_after: Duration::from_secs(1),
+            breaker_threshold: 3,
+            breaker_cooldown: Duration::from_secs(1),
+            max_value_bytes: 8 * 1024 * 1024,
             embedded_max_bytes: 64 * 1024 * 1024,
             #[cfg(feature = "tls")]
             tls_root_cert_pem: None,
@@ -110,10 +115,21 @@ impl Config {
         self
     }
 
-    /// After a failed connection attempt, calls skip Redis (and run their
-    /// function) for this long before the next attempt.
-    pub fn retry_after(mut self, wait: Duration) -> Self {
-        self.retry_after = wait;
+    /// The circuit breaker: after `failures` outages in a row (timeouts,
+    /// refused or dropped connections, failed logins; one failed connection
+    /// attempt is enough), calls skip Redis for `cooldown`, with no network
+    /// wait; then one call probes it. Default: 3 failures, 1 second.
+    pub fn circuit_breaker(mut self, failures: u32, cooldown: Duration) -> Self {
+        self.breaker_threshold = failures;
+        self.breaker_cooldown = cooldown;
+        self
+    }
+
+    /// The largest value stored or read, in bytes of JSON (default 8 MiB). A
+    /// result larger than this is returned but not stored; a stored value
+    /// larger than this is a miss.
+    pub fn max_value_bytes(mut self, bytes: usize) -> Self {
+        self.max_value_bytes = bytes;
         self
     }
 
@@ -169,7 +185,9 @@ impl fmt::Debug for Config {
             .field("prefix", &self.prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("op_timeout", &self.op_timeout)
-            .field("retry_after", &self.retry_after)
+            .field("breaker_threshold", &self.breaker_threshold)
+            .field("breaker_cooldown", &self.breaker_cooldown)
+            .field("max_value_bytes", &self.max_value_bytes)
             .finish_non_exhaustive()
     }
 }

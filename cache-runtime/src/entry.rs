@@ -12,7 +12,6 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use crate::cache::encode;
 use crate::call::{Shape, Value};
 use crate::key::KeyPattern;
 use crate::{Cache, Error};
@@ -72,7 +71,7 @@ impl<R, S: Shape<R, Stored: Value>> Entry<R, S> {
             Some(stored) => {
                 self.cache
                     .store_ref()
-                    .set(key, encode(stored)?, self.ttl)
+                    .set(key, self.cache.encode(stored)?, self.ttl)
                     .await
             }
             None => self.cache.store_ref().delete(key).await.map(drop),
@@ -99,10 +98,11 @@ impl<R, S: Shape<R, Stored: Value>> Entry<R, S> {
     pub fn put_blocking(&self, value: &R) -> Result<(), Error> {
         let key = self.key()?;
         match S::stored(value) {
-            Some(stored) => self
-                .cache
-                .store_ref()
-                .set_blocking(key, encode(stored)?, self.ttl),
+            Some(stored) => {
+                self.cache
+                    .store_ref()
+                    .set_blocking(key, self.cache.encode(stored)?, self.ttl)
+            }
             None => self.cache.store_ref().delete_blocking(key).map(drop),
         }
     }

@@ -34,6 +34,14 @@ pub enum Error {
     /// An entry's key could not be derived (an argument failed to serialize).
     #[error("the entry has no key: {0}")]
     InvalidKey(String),
+    /// A value is larger than `Config::max_value_bytes`.
+    #[error("the value is {bytes} bytes of JSON, over the limit of {max}")]
+    TooLarge {
+        /// The value's size.
+        bytes: usize,
+        /// The configured limit.
+        max: usize,
+    },
     /// A value could not be serialized to JSON for storing.
     #[error("cannot serialize the value to JSON: {0}")]
     Encode(#[source] serde_json::Error),

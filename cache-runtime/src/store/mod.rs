@@ -1,6 +1,7 @@
 //! The stores behind a [`Cache`](crate::Cache), one file each. A store moves
 //! bytes with a TTL; JSON, keys and fail-open policy live above it.
 
+mod breaker;
 mod embedded;
 mod redis;
 

@@ -5,17 +5,18 @@
 //! (built once, below), so a sync and an async function share entries.
 //!
 //! Connecting is the one slow step, so it has its own bound
-//! (`connect_timeout`); after a failed attempt, calls skip Redis for
-//! `retry_after` instead of each paying for a new attempt. Once connected, the
-//! `ConnectionManager` reconnects by itself after a Redis restart.
+//! (`connect_timeout`). A circuit breaker (`breaker.rs`) stops asking a Redis
+//! that keeps failing; once connected, the `ConnectionManager` reconnects by
+//! itself after a Redis restart, and the breaker's probe finds it back.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Cmd};
 use tokio::sync::OnceCell;
 
+use super::breaker::Breaker;
 use crate::config::{redact, Config};
 use crate::key::KeyPattern;
 use crate::Error;
@@ -27,11 +28,9 @@ pub(crate) struct RedisStore {
     connection: OnceCell<ConnectionManager>,
     /// Connections for sync functions and blocking calls.
     idle: Mutex<Vec<redis::Connection>>,
-    /// When the last connection attempt failed, and so when the next may start.
-    next_attempt: Mutex<Option<Instant>>,
+    breaker: Breaker,
     connect_timeout: Duration,
     op_timeout: Duration,
-    retry_after: Duration,
 }
 
 /// A client for `url`; with the `tls` feature, trusting the configured CA.
@@ -72,10 +71,13 @@ impl RedisStore {
             url: redact(url),
             connection: OnceCell::new(),
             idle: Mutex::new(Vec::new()),
-            next_attempt: Mutex::new(None),
+            breaker: Breaker::new(
+                config.breaker_threshold,
+                config.breaker_cooldown,
+                redact(url),
+            ),
             connect_timeout: config.connect_timeout,
             op_timeout: config.op_timeout,
-            retry_after: config.retry_after,
         })
     }
 
@@ -151,18 +153,24 @@ impl RedisStore {
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
-        let mut connection = self.connection().await?;
-        match tokio::time::timeout(self.op_timeout, cmd.query_async(&mut connection)).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(Error::Timeout(self.op_timeout)),
+        let permit = self.breaker.permit()?;
+        let connecting = self.connection.get().is_none();
+        let result = async {
+            let mut connection = self.connection().await?;
+            match tokio::time::timeout(self.op_timeout, cmd.query_async(&mut connection)).await {
+                Ok(result) => Ok(result?),
+                Err(_) => Err(Error::Timeout(self.op_timeout)),
+            }
         }
+        .await;
+        permit.record(&result, connecting);
+        result
     }
 
     async fn connection(&self) -> Result<ConnectionManager, Error> {
         if let Some(connection) = self.connection.get() {
             return Ok(connection.clone());
         }
-        self.check_retry_time()?;
         let connect = async {
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(self.connect_timeout))
@@ -177,27 +185,32 @@ impl RedisStore {
                 Err(_) => Err(Error::Timeout(self.connect_timeout)),
             }
         };
-        let result = self.connection.get_or_try_init(|| connect).await;
-        self.note_connect_result(result.cloned())
+        self.connection.get_or_try_init(|| connect).await.cloned()
     }
 
     /// Runs `cmd` on an idle blocking connection, or a new one. A connection
     /// that failed is dropped, not returned: it may be half-way through a reply.
     fn query_blocking<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
+        let permit = self.breaker.permit()?;
         let idle = lock(&self.idle).pop();
-        let mut connection = match idle {
-            Some(connection) => connection,
-            None => {
-                self.check_retry_time()?;
-                self.note_connect_result(self.connect_blocking())?
-            }
-        };
-        let value = cmd.query(&mut connection)?;
-        let mut idle = lock(&self.idle);
-        if idle.len() < MAX_IDLE_BLOCKING {
-            idle.push(connection);
-        }
-        Ok(value)
+        let connecting = idle.is_none();
+        let result = idle
+            .map_or_else(|| self.connect_blocking(), Ok)
+            .and_then(|mut connection| {
+                let value = cmd.query(&mut connection)?;
+                let mut idle = lock(&self.idle);
+                if idle.len() < MAX_IDLE_BLOCKING {
+                    idle.push(connection);
+                }
+                Ok(value)
+            });
+        // A blocking timeout is an I/O error from the socket; name it.
+        let result = result.map_err(|error| match error {
+            Error::Redis(error) if error.is_timeout() => Error::Timeout(self.op_timeout),
+            error => error,
+        });
+        permit.record(&result, connecting);
+        result
     }
 
     fn connect_blocking(&self) -> Result<redis::Connection, Error> {
@@ -207,21 +220,6 @@ impl RedisStore {
         connection.set_read_timeout(Some(self.op_timeout))?;
         connection.set_write_timeout(Some(self.op_timeout))?;
         Ok(connection)
-    }
-
-    /// After a failed connection attempt, calls skip Redis until `retry_after`.
-    fn note_connect_result<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
-        if result.is_err() {
-            *lock(&self.next_attempt) = Some(Instant::now() + self.retry_after);
-        }
-        result
-    }
-
-    fn check_retry_time(&self) -> Result<(), Error> {
-        match *lock(&self.next_attempt) {
-            Some(at) if Instant::now() < at => Err(Error::Unavailable(self.retry_after)),
-            _ => Ok(()),
-        }
     }
 }
 

@@ -1,0 +1,243 @@
+//! The circuit breaker in front of a Redis store: when to stop asking Redis.
+//!
+//! Closed: every call uses Redis. After `threshold` outages in a row (a
+//! timeout, a refused or dropped connection, a failed login), or after one
+//! failed connection attempt, the breaker opens: calls skip Redis, with no
+//! network wait, for `cooldown`. Then one call probes Redis; its outcome
+//! closes the breaker or opens it again. A reply from Redis, even an error
+//! reply (`WRONGTYPE`), is not an outage: Redis is there.
+//!
+//! The closed state costs one atomic load per command, and a second when the
+//! command succeeds after failures. Changes of state are logged once each.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::Error;
+
+pub(crate) struct Breaker {
+    threshold: u32,
+    cooldown: Duration,
+    /// Outages in a row while closed.
+    failures: AtomicU32,
+    /// Nanoseconds since `epoch` until which the breaker is open; 0: closed.
+    open_until: AtomicU64,
+    /// A probe is in flight: other calls keep skipping Redis.
+    probing: AtomicBool,
+    epoch: Instant,
+    /// For log lines: the store's redacted URL.
+    url: String,
+}
+
+/// Leave to use Redis for one command. A probe that is dropped without an
+/// outcome (its call was cancelled) counts as an outage, so that the breaker
+/// never waits for a probe that will not come back.
+pub(crate) struct Permit<'a> {
+    breaker: &'a Breaker,
+    probe: bool,
+    done: bool,
+}
+
+impl Breaker {
+    pub(crate) fn new(threshold: u32, cooldown: Duration, url: String) -> Self {
+        Breaker {
+            threshold: threshold.max(1),
+            cooldown,
+            failures: AtomicU32::new(0),
+            open_until: AtomicU64::new(0),
+            probing: AtomicBool::new(false),
+            epoch: Instant::now(),
+            url,
+        }
+    }
+
+    /// A permit, or `Error::Unavailable` while the breaker is open.
+    pub(crate) fn permit(&self) -> Result<Permit<'_>, Error> {
+        let until = self.open_until.load(Ordering::Acquire);
+        if until == 0 {
+            return Ok(Permit {
+                breaker: self,
+                probe: false,
+                done: false,
+            });
+        }
+        let cooled_down = self.now() >= until;
+        if cooled_down
+            && self
+                .probing
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            return Ok(Permit {
+                breaker: self,
+                probe: true,
+                done: false,
+            });
+        }
+        Err(Error::Unavailable(self.cooldown))
+    }
+
+    fn succeeded(&self) {
+        if self.failures.load(Ordering::Relaxed) != 0 {
+            self.failures.store(0, Ordering::Relaxed);
+        }
+        if self.open_until.load(Ordering::Acquire) != 0
+            && self.open_until.swap(0, Ordering::AcqRel) != 0
+        {
+            tracing::info!(url = %self.url, "Redis answers again; caching resumed");
+        }
+        self.probing.store(false, Ordering::Release);
+    }
+
+    fn failed(&self, error: &Error, opens_at_once: bool, probe: bool) {
+        let failures = self
+            .failures
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
+        if !(probe || opens_at_once || failures >= self.threshold) {
+            return;
+        }
+        let until = self.now() + u64::try_from(self.cooldown.as_nanos()).unwrap_or(u64::MAX / 2);
+        let was = self.open_until.swap(until, Ordering::AcqRel);
+        self.probing.store(false, Ordering::Release);
+        if was == 0 {
+            tracing::warn!(
+                url = %self.url, %error, cooldown = ?self.cooldown,
+                "Redis unavailable; calls run without the cache until it answers again"
+            );
+        } else {
+            tracing::debug!(url = %self.url, %error, "Redis still unavailable");
+        }
+    }
+
+    /// Nanoseconds since the epoch, never 0 (0 means closed).
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos())
+            .unwrap_or(u64::MAX / 2)
+            .max(1)
+    }
+}
+
+impl Permit<'_> {
+    /// Records how the command went. `connecting`: the command had to open
+    /// the connection first, and a failed connection attempt opens the
+    /// breaker at once (each attempt can cost the whole connect timeout).
+    pub(crate) fn record<T>(mut self, result: &Result<T, Error>, connecting: bool) {
+        self.done = true;
+        match result {
+            Err(error) if is_outage(error) => {
+                self.breaker.failed(error, connecting, self.probe);
+            }
+            _ => self.breaker.succeeded(),
+        }
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if self.probe && !self.done {
+            self.breaker
+                .failed(&Error::Unavailable(self.breaker.cooldown), true, true);
+        }
+    }
+}
+
+/// Whether an error says Redis cannot be used (rather than that it answered
+/// with an error).
+fn is_outage(error: &Error) -> bool {
+    match error {
+        Error::Timeout(_) | Error::Unavailable(_) => true,
+        Error::Redis(error) => matches!(
+            error.kind(),
+            redis::ErrorKind::Io
+                | redis::ErrorKind::AuthenticationFailed
+                | redis::ErrorKind::ClusterConnectionNotFound
+                | redis::ErrorKind::Client
+        ),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outage() -> Result<(), Error> {
+        Err(Error::Timeout(Duration::from_millis(1)))
+    }
+
+    fn breaker(threshold: u32, cooldown_ms: u64) -> Breaker {
+        Breaker::new(
+            threshold,
+            Duration::from_millis(cooldown_ms),
+            "redis://test".into(),
+        )
+    }
+
+    #[test]
+    fn opens_after_threshold_outages_in_a_row() {
+        let breaker = breaker(3, 60_000);
+        for _ in 0..2 {
+            breaker.permit().unwrap().record(&outage(), false);
+        }
+        breaker
+            .permit()
+            .unwrap()
+            .record(&Ok::<(), Error>(()), false);
+        for _ in 0..2 {
+            breaker.permit().unwrap().record(&outage(), false);
+        }
+        assert!(breaker.permit().is_ok(), "a success reset the count");
+        breaker.permit().unwrap().record(&outage(), false);
+        assert!(matches!(breaker.permit(), Err(Error::Unavailable(_))));
+    }
+
+    #[test]
+    fn a_failed_connection_attempt_opens_at_once() {
+        let breaker = breaker(5, 60_000);
+        breaker.permit().unwrap().record(&outage(), true);
+        assert!(breaker.permit().is_err());
+    }
+
+    #[test]
+    fn error_replies_are_not_outages() {
+        let breaker = breaker(1, 60_000);
+        let reply = redis::RedisError::from((redis::ErrorKind::Parse, "WRONGTYPE-like"));
+        breaker
+            .permit()
+            .unwrap()
+            .record(&Err::<(), _>(Error::Redis(reply)), false);
+        assert!(breaker.permit().is_ok());
+    }
+
+    #[test]
+    fn after_cooldown_one_probe_decides() {
+        let breaker = breaker(1, 20);
+        breaker.permit().unwrap().record(&outage(), false);
+        assert!(breaker.permit().is_err());
+        std::thread::sleep(Duration::from_millis(30));
+
+        let probe = breaker.permit().expect("the probe");
+        assert!(breaker.permit().is_err(), "one probe at a time");
+        probe.record(&Ok::<(), Error>(()), false);
+        assert!(breaker.permit().is_ok(), "closed again");
+    }
+
+    #[test]
+    fn a_failed_or_dropped_probe_opens_again() {
+        let breaker = breaker(1, 20);
+        breaker.permit().unwrap().record(&outage(), false);
+        std::thread::sleep(Duration::from_millis(30));
+        breaker.permit().unwrap().record(&outage(), false);
+        assert!(breaker.permit().is_err(), "reopened by the failed probe");
+
+        std::thread::sleep(Duration::from_millis(30));
+        drop(breaker.permit().expect("a probe"));
+        assert!(breaker.permit().is_err(), "a cancelled probe reopens");
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(
+            breaker.permit().is_ok(),
+            "and the next cooldown allows another probe"
+        );
+    }
+}
