@@ -5,6 +5,8 @@
 //! test never passes by skipping.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod faults;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -17,6 +19,9 @@ pub struct RedisServer {
     port: u16,
     password: Option<String>,
     tls: Option<TlsFiles>,
+    /// The options it was started with, to restart it the same way.
+    extra: Vec<String>,
+    is_tls: bool,
 }
 
 /// A CA and a server certificate it signed, for `127.0.0.1`, in a directory
@@ -173,41 +178,90 @@ impl RedisServer {
         // The port is free when we look; another process may take it before
         // redis-server binds it, so a failed start is retried on a new port.
         for _ in 0..5 {
-            let port = free_port();
-            let port_args = match tls {
-                true => ["--port", "0", "--tls-port"],
-                false => ["--tls-port", "0", "--port"],
-            };
-            let mut child = Command::new("redis-server")
-                .args(port_args)
-                .args([&port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .args(["--dir", &std::env::temp_dir().to_string_lossy()])
-                .args(extra)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|error| {
-                    panic!(
-                        "cannot start `redis-server` ({error}). The tests need a real Redis: \
-                         install it with `sudo apt-get install redis-server` (Debian/Ubuntu), \
-                         `brew install redis` (macOS), or run `scripts/test.sh`, which does it."
-                    )
-                });
+            let extra = extra.iter().map(|arg| arg.to_string()).collect();
             let mut server = RedisServer {
                 child: None,
-                port,
+                port: free_port(),
                 password: None,
                 tls: None,
+                extra,
+                is_tls: tls,
             };
-            if wait_until_listening(port, &mut child, tls) {
-                server.child = Some(child);
+            if server.spawn() {
                 return server;
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         panic!("redis-server did not start on any of 5 free ports");
+    }
+
+    /// Starts the process on `self.port`; true once it answers.
+    fn spawn(&mut self) -> bool {
+        let port_args = match self.is_tls {
+            true => ["--port", "0", "--tls-port"],
+            false => ["--tls-port", "0", "--port"],
+        };
+        let mut child = Command::new("redis-server")
+            .args(port_args)
+            .args([&self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--dir", &std::env::temp_dir().to_string_lossy()])
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cannot start `redis-server` ({error}). The tests need a real Redis: \
+                     install it with `sudo apt-get install redis-server` (Debian/Ubuntu), \
+                     `brew install redis` (macOS), or run `scripts/test.sh`, which does it."
+                )
+            });
+        if wait_until_listening(self.port, &mut child, self.is_tls) {
+            self.child = Some(child);
+            return true;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
+    /// Starts the server again, on the same port, after [`RedisServer::stop`]
+    /// (with an empty dataset: nothing is persisted).
+    pub fn restart(&mut self) {
+        self.stop();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.spawn() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not restart on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing answers.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a paused server (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self
+            .child
+            .as_ref()
+            .expect("a running server")
+            .id()
+            .to_string();
+        let status = Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {pid} failed");
     }
 
     pub fn port(&self) -> u16 {

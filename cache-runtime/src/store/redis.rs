@@ -156,8 +156,21 @@ impl RedisStore {
         let permit = self.breaker.permit()?;
         let connecting = self.connection.get().is_none();
         let result = async {
-            let mut connection = self.connection().await?;
-            match tokio::time::timeout(self.op_timeout, cmd.query_async(&mut connection)).await {
+            let connection = self.connection().await?;
+            let send = |mut connection: ConnectionManager| async move {
+                cmd.query_async::<T>(&mut connection).await
+            };
+            // A command that meets a connection that died (Redis restarted)
+            // makes the manager reconnect; one more try, within the same
+            // timeout, finds the new connection. Every command here (GET,
+            // SETEX, UNLINK, SCAN, PTTL) can be sent twice safely.
+            let attempts = async {
+                match send(connection.clone()).await {
+                    Err(error) if error.is_io_error() => send(connection).await,
+                    result => result,
+                }
+            };
+            match tokio::time::timeout(self.op_timeout, attempts).await {
                 Ok(result) => Ok(result?),
                 Err(_) => Err(Error::Timeout(self.op_timeout)),
             }
@@ -174,7 +187,8 @@ impl RedisStore {
         let connect = async {
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(self.connect_timeout))
-                .set_number_of_retries(1);
+                // One attempt per call: the circuit breaker decides when to try again.
+                .set_number_of_retries(0);
             match tokio::time::timeout(
                 self.connect_timeout,
                 ConnectionManager::new_with_config(self.client.clone(), config),
