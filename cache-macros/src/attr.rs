@@ -7,7 +7,7 @@ use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, LitInt, LitStr, Token, UnOp};
+use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, LitFloat, LitInt, LitStr, Token, UnOp};
 
 /// Every option the attribute accepts, in the order the docs list them.
 const OPTION_NAMES: &[&str] = &[
@@ -19,6 +19,11 @@ const OPTION_NAMES: &[&str] = &[
     "key",
     "prefix",
     "version",
+    "coalesce",
+    "lock",
+    "early_refresh",
+    "jitter",
+    "stale_if_error",
 ];
 
 /// The seed decorator's default: `cache_result(expire: int = 300)`.
@@ -27,7 +32,7 @@ pub(crate) const DEFAULT_EXPIRE_SECS: u64 = 300;
 /// The parsed attribute arguments.
 #[derive(Default)]
 pub(crate) struct Options {
-    pub(crate) expire: Option<Expire>,
+    pub(crate) expire: Option<Seconds>,
     pub(crate) skip: Option<Vec<Ident>>,
     pub(crate) store: Option<Expr>,
     pub(crate) cache_none: Option<LitBool>,
@@ -35,16 +40,37 @@ pub(crate) struct Options {
     pub(crate) key: Option<LitStr>,
     pub(crate) prefix: Option<LitStr>,
     pub(crate) version: Option<(u32, LitInt)>,
+    pub(crate) coalesce: Option<LitBool>,
+    pub(crate) lock: Option<LitBool>,
+    pub(crate) early_refresh: Option<Beta>,
+    pub(crate) jitter: Option<(f64, LitFloat)>,
+    pub(crate) stale_if_error: Option<Seconds>,
     /// Mistakes in option values, kept so that they are reported together
     /// with the mistakes `check` finds in the function.
     pub(crate) errors: Errors,
 }
 
-/// `expire = ...`: a literal checked here, or a constant expression checked
-/// by the compiler (`expire = 5 * 60`, `expire = USER_TTL`).
-pub(crate) enum Expire {
+/// `expire = ...`, `stale_if_error = ...`: a literal checked here, or a
+/// constant expression checked by the compiler (`expire = 5 * 60`,
+/// `expire = USER_TTL`).
+pub(crate) enum Seconds {
     Literal(u64, Span),
     Const(Expr),
+}
+
+impl Seconds {
+    pub(crate) fn span(&self) -> Span {
+        match self {
+            Seconds::Literal(_, span) => *span,
+            Seconds::Const(expr) => expr.span(),
+        }
+    }
+}
+
+/// `early_refresh = true` (beta 1) or `early_refresh = <beta>`.
+pub(crate) struct Beta {
+    /// 0 for `false`.
+    pub(crate) beta: f64,
 }
 
 impl Parse for Options {
@@ -54,16 +80,27 @@ impl Parse for Options {
         while !input.is_empty() {
             let name = input.call(Ident::parse_any)?;
             let result = match name.to_string().as_str() {
-                "expire" => parse_value(input, &name, &mut options.expire, parse_expire),
+                "expire" => parse_value(input, &name, &mut options.expire, parse_seconds),
                 "skip" => parse_skip(input, &name, &mut options.skip),
-                "store" => parse_value(input, &name, &mut options.store, |input| input.parse()),
-                "cache_none" => {
-                    parse_value(input, &name, &mut options.cache_none, |input| input.parse())
+                "store" => parse_value(input, &name, &mut options.store, |input, _| input.parse()),
+                "cache_none" => parse_value(input, &name, &mut options.cache_none, parse_bool),
+                "unless" => {
+                    parse_value(input, &name, &mut options.unless, |input, _| input.parse())
                 }
-                "unless" => parse_value(input, &name, &mut options.unless, |input| input.parse()),
-                "key" => parse_value(input, &name, &mut options.key, |input| input.parse()),
-                "prefix" => parse_value(input, &name, &mut options.prefix, |input| input.parse()),
+                "key" => parse_value(input, &name, &mut options.key, |input, _| input.parse()),
+                "prefix" => {
+                    parse_value(input, &name, &mut options.prefix, |input, _| input.parse())
+                }
                 "version" => parse_value(input, &name, &mut options.version, parse_version),
+                "coalesce" => parse_value(input, &name, &mut options.coalesce, parse_bool),
+                "lock" => parse_value(input, &name, &mut options.lock, parse_bool),
+                "early_refresh" => {
+                    parse_value(input, &name, &mut options.early_refresh, parse_beta)
+                }
+                "jitter" => parse_value(input, &name, &mut options.jitter, parse_jitter),
+                "stale_if_error" => {
+                    parse_value(input, &name, &mut options.stale_if_error, parse_seconds)
+                }
                 _ => {
                     skip_unknown_value(input)?;
                     Err(unknown_option(&name))
@@ -85,7 +122,7 @@ fn parse_value<T>(
     input: ParseStream<'_>,
     name: &Ident,
     slot: &mut Option<T>,
-    parse: impl FnOnce(ParseStream<'_>) -> syn::Result<T>,
+    parse: impl FnOnce(ParseStream<'_>, &Ident) -> syn::Result<T>,
 ) -> syn::Result<()> {
     if !input.peek(Token![=]) {
         return Err(syn::Error::new(
@@ -94,7 +131,7 @@ fn parse_value<T>(
         ));
     }
     input.parse::<Token![=]>()?;
-    let value = parse(input)?;
+    let value = parse(input, name)?;
     set_once(slot, value, name)
 }
 
@@ -141,9 +178,13 @@ fn set_once<T>(slot: &mut Option<T>, value: T, name: &Ident) -> syn::Result<()> 
 
 // Input:  `expire = 60` | `expire = 0` | `expire = -5` | `expire = 1.5` | `expire = "60"` | `expire = 5 * 60`
 // Output: Literal(60) | error on the literal | ... | Const(`5 * 60`), checked by the compiler.
-fn parse_expire(input: ParseStream<'_>) -> syn::Result<Expire> {
+fn parse_seconds(input: ParseStream<'_>, name: &Ident) -> syn::Result<Seconds> {
     let expr: Expr = input.parse()?;
-    let hint = "expected `expire = <seconds>`, e.g. `expire = 60`";
+    let example = match name.to_string().as_str() {
+        "expire" => 60,
+        _ => 300,
+    };
+    let hint = format!("expected `{name} = <seconds>`, e.g. `{name} = {example}`");
     match &expr {
         Expr::Lit(ExprLit {
             lit: Lit::Int(lit), ..
@@ -155,43 +196,87 @@ fn parse_expire(input: ParseStream<'_>) -> syn::Result<Expire> {
                 )
             })?;
             if secs == 0 {
+                let why = match name.to_string().as_str() {
+                    "expire" => "(Redis rejects a TTL of 0)",
+                    _ => "(leave the option out for none)",
+                };
                 return Err(syn::Error::new(
                     lit.span(),
-                    format!(
-                        "`expire` must be at least 1 second (Redis rejects a TTL of 0); {hint}"
-                    ),
+                    format!("`{name}` must be at least 1 second {why}; {hint}"),
                 ));
             }
-            Ok(Expire::Literal(secs, lit.span()))
+            Ok(Seconds::Literal(secs, lit.span()))
         }
         Expr::Unary(ExprUnary {
             op: UnOp::Neg(_), ..
         }) => Err(syn::Error::new_spanned(
             &expr,
-            format!("`expire` cannot be negative; {hint}"),
+            format!("`{name}` cannot be negative; {hint}"),
         )),
         Expr::Lit(ExprLit {
             lit: Lit::Float(lit),
             ..
         }) => Err(syn::Error::new(
             lit.span(),
-            format!("`expire` takes whole seconds, not `{lit}`; {hint}"),
+            format!("`{name}` takes whole seconds, not `{lit}`; {hint}"),
         )),
         Expr::Lit(ExprLit {
             lit: Lit::Str(lit), ..
         }) => Err(syn::Error::new(
             lit.span(),
             format!(
-                "`expire` takes a number, not a string: write `expire = {}`",
+                "`{name}` takes a number, not a string: write `{name} = {}`",
                 lit.value()
             ),
         )),
         Expr::Lit(other) => Err(syn::Error::new(other.span(), hint)),
-        _ => Ok(Expire::Const(expr)),
+        _ => Ok(Seconds::Const(expr)),
     }
 }
 
-fn parse_version(input: ParseStream<'_>) -> syn::Result<(u32, LitInt)> {
+// Input:  `early_refresh = true` | `= false` | `= 2.0` | `= 2` | `= 0.0` | `= "x"`
+// Output: Some(beta 1) | None | Some(beta 2) | Some(beta 2) | error | error
+fn parse_beta(input: ParseStream<'_>, _: &Ident) -> syn::Result<Beta> {
+    let hint = "expected `early_refresh = true`, or a positive factor for how early \
+                (XFetch's beta, default 1.0), e.g. `early_refresh = 2.0`";
+    let lit: Lit = input
+        .parse()
+        .map_err(|error| syn::Error::new(error.span(), hint))?;
+    let beta = match &lit {
+        Lit::Bool(lit) if lit.value => 1.0,
+        Lit::Bool(_) => 0.0,
+        Lit::Float(float) => float.base10_parse().unwrap_or(-1.0),
+        Lit::Int(int) => int.base10_parse::<u32>().map_or(-1.0, f64::from),
+        _ => return Err(syn::Error::new(lit.span(), hint)),
+    };
+    if !(beta >= 0.0 && beta.is_finite()) || (beta == 0.0 && !matches!(lit, Lit::Bool(_))) {
+        return Err(syn::Error::new(lit.span(), hint));
+    }
+    Ok(Beta { beta })
+}
+
+fn parse_jitter(input: ParseStream<'_>, _: &Ident) -> syn::Result<(f64, LitFloat)> {
+    let hint = "expected `jitter = <fraction>` between 0 and 1, e.g. `jitter = 0.1` \
+                (each TTL is shortened by up to 10%, at random)";
+    let lit: LitFloat = input
+        .parse()
+        .map_err(|error| syn::Error::new(error.span(), hint))?;
+    match lit.base10_parse::<f64>() {
+        Ok(fraction) if fraction > 0.0 && fraction < 1.0 => Ok((fraction, lit)),
+        _ => Err(syn::Error::new(lit.span(), hint)),
+    }
+}
+
+fn parse_bool(input: ParseStream<'_>, name: &Ident) -> syn::Result<LitBool> {
+    input.parse().map_err(|error| {
+        syn::Error::new(
+            error.span(),
+            format!("expected `{name} = true` or `{name} = false`"),
+        )
+    })
+}
+
+fn parse_version(input: ParseStream<'_>, _: &Ident) -> syn::Result<(u32, LitInt)> {
     let lit: LitInt = input.parse().map_err(|error| {
         syn::Error::new(
             error.span(),
@@ -243,6 +328,11 @@ fn example(name: &Ident) -> &'static str {
         "key" => "e.g. `key = \"user:{id}\"`",
         "prefix" => "e.g. `prefix = \"users\"`",
         "version" => "e.g. `version = 2`",
+        "coalesce" => "e.g. `coalesce = false`",
+        "lock" => "e.g. `lock = true`",
+        "early_refresh" => "e.g. `early_refresh = true`",
+        "jitter" => "e.g. `jitter = 0.1`",
+        "stale_if_error" => "e.g. `stale_if_error = 300`",
         _ => "",
     }
 }

@@ -11,7 +11,7 @@ use syn::{
 
 use syn::LitStr;
 
-use crate::attr::{Errors, Expire, Options, DEFAULT_EXPIRE_SECS};
+use crate::attr::{Errors, Options, Seconds, DEFAULT_EXPIRE_SECS};
 use crate::template::Template;
 
 /// What to generate for one cached function.
@@ -22,7 +22,9 @@ pub(crate) struct Plan {
     pub(crate) shape: Shape,
     /// Where "not Serialize/Deserialize" errors on the stored type point.
     pub(crate) value_span: Option<TypeSpan>,
-    pub(crate) expire: Expire,
+    pub(crate) expire: Seconds,
+    /// How callers share work, and what happens near and after expiry.
+    pub(crate) sharing: Sharing,
     pub(crate) store: Option<syn::Expr>,
     /// Whether the store expression names an argument other than `self`:
     /// then no `function!` companion (which has no arguments) is generated.
@@ -31,6 +33,15 @@ pub(crate) struct Plan {
     pub(crate) prefix: Option<LitStr>,
     pub(crate) unless: Option<syn::Expr>,
     pub(crate) is_async: bool,
+}
+
+/// The options about sharing work and about expiry; `Policy` in the runtime.
+pub(crate) struct Sharing {
+    pub(crate) coalesce: bool,
+    pub(crate) lock: bool,
+    pub(crate) early_refresh: Option<f64>,
+    pub(crate) jitter: Option<f64>,
+    pub(crate) stale_if_error: Option<Seconds>,
 }
 
 /// How the key is made.
@@ -116,6 +127,15 @@ pub(crate) fn plan(mut options: Options, item: &ItemFn) -> syn::Result<Plan> {
             )));
         }
     }
+    if let Some(stale) = &options.stale_if_error {
+        if !matches!(shape, Shape::Ok | Shape::OkSome) {
+            errors.push(Err(syn::Error::new(
+                stale.span(),
+                "`stale_if_error` applies only to functions that return `Result<T, E>`: it \
+                 serves the last value when the function returns `Err`; remove it",
+            )));
+        }
+    }
     errors.finish()?;
     let others: Vec<&Arg> = args.iter().filter(|arg| arg.binding != "self").collect();
     let store_uses_args = options
@@ -127,7 +147,17 @@ pub(crate) fn plan(mut options: Options, item: &ItemFn) -> syn::Result<Plan> {
         value_span,
         expire: options
             .expire
-            .unwrap_or(Expire::Literal(DEFAULT_EXPIRE_SECS, Span::call_site())),
+            .unwrap_or(Seconds::Literal(DEFAULT_EXPIRE_SECS, Span::call_site())),
+        sharing: Sharing {
+            coalesce: options.coalesce.is_none_or(|lit| lit.value),
+            lock: options.lock.is_some_and(|lit| lit.value),
+            early_refresh: options
+                .early_refresh
+                .map(|beta| beta.beta)
+                .filter(|beta| *beta > 0.0),
+            jitter: options.jitter.map(|(fraction, _)| fraction),
+            stale_if_error: options.stale_if_error,
+        },
         store: options.store,
         store_uses_args,
         key,

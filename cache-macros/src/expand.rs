@@ -7,7 +7,7 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ItemFn, Pat, PatIdent, ReturnType, Signature};
 
-use crate::attr::Expire;
+use crate::attr::Seconds;
 use crate::check::{KeyKind, Plan, Shape, TypeSpan};
 use crate::companion::{ENTRY_PREFIX, FUNCTION_PREFIX};
 
@@ -17,16 +17,22 @@ use crate::companion::{ENTRY_PREFIX, FUNCTION_PREFIX};
 //
 // Output:
 //     pub async fn get_user(db: &Db, id: u64) -> Result<User, DbError> {
+//         let __cache_state: &'static Site = {
+//             static __CACHE_SITE: Site = Site::new(Policy::new(Duration::from_secs(60)));
+//             &__CACHE_SITE
+//         };
 //         let __cache_store: &Cache = __private::global();
+//         let __cache_identity: &'static str = __cache_state.identity({
+//             fn __cache_site() {}
+//             type_name_of_val(&__cache_site) // "my_crate::get_user::{{closure}}::__cache_site"
+//         });                                  // -> "my_crate::get_user"
 //         let __cache_key = __private::hashed_key(__cache_store, None, None,
-//             __private::KeyHasher::new(&{
-//                 fn __cache_site() {}
-//                 __private::site(type_name_of_val(&__cache_site)) // "my_crate::get_user"
-//             })
-//             .arg(type_name::<User>())
-//             .arg(&id)
-//             .finish());
-//         __private::ok(__cache_store, __cache_key, Duration::from_secs(60), __private::never,
+//             __private::KeyHasher::new(__cache_identity)
+//                 .arg(type_name::<User>())
+//                 .arg(&id)
+//                 .finish());
+//         __private::ok(__cache_state, __cache_store, __cache_key, __private::never,
+//             { (&&Sharing::<Result<User, DbError>>::NEW).sharer() }, // Some when Clone
 //             async move {
 //                 let __cache_ret: Result<User, DbError> = { body };
 //                 __cache_ret
@@ -37,8 +43,8 @@ use crate::companion::{ENTRY_PREFIX, FUNCTION_PREFIX};
 //     // For `entry!(get_user(&db, 42))`: the same key, from the same arguments.
 //     #[doc(hidden)]
 //     pub fn __cache_entry_get_user(db: &Db, id: u64) -> __private::Entry<Result<User, DbError>, OkOnly> {
-//         let __cache_store = ...; let __cache_key = ...; // as above
-//         __private::Entry::new(__cache_store, __cache_key, Duration::from_secs(60))
+//         let __cache_store = ...; let __cache_key = ...; // as above, identity from its own marker
+//         __private::Entry::new(__cache_store, __cache_key, Policy::new(Duration::from_secs(60)))
 //     }
 //
 //     // For `function!(get_user)`: every key of the function.
@@ -114,7 +120,6 @@ impl<'a> Generator<'a> {
         } else {
             quote!(move || { #body })
         };
-        let expire = self.expire(true);
         let unless = match &self.plan.unless {
             Some(unless) => {
                 // The projection's tokens take the condition's span, so that a
@@ -130,19 +135,34 @@ impl<'a> Generator<'a> {
             }
             None => quote!(::cache_runtime::__private::never),
         };
-        let call = self.entry_call(quote!(#store_var, #key_var, #expire, #unless, #body));
-        let prologue = self.prologue();
+        let state = generated("__cache_state");
+        let identity_var = generated("__cache_identity");
+        let sharer = self.sharer();
+        let call = self.entry_call(quote!(#state, #store_var, #key_var, #unless, #sharer, #body));
+        let policy = self.policy(true);
+        let marker = marker();
+        let prologue = self.prologue(quote!(#identity_var));
         quote! {
             #(#attrs)*
             #vis #sig {
+                let #state: &'static ::cache_runtime::__private::Site = {
+                    static __CACHE_SITE: ::cache_runtime::__private::Site =
+                        ::cache_runtime::__private::Site::new(#policy);
+                    &__CACHE_SITE
+                };
+                let #identity_var: &'static ::core::primitive::str = #state.identity(#marker);
+                // Method resolution picks one of them (see `sharer`).
+                #[allow(unused_imports)]
+                use ::cache_runtime::__private::{ShareClone as _, ShareJson as _};
                 #prologue
                 #call
             }
         }
     }
 
-    /// `let __cache_store = ...; let __cache_key = ...;`
-    fn prologue(&self) -> TokenStream {
+    /// `let __cache_store = ...; let __cache_key = ...;`, the function's
+    /// identity given as an expression of type `&str`.
+    fn prologue(&self, identity: TokenStream) -> TokenStream {
         let Generator {
             store_var, key_var, ..
         } = self;
@@ -154,12 +174,11 @@ impl<'a> Generator<'a> {
         let key = match &self.plan.key {
             KeyKind::Hashed { version } => {
                 let version = option(version.map(|version| quote!(#version)));
-                let identity = identity();
                 let Generator { ret, shape, .. } = self;
                 let args = self.key_args();
                 quote! {
                     ::cache_runtime::__private::hashed_key(#store_var, #prefix, #version,
-                        ::cache_runtime::__private::KeyHasher::new(&#identity)
+                        ::cache_runtime::__private::KeyHasher::new(#identity)
                             .arg(::core::any::type_name::<
                                 <#shape as ::cache_runtime::__private::Shape<#ret>>::Stored,
                             >())
@@ -198,25 +217,48 @@ impl<'a> Generator<'a> {
         option(self.plan.prefix.as_ref().map(ToTokens::to_token_stream))
     }
 
-    fn expire(&self, assert: bool) -> TokenStream {
-        match &self.plan.expire {
-            Expire::Literal(secs, span) => {
-                quote_spanned!(*span=> ::core::time::Duration::from_secs(#secs))
-            }
-            Expire::Const(expr) if !assert => {
-                quote_spanned!(expr.span()=> ::core::time::Duration::from_secs(#expr))
-            }
-            Expire::Const(expr) => quote_spanned! {expr.span()=>
-                {
-                    const __CACHE_EXPIRE: u64 = {
-                        let __cache_secs: u64 = #expr;
-                        ::core::assert!(__cache_secs > 0, "`expire` must be at least 1 second");
-                        __cache_secs
-                    };
-                    ::core::time::Duration::from_secs(__CACHE_EXPIRE)
-                }
-            },
+    /// `(&&Sharing::<R>::NEW).sharer()`: `Some` when `R` is `Clone + Send +
+    /// Sync`, by autoref specialization (see `cache_runtime::call`). Its
+    /// first and last tokens take the stored type's span: this argument is
+    /// the one that names the stored type, so its serde errors point there.
+    fn sharer(&self) -> TokenStream {
+        let call_site = Span::call_site();
+        let TypeSpan { first, last } = self.plan.value_span.unwrap_or(TypeSpan {
+            first: call_site,
+            last: call_site,
+        });
+        let ret = &self.ret;
+        let probe = respan(
+            quote!((&&::cache_runtime::__private::Sharing::<#ret>::NEW)),
+            first,
+        );
+        quote_spanned!(last=> #probe.sharer())
+    }
+
+    /// The function's `Policy`, as a constant expression. `assert`: check
+    /// constant `expire`/`stale_if_error` expressions here (the cached
+    /// function does; its companions need not again).
+    fn policy(&self, assert: bool) -> TokenStream {
+        let expire = seconds(&self.plan.expire, "expire", assert);
+        let mut policy = quote!(::cache_runtime::__private::Policy::new(#expire));
+        let sharing = &self.plan.sharing;
+        if let Some(fraction) = sharing.jitter {
+            policy.extend(quote!(.jitter(#fraction)));
         }
+        if !sharing.coalesce {
+            policy.extend(quote!(.coalesce(false)));
+        }
+        if sharing.lock {
+            policy.extend(quote!(.lock(true)));
+        }
+        if let Some(beta) = sharing.early_refresh {
+            policy.extend(quote!(.early_refresh(#beta)));
+        }
+        if let Some(window) = &sharing.stale_if_error {
+            let window = seconds(window, "stale_if_error", assert);
+            policy.extend(quote!(.stale_if_error(#window)));
+        }
+        policy
     }
 
     /// `__private::<shape>(args)`, `.await`ed for async functions: the runtime
@@ -256,27 +298,26 @@ impl<'a> Generator<'a> {
             key_var,
             ..
         } = self;
-        let prologue = self.prologue();
-        // The cached function asserts a constant `expire`; once is enough.
-        let expire = self.expire(false);
+        let identity = identity();
+        let prologue = self.prologue(quote!(&#identity));
+        // The cached function asserts constant durations; once is enough.
+        let policy = self.policy(false);
         let vis = &item.vis;
         quote! {
             #[doc(hidden)]
             #[allow(unused_variables, clippy::too_many_arguments, clippy::needless_pass_by_value)]
             #vis #sig -> ::cache_runtime::__private::Entry<#ret, #shape> {
                 #prologue
-                ::cache_runtime::__private::Entry::new(#store_var, #key_var, #expire)
+                ::cache_runtime::__private::Entry::new(#store_var, #key_var, #policy)
             }
         }
     }
 
-    /// `__cache_fn_<name>`: every key of the function, for `function!`. Takes
-    /// `&self` when the function has a receiver, and nothing else, so it is
-    /// left out when the store comes from another argument.
+    /// `__cache_fn_<name>`: every key of the function, for `function!`.
+    /// Takes `&self` when the function has a receiver, and nothing else; a
+    /// function whose store comes from another argument gets a handle
+    /// without a cache.
     fn function_companion(&self, item: &ItemFn) -> TokenStream {
-        if self.plan.store_uses_args {
-            return TokenStream::new();
-        }
         let mut sig = companion_sig(&item.sig, FUNCTION_PREFIX, false);
         sig.inputs = sig
             .inputs
@@ -284,9 +325,20 @@ impl<'a> Generator<'a> {
             .filter(|input| matches!(input, FnArg::Receiver(_)))
             .collect();
         let Generator { store_var, .. } = self;
+        // Bound as in the cached function, so that a store of the wrong type
+        // is one error (rustc merges identical ones), not two.
         let store = match &self.plan.store {
-            Some(expr) => quote_spanned!(expr.span()=> #expr),
-            None => quote!(::cache_runtime::__private::global()),
+            Some(_) if self.plan.store_uses_args => quote!(::core::option::Option::None),
+            Some(expr) => {
+                let expr = quote_spanned!(expr.span()=> #expr);
+                quote!({
+                    let #store_var: &::cache_runtime::Cache = #expr;
+                    ::core::option::Option::Some(#store_var)
+                })
+            }
+            None => quote!(::core::option::Option::Some(
+                ::cache_runtime::__private::global()
+            )),
         };
         let prefix = self.prefix();
         let identity = identity();
@@ -306,7 +358,7 @@ impl<'a> Generator<'a> {
         quote! {
             #[doc(hidden)]
             #vis #sig -> ::cache_runtime::__private::CachedFunction {
-                let #store_var: &::cache_runtime::Cache = #store;
+                let #store_var: ::core::option::Option<&::cache_runtime::Cache> = #store;
                 #handle
             }
         }
@@ -340,15 +392,50 @@ fn companion_sig(sig: &Signature, prefix: &str, keep_args: bool) -> Signature {
     sig
 }
 
-/// The calling function's identity, from a marker function declared in it.
-/// The marker is an item, and items ignore hygiene: its own block keeps it
-/// from shadowing a user argument of the same name.
-fn identity() -> TokenStream {
+/// The `type_name` of a marker function declared in the calling function:
+/// `my_crate::f::{{closure}}::__cache_site`, from which the runtime takes
+/// the function's identity. The marker is an item, and items ignore hygiene:
+/// its own block keeps it from shadowing a user argument of the same name.
+fn marker() -> TokenStream {
     let site = generated("__cache_site");
     quote!({
         fn #site() {}
-        ::cache_runtime::__private::site(::core::any::type_name_of_val(&#site))
+        ::core::any::type_name_of_val(&#site)
     })
+}
+
+/// The calling function's identity (a `Cow<str>`), for the companions.
+fn identity() -> TokenStream {
+    let marker = marker();
+    quote!(::cache_runtime::__private::site(#marker))
+}
+
+// Input:  `expire = 60` | `expire = TTL` (assert) | `expire = TTL` (no assert)
+// Output: `Duration::from_secs(60)` | the same, after a const block that
+//         fails to compile when TTL is 0 | `Duration::from_secs(TTL)`
+fn seconds(seconds: &Seconds, name: &str, assert: bool) -> TokenStream {
+    match seconds {
+        Seconds::Literal(secs, span) => {
+            quote_spanned!(*span=> ::core::time::Duration::from_secs(#secs))
+        }
+        Seconds::Const(expr) if !assert => {
+            quote_spanned!(expr.span()=> ::core::time::Duration::from_secs(#expr))
+        }
+        Seconds::Const(expr) => {
+            let message = format!("`{name}` must be at least 1 second");
+            let constant = format_ident!("__CACHE_{}", name.to_uppercase(), span = expr.span());
+            quote_spanned! {expr.span()=>
+                {
+                    const #constant: u64 = {
+                        let __cache_secs: u64 = #expr;
+                        ::core::assert!(__cache_secs > 0, #message);
+                        __cache_secs
+                    };
+                    ::core::time::Duration::from_secs(#constant)
+                }
+            }
+        }
+    }
 }
 
 fn option(value: Option<TokenStream>) -> TokenStream {

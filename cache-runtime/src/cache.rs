@@ -9,8 +9,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::config::{Backend, Config};
+use crate::flight::Flights;
 use crate::key::{CallKey, KeyPattern};
-use crate::store::{Bytes, EmbeddedStore, RedisStore, Store};
+use crate::lease::LeaseTimes;
+use crate::store::ops::{Get, Ping, Ttl};
+use crate::store::{EmbeddedStore, RedisStore, Store};
 use crate::Error;
 
 /// A cache: a store (Redis, embedded or disabled) and a key prefix.
@@ -30,6 +33,8 @@ struct Inner {
     prefix: Box<str>,
     store: Store,
     max_value_bytes: usize,
+    lease_times: LeaseTimes,
+    flights: Flights,
 }
 
 /// Which kind of store a [`Cache`] uses.
@@ -59,6 +64,8 @@ impl Cache {
             prefix: config.prefix.into(),
             store,
             max_value_bytes: config.max_value_bytes,
+            lease_times: config.lease_times,
+            flights: Flights::default(),
         };
         Cache {
             inner: Arc::new(inner),
@@ -100,17 +107,18 @@ impl Cache {
 
     /// Checks that the store answers (connecting first if need be).
     pub async fn ping(&self) -> Result<(), Error> {
-        self.inner.store.ping().await
+        self.inner.store.exec(&Ping).await
     }
 
     /// The time `key` has left, `None` when it does not exist (or has no TTL).
     pub async fn ttl(&self, key: &str) -> Result<Option<Duration>, Error> {
-        self.inner.store.ttl(key).await
+        self.inner.store.exec(&Ttl(key)).await
     }
 
     /// The raw bytes stored at `key` (JSON for entries this crate wrote).
     pub async fn get_raw(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        Ok(self.inner.store.get(key).await?.map(|bytes| bytes.to_vec()))
+        let bytes = self.inner.store.exec(&Get(key)).await?;
+        Ok(bytes.map(|bytes| bytes.to_vec()))
     }
 
     /// Deletes every entry under this cache's prefix, in batches (`SCAN` and
@@ -134,78 +142,53 @@ impl Cache {
         Ok(KeyPattern::prefix(&self.inner.prefix))
     }
 
-    pub(crate) fn store_ref(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.inner.store
     }
 
-    /// The value at `key` decoded from JSON. A store error, or a value that
-    /// does not decode as `T` (or is over the size limit), is logged and read
-    /// as a miss.
-    pub(crate) async fn lookup<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.decode(key, self.inner.store.get(key).await)
+    pub(crate) fn flights(&self) -> &Flights {
+        &self.inner.flights
     }
 
-    pub(crate) fn lookup_blocking<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.decode(key, self.inner.store.get_blocking(key))
+    pub(crate) fn lease_times(&self) -> LeaseTimes {
+        self.inner.lease_times
     }
 
-    /// Stores `value` as JSON at `key` for `ttl`. Failures are logged, never
-    /// returned: the caller already has its result.
-    pub(crate) async fn store<T: Serialize + ?Sized>(&self, key: &str, value: &T, ttl: Duration) {
-        let result = match self.encode(value) {
-            Ok(json) => self.inner.store.set(key, json, ttl).await,
-            Err(error) => Err(error),
-        };
-        log_write_failure(key, result);
-    }
-
-    pub(crate) fn store_blocking<T: Serialize + ?Sized>(
-        &self,
-        key: &str,
-        value: &T,
-        ttl: Duration,
-    ) {
-        let result = self
-            .encode(value)
-            .and_then(|json| self.inner.store.set_blocking(key, json, ttl));
-        log_write_failure(key, result);
-    }
-
-    /// JSON of `value`, refused over the size limit.
+    /// The JSON of `value`.
     pub(crate) fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>, Error> {
-        let json = serde_json::to_vec(value).map_err(Error::Encode)?;
-        match json.len() > self.inner.max_value_bytes {
+        serde_json::to_vec(value).map_err(Error::Encode)
+    }
+
+    /// Refuses JSON over the size limit.
+    pub(crate) fn check_size(&self, json: &[u8]) -> Result<(), Error> {
+        let max = self.inner.max_value_bytes;
+        match json.len() > max {
             true => Err(Error::TooLarge {
                 bytes: json.len(),
-                max: self.inner.max_value_bytes,
+                max,
             }),
-            false => Ok(json),
+            false => Ok(()),
         }
     }
 
-    fn decode<T: DeserializeOwned>(
+    /// JSON of `value` for storing: refused over the size limit.
+    pub(crate) fn encode_for_store<T: Serialize + ?Sized>(
         &self,
-        key: &str,
-        read: Result<Option<Bytes>, Error>,
-    ) -> Option<T> {
-        let bytes = match read {
-            Ok(bytes) => bytes?,
-            Err(error) => {
-                log_read_failure(key, &error);
-                return None;
-            }
-        };
-        if bytes.len() > self.inner.max_value_bytes {
-            let max = self.inner.max_value_bytes;
-            tracing::warn!(
-                key,
-                bytes = bytes.len(),
-                max,
-                "cached value over the size limit; treating it as a miss"
-            );
+        value: &T,
+    ) -> Result<Vec<u8>, Error> {
+        let json = self.encode(value)?;
+        self.check_size(&json)?;
+        Ok(json)
+    }
+
+    /// A stored value decoded from JSON. A value over the size limit, or one
+    /// that does not decode as `T`, is logged and read as a miss.
+    pub(crate) fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Option<T> {
+        if let Err(error) = self.check_size(bytes) {
+            tracing::warn!(key, %error, "cached value over the size limit; treating it as a miss");
             return None;
         }
-        match serde_json::from_slice(&bytes) {
+        match serde_json::from_slice(bytes) {
             Ok(value) => Some(value),
             Err(error) => {
                 tracing::warn!(key, %error, "cached value does not decode; treating it as a miss");
@@ -215,22 +198,13 @@ impl Cache {
     }
 }
 
+/// A store operation of a cached call failed; the call goes on without it.
 /// While the circuit breaker is open every call would fail the same way; the
 /// breaker logged that once, so these are debug lines.
-fn log_read_failure(key: &str, error: &Error) {
+pub(crate) fn log_store_failure(key: &str, error: &Error) {
     match error {
         Error::Unavailable(_) => tracing::debug!(key, %error, "cache skipped"),
-        error => tracing::warn!(key, %error, "cache read failed; running the function"),
-    }
-}
-
-fn log_write_failure(key: &str, result: Result<(), Error>) {
-    match result {
-        Ok(()) => {}
-        Err(error @ Error::Unavailable(_)) => tracing::debug!(key, %error, "cache write skipped"),
-        Err(error) => {
-            tracing::warn!(key, %error, "cache write failed; the result is returned uncached");
-        }
+        error => tracing::warn!(key, %error, "cache operation failed; going on without it"),
     }
 }
 

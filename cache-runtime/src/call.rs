@@ -1,14 +1,18 @@
-//! One cached call: look the key up, run the function on a miss, store what
-//! may be stored. Which part of a return value is stored depends on its shape
-//! (`T`, `Option<T>`, `Result<T, E>`, `Result<Option<T>, E>`); the macro picks
-//! the entry point, this module does the rest, for async and sync functions.
+//! The entry points the generated code calls, one async and one blocking
+//! per return shape (`T`, `Option<T>`, `Result<T, E>`, `Result<Option<T>,
+//! E>`), and what each shape stores. The call itself is in `flow.rs`.
 
+use std::any::Any;
 use std::future::Future;
-use std::time::Duration;
+use std::marker::PhantomData;
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::flow::Call;
+use crate::io::{block_on, Async, Blocking};
+use crate::site::Site;
 use crate::{Cache, Error};
 
 /// A value that can be cached: serialized to JSON on a miss, decoded on a hit.
@@ -39,24 +43,28 @@ macro_rules! entry_points {
     ($($(#[$doc:meta])* $name:ident, $blocking:ident: [$($generic:ident),*] $ret:ty => $shape:ty;)*) => {$(
         $(#[$doc])*
         pub async fn $name<T: Value, $($generic,)* U: Fn(&T) -> bool>(
+            site: &'static Site,
             cache: &Cache,
             key: Result<String, Error>,
-            ttl: Duration,
             unless: U,
+            sharer: Option<Sharer<$ret>>,
             body: impl Future<Output = $ret>,
         ) -> $ret {
-            run::<$shape, _>(cache, key, ttl, unless, body).await
+            let call = Call { site, cache, unless, sharer };
+            call.run::<Async, $shape>(key, body).await
         }
 
         $(#[$doc])*
         pub fn $blocking<T: Value, $($generic,)* U: Fn(&T) -> bool>(
+            site: &'static Site,
             cache: &Cache,
             key: Result<String, Error>,
-            ttl: Duration,
             unless: U,
+            sharer: Option<Sharer<$ret>>,
             body: impl FnOnce() -> $ret,
         ) -> $ret {
-            run_blocking::<$shape, _>(cache, key, ttl, unless, body)
+            let call = Call { site, cache, unless, sharer };
+            block_on(call.run::<Blocking, $shape>(key, async move { body() }))
         }
     )*};
 }
@@ -72,55 +80,66 @@ entry_points! {
     ok_some, ok_some_blocking: [E] Result<Option<T>, E> => OkSome;
 }
 
-async fn run<S: Shape<R, Stored: Value>, R>(
-    cache: &Cache,
-    key: Result<String, Error>,
-    ttl: Duration,
-    unless: impl Fn(&S::Stored) -> bool,
-    body: impl Future<Output = R>,
-) -> R {
-    let Some(key) = usable(key) else {
-        return body.await;
-    };
-    if let Some(value) = cache.lookup::<S::Stored>(&key).await {
-        tracing::debug!(key, "cache hit");
-        return S::restore(value);
-    }
-    tracing::debug!(key, "cache miss");
-    let result = body.await;
-    if let Some(value) = S::stored(&result).filter(|value| !unless(value)) {
-        cache.store(&key, value, ttl).await;
-    }
-    result
+/// How callers that waited for a concurrent call get its result when the
+/// return type is `Clone + Send + Sync`: a clone of it, errors included.
+/// Other return types share values through their JSON, and errors not at all.
+pub struct Sharer<R> {
+    wrap: fn(&R) -> Arc<dyn Any + Send + Sync>,
+    unwrap: fn(&(dyn Any + Send + Sync)) -> Option<R>,
 }
 
-fn run_blocking<S: Shape<R, Stored: Value>, R>(
-    cache: &Cache,
-    key: Result<String, Error>,
-    ttl: Duration,
-    unless: impl Fn(&S::Stored) -> bool,
-    body: impl FnOnce() -> R,
-) -> R {
-    let Some(key) = usable(key) else {
-        return body();
-    };
-    if let Some(value) = cache.lookup_blocking::<S::Stored>(&key) {
-        tracing::debug!(key, "cache hit");
-        return S::restore(value);
+impl<R> Sharer<R> {
+    pub(crate) fn wrap(&self, result: &R) -> Arc<dyn Any + Send + Sync> {
+        (self.wrap)(result)
     }
-    tracing::debug!(key, "cache miss");
-    let result = body();
-    if let Some(value) = S::stored(&result).filter(|value| !unless(value)) {
-        cache.store_blocking(&key, value, ttl);
+
+    pub(crate) fn unwrap(&self, shared: &(dyn Any + Send + Sync)) -> Option<R> {
+        (self.unwrap)(shared)
     }
-    result
 }
 
-fn usable(key: Result<String, Error>) -> Option<String> {
-    key.map_err(|error| {
-        tracing::warn!(%error, "argument cannot be part of a cache key; running uncached");
-    })
-    .ok()
+// Which `Sharer` a return type gets is decided where the type is concrete,
+// in the generated code, by method resolution ("autoref specialization"):
+//
+//     (&&Sharing::<R>::NEW).sharer()
+//
+// finds `ShareClone::sharer` on `&Sharing<R>` when `R: Clone + Send + Sync +
+// 'static`, and otherwise `ShareJson::sharer` on `Sharing<R>`, one autoref
+// further. Stable Rust, no bound on the user's type.
+
+/// The probe for [`Sharer`]; see above.
+pub struct Sharing<R>(PhantomData<fn() -> R>);
+
+impl<R> Sharing<R> {
+    /// The probe.
+    pub const NEW: Self = Sharing(PhantomData);
+}
+
+/// `R: Clone + Send + Sync`: waiters get clones.
+pub trait ShareClone<R> {
+    /// The sharer for `R`.
+    fn sharer(&self) -> Option<Sharer<R>>;
+}
+
+impl<R: Clone + Send + Sync + 'static> ShareClone<R> for &Sharing<R> {
+    fn sharer(&self) -> Option<Sharer<R>> {
+        Some(Sharer {
+            wrap: |result| Arc::new(result.clone()),
+            unwrap: |shared| shared.downcast_ref::<R>().cloned(),
+        })
+    }
+}
+
+/// Any other `R`: values through their JSON.
+pub trait ShareJson<R> {
+    /// No sharer: see [`Sharer`].
+    fn sharer(&self) -> Option<Sharer<R>>;
+}
+
+impl<R> ShareJson<R> for Sharing<R> {
+    fn sharer(&self) -> Option<Sharer<R>> {
+        None
+    }
 }
 
 /// Which part of a return value `R` is stored, and how it comes back.
@@ -131,10 +150,31 @@ fn usable(key: Result<String, Error>) -> Option<String> {
 pub trait Shape<R> {
     /// The stored type.
     type Stored;
-    /// The part of `result` to store, if any.
-    fn stored(result: &R) -> Option<&Self::Stored>;
+    /// What `result` is: a value to store, the empty result, or a failure.
+    fn classify(result: &R) -> Kind<'_, Self::Stored>;
     /// The return value for a stored value.
     fn restore(stored: Self::Stored) -> R;
+    /// The empty result (`None`, `Ok(None)`), for shapes that have one.
+    fn empty() -> Option<R> {
+        None
+    }
+    /// The part of `result` to store, if any.
+    fn stored(result: &R) -> Option<&Self::Stored> {
+        match Self::classify(result) {
+            Kind::Value(value) => Some(value),
+            Kind::Empty | Kind::Failed => None,
+        }
+    }
+}
+
+/// A result, as its shape sees it.
+pub enum Kind<'a, T> {
+    /// A value to store (unless `unless` says otherwise).
+    Value(&'a T),
+    /// `None` or `Ok(None)`: nothing to store, and nothing went wrong.
+    Empty,
+    /// `Err`: nothing to store; a stale value may stand in for it.
+    Failed,
 }
 
 /// `T`: every result stored.
@@ -148,8 +188,8 @@ pub struct OkSome;
 
 impl<T> Shape<T> for Whole {
     type Stored = T;
-    fn stored(result: &T) -> Option<&T> {
-        Some(result)
+    fn classify(result: &T) -> Kind<'_, T> {
+        Kind::Value(result)
     }
     fn restore(stored: T) -> T {
         stored
@@ -158,18 +198,21 @@ impl<T> Shape<T> for Whole {
 
 impl<T> Shape<Option<T>> for SomeOnly {
     type Stored = T;
-    fn stored(result: &Option<T>) -> Option<&T> {
-        result.as_ref()
+    fn classify(result: &Option<T>) -> Kind<'_, T> {
+        result.as_ref().map_or(Kind::Empty, Kind::Value)
     }
     fn restore(stored: T) -> Option<T> {
         Some(stored)
+    }
+    fn empty() -> Option<Option<T>> {
+        Some(None)
     }
 }
 
 impl<T, E> Shape<Result<T, E>> for OkOnly {
     type Stored = T;
-    fn stored(result: &Result<T, E>) -> Option<&T> {
-        result.as_ref().ok()
+    fn classify(result: &Result<T, E>) -> Kind<'_, T> {
+        result.as_ref().map_or(Kind::Failed, Kind::Value)
     }
     fn restore(stored: T) -> Result<T, E> {
         Ok(stored)
@@ -178,10 +221,17 @@ impl<T, E> Shape<Result<T, E>> for OkOnly {
 
 impl<T, E> Shape<Result<Option<T>, E>> for OkSome {
     type Stored = T;
-    fn stored(result: &Result<Option<T>, E>) -> Option<&T> {
-        result.as_ref().ok()?.as_ref()
+    fn classify(result: &Result<Option<T>, E>) -> Kind<'_, T> {
+        match result {
+            Ok(Some(value)) => Kind::Value(value),
+            Ok(None) => Kind::Empty,
+            Err(_) => Kind::Failed,
+        }
     }
     fn restore(stored: T) -> Result<Option<T>, E> {
         Ok(Some(stored))
+    }
+    fn empty() -> Option<Result<Option<T>, E>> {
+        Some(Ok(None))
     }
 }

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::lease::LeaseTimes;
 use crate::{Cache, Error};
 
 /// The default Redis URL when `REDIS_URL` is not set.
@@ -38,6 +39,7 @@ pub struct Config {
     pub(crate) breaker_cooldown: Duration,
     pub(crate) max_value_bytes: usize,
     pub(crate) embedded_max_bytes: u64,
+    pub(crate) lease_times: LeaseTimes,
     #[cfg(feature = "tls")]
     pub(crate) tls_root_cert_pem: Option<Vec<u8>>,
 }
@@ -89,6 +91,10 @@ impl Config {
             breaker_cooldown: Duration::from_secs(1),
             max_value_bytes: 8 * 1024 * 1024,
             embedded_max_bytes: 64 * 1024 * 1024,
+            lease_times: LeaseTimes {
+                ttl: Duration::from_secs(3),
+                wait: Duration::from_secs(10),
+            },
             #[cfg(feature = "tls")]
             tls_root_cert_pem: None,
         }
@@ -130,6 +136,20 @@ impl Config {
     /// larger than this is a miss.
     pub fn max_value_bytes(mut self, bytes: usize) -> Self {
         self.max_value_bytes = bytes;
+        self
+    }
+
+    /// Leases of functions with `lock = true`: a lease lasts `lease` (it is
+    /// renewed while an async holder computes, so this bounds how long a
+    /// crashed holder blocks the others), and a caller waits for another
+    /// process's result at most `wait` before computing itself. Default: 3 s
+    /// and 10 s. A sync function's lease is not renewed: give it a `lease`
+    /// longer than the function takes.
+    pub fn lock_times(mut self, lease: Duration, wait: Duration) -> Self {
+        self.lease_times = LeaseTimes {
+            ttl: lease.max(Duration::from_millis(1)),
+            wait,
+        };
         self
     }
 
@@ -188,6 +208,8 @@ impl fmt::Debug for Config {
             .field("breaker_threshold", &self.breaker_threshold)
             .field("breaker_cooldown", &self.breaker_cooldown)
             .field("max_value_bytes", &self.max_value_bytes)
+            .field("lock_lease", &self.lease_times.ttl)
+            .field("lock_wait", &self.lease_times.wait)
             .finish_non_exhaustive()
     }
 }

@@ -14,6 +14,9 @@ use std::time::Duration;
 
 use crate::call::{Shape, Value};
 use crate::key::KeyPattern;
+use crate::policy::Policy;
+use crate::stats::{stats_of, FunctionStats};
+use crate::store::ops::{Delete, Get, Set, Ttl};
 use crate::{Cache, Error};
 
 /// The entry of one call of a cached function: `R` is the function's return
@@ -24,18 +27,18 @@ use crate::{Cache, Error};
 pub struct Entry<R, S> {
     cache: Cache,
     key: Result<String, String>,
-    ttl: Duration,
+    policy: Policy,
     shape: PhantomData<fn() -> (R, S)>,
 }
 
 impl<R, S> Entry<R, S> {
     #[doc(hidden)]
-    pub fn new(cache: &Cache, key: Result<String, Error>, ttl: Duration) -> Self {
+    pub fn new(cache: &Cache, key: Result<String, Error>, policy: Policy) -> Self {
         let key = key.map_err(|error| error.to_string());
         Entry {
             cache: cache.clone(),
             key,
-            ttl,
+            policy,
             shape: PhantomData,
         }
     }
@@ -52,14 +55,14 @@ impl<R, S: Shape<R, Stored: Value>> Entry<R, S> {
     /// What the next call would return from the cache, without running the
     /// function: `None` on a miss (or an undecodable value).
     pub async fn get(&self) -> Result<Option<R>, Error> {
-        let bytes = self.cache.store_ref().get(self.key()?).await?;
+        let bytes = self.cache.store().exec(&Get(self.key()?)).await?;
         Ok(bytes.and_then(|bytes| decode::<R, S>(&bytes)))
     }
 
     /// Deletes the entry, so that the next call runs the function. True when
     /// there was one.
     pub async fn evict(&self) -> Result<bool, Error> {
-        self.cache.store_ref().delete(self.key()?).await
+        self.cache.store().exec(&Delete(self.key()?)).await
     }
 
     /// Writes `value` as the function's result for these arguments, with the
@@ -67,49 +70,56 @@ impl<R, S: Shape<R, Stored: Value>> Entry<R, S> {
     /// A value the function would not store (`None`, `Err`) evicts instead.
     pub async fn put(&self, value: &R) -> Result<(), Error> {
         let key = self.key()?;
-        match S::stored(value) {
-            Some(stored) => {
-                self.cache
-                    .store_ref()
-                    .set(key, self.cache.encode(stored)?, self.ttl)
-                    .await
-            }
-            None => self.cache.store_ref().delete(key).await.map(drop),
+        match self.encode(value)? {
+            Some(json) => self.cache.store().exec(&self.set(key, &json)).await,
+            None => self.cache.store().exec(&Delete(key)).await.map(drop),
         }
     }
 
     /// The time the entry has left; `None` when there is none.
     pub async fn ttl(&self) -> Result<Option<Duration>, Error> {
-        self.cache.store_ref().ttl(self.key()?).await
+        self.cache.store().exec(&Ttl(self.key()?)).await
     }
 
     /// [`Entry::get`] for sync code.
     pub fn get_blocking(&self) -> Result<Option<R>, Error> {
-        let bytes = self.cache.store_ref().get_blocking(self.key()?)?;
+        let bytes = self.cache.store().exec_blocking(&Get(self.key()?))?;
         Ok(bytes.and_then(|bytes| decode::<R, S>(&bytes)))
     }
 
     /// [`Entry::evict`] for sync code.
     pub fn evict_blocking(&self) -> Result<bool, Error> {
-        self.cache.store_ref().delete_blocking(self.key()?)
+        self.cache.store().exec_blocking(&Delete(self.key()?))
     }
 
     /// [`Entry::put`] for sync code.
     pub fn put_blocking(&self, value: &R) -> Result<(), Error> {
         let key = self.key()?;
-        match S::stored(value) {
-            Some(stored) => {
-                self.cache
-                    .store_ref()
-                    .set_blocking(key, self.cache.encode(stored)?, self.ttl)
-            }
-            None => self.cache.store_ref().delete_blocking(key).map(drop),
+        match self.encode(value)? {
+            Some(json) => self.cache.store().exec_blocking(&self.set(key, &json)),
+            None => self.cache.store().exec_blocking(&Delete(key)).map(drop),
         }
     }
 
     /// [`Entry::ttl`] for sync code.
     pub fn ttl_blocking(&self) -> Result<Option<Duration>, Error> {
-        self.cache.store_ref().ttl_blocking(self.key()?)
+        self.cache.store().exec_blocking(&Ttl(self.key()?))
+    }
+
+    /// The JSON the function would store for `value`; `None` when it would
+    /// store nothing.
+    fn encode(&self, value: &R) -> Result<Option<Vec<u8>>, Error> {
+        S::stored(value)
+            .map(|stored| self.cache.encode_for_store(stored))
+            .transpose()
+    }
+
+    fn set<'a>(&self, key: &'a str, json: &'a [u8]) -> Set<'a> {
+        Set {
+            key,
+            value: json,
+            ttl: Some(self.policy.write_ttl()),
+        }
     }
 }
 
@@ -121,45 +131,61 @@ impl<R, S> fmt::Debug for Entry<R, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Entry")
             .field("key", &self.key)
-            .field("ttl", &self.ttl)
+            .field("ttl", &self.policy.ttl)
             .finish()
     }
 }
 
-/// All the entries of one cached function. Get one with
+/// All the entries of one cached function, and its counters. Get one with
 /// [`function!`](crate::function!).
+///
+/// A function whose `store` comes from one of its arguments gives a handle
+/// without a cache: clear it in a given cache with
+/// [`clear_in`](CachedFunction::clear_in).
 #[derive(Debug)]
 pub struct CachedFunction {
-    cache: Cache,
+    cache: Option<Cache>,
     identity: String,
-    pattern: KeyPattern,
+    prefix: Option<String>,
+    keys: Keys,
+}
+
+/// Which keys are the function's, under its prefix.
+#[derive(Debug)]
+enum Keys {
+    Hashed,
+    /// The literal parts of its key template.
+    Template(Vec<String>),
 }
 
 impl CachedFunction {
     #[doc(hidden)]
-    pub fn hashed(cache: &Cache, prefix: Option<&str>, identity: Cow<'_, str>) -> Self {
-        let prefix = prefix.unwrap_or(cache.prefix());
-        let pattern = KeyPattern::function(prefix, &identity);
-        CachedFunction {
-            cache: cache.clone(),
-            identity: identity.into_owned(),
-            pattern,
-        }
+    pub fn hashed(cache: Option<&Cache>, prefix: Option<&str>, identity: Cow<'_, str>) -> Self {
+        CachedFunction::new(cache, prefix, identity, Keys::Hashed)
     }
 
     #[doc(hidden)]
     pub fn template(
-        cache: &Cache,
+        cache: Option<&Cache>,
         prefix: Option<&str>,
         identity: Cow<'_, str>,
         literal_parts: &[&str],
     ) -> Self {
-        let prefix = prefix.unwrap_or(cache.prefix());
-        let pattern = KeyPattern::template(prefix, literal_parts);
+        let parts = literal_parts.iter().map(|part| part.to_string()).collect();
+        CachedFunction::new(cache, prefix, identity, Keys::Template(parts))
+    }
+
+    fn new(
+        cache: Option<&Cache>,
+        prefix: Option<&str>,
+        identity: Cow<'_, str>,
+        keys: Keys,
+    ) -> Self {
         CachedFunction {
-            cache: cache.clone(),
+            cache: cache.cloned(),
             identity: identity.into_owned(),
-            pattern,
+            prefix: prefix.map(str::to_owned),
+            keys,
         }
     }
 
@@ -168,21 +194,54 @@ impl CachedFunction {
         &self.identity
     }
 
+    /// What the function did in this process so far: hits, misses, runs...
+    pub fn stats(&self) -> FunctionStats {
+        stats_of(&self.identity)
+    }
+
     /// Deletes every entry of the function (all arguments, all versions), in
     /// batches (`SCAN` + `UNLINK`, never `KEYS`); returns how many.
     ///
     /// For a function with a key template, every key the template can render
     /// to: `user:{id}` clears `user:*`, which also holds the keys of another
     /// template such as `user:{id}:orders` under the same prefix.
+    ///
+    /// A function whose cache comes from an argument has none here: this
+    /// returns [`Error::NoCache`]; use [`clear_in`](CachedFunction::clear_in).
     pub async fn clear(&self) -> Result<u64, Error> {
-        self.cache.store_ref().delete_matching(&self.pattern).await
+        self.clear_in(self.cache()?).await
     }
 
     /// [`CachedFunction::clear`] for sync code.
     pub fn clear_blocking(&self) -> Result<u64, Error> {
+        self.clear_in_blocking(self.cache()?)
+    }
+
+    /// Deletes every entry of the function in `cache`.
+    pub async fn clear_in(&self, cache: &Cache) -> Result<u64, Error> {
+        cache.store().delete_matching(&self.pattern(cache)).await
+    }
+
+    /// [`CachedFunction::clear_in`] for sync code.
+    pub fn clear_in_blocking(&self, cache: &Cache) -> Result<u64, Error> {
+        cache.store().delete_matching_blocking(&self.pattern(cache))
+    }
+
+    fn cache(&self) -> Result<&Cache, Error> {
         self.cache
-            .store_ref()
-            .delete_matching_blocking(&self.pattern)
+            .as_ref()
+            .ok_or_else(|| Error::NoCache(self.identity.clone()))
+    }
+
+    fn pattern(&self, cache: &Cache) -> KeyPattern {
+        let prefix = self.prefix.as_deref().unwrap_or(cache.prefix());
+        match &self.keys {
+            Keys::Hashed => KeyPattern::function(prefix, &self.identity),
+            Keys::Template(parts) => {
+                let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+                KeyPattern::template(prefix, &parts)
+            }
+        }
     }
 }
 

@@ -49,6 +49,44 @@ pub enum Error {
     /// be the whole database.
     #[error("refusing to clear a cache with an empty prefix: that is the whole database")]
     EmptyPrefix,
+    /// A cached function whose cache comes from one of its arguments was
+    /// asked to clear itself without being given one.
+    #[error("`{0}` takes its cache from an argument: clear it with `clear_in(&cache)`")]
+    NoCache(String),
+    /// A raw Redis connection was asked of a cache whose store is not Redis.
+    #[error(
+        "this cache's store is not Redis (embedded or disabled): there is no connection to give"
+    )]
+    NotRedis,
+    /// Locks and sessions need a store: this cache is disabled.
+    #[error("this cache is disabled (`Config::disabled`); locks need a store")]
+    NoStore,
+    /// A lock was not acquired within its wait.
+    #[error("lock `{name}` not acquired within {waited:?}: another holder has it")]
+    LockTimeout {
+        /// The lock's name.
+        name: String,
+        /// How long the call waited.
+        waited: std::time::Duration,
+    },
+    /// A lock expired before it was extended or released; another holder may
+    /// have it now.
+    #[error("lock `{name}` was lost: it expired, and may be someone else's now")]
+    LockLost {
+        /// The lock's name.
+        name: String,
+    },
+    /// The OS's random number generator failed (tokens cannot be made).
+    #[error("no randomness for a token: {0}")]
+    Random(String),
+    /// A value could not be saved as, or loaded from, a hash or a document.
+    #[error("`{key}`: {reason}")]
+    Mapping {
+        /// The key.
+        key: String,
+        /// What did not fit, e.g. `missing field \`email\``.
+        reason: String,
+    },
     /// The global cache was set already.
     #[error("the global cache is already set")]
     GlobalAlreadySet,

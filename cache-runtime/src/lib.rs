@@ -31,18 +31,38 @@
 mod cache;
 mod call;
 mod config;
+pub mod connection;
 mod entry;
 mod error;
+mod flight;
+mod flow;
+mod io;
 pub mod key;
+mod lease;
+pub mod lock;
+pub mod mapping;
+mod policy;
+pub mod session;
+mod site;
+mod stats;
 mod store;
 
 pub use crate::cache::{global, set_global, Cache, StoreKind};
 pub use crate::config::{Config, DEFAULT_PREFIX, DEFAULT_URL};
+pub use crate::connection::Connection;
 pub use crate::entry::{CachedFunction, Entry};
 pub use crate::error::Error;
+pub use crate::lock::{Lock, LockGuard};
+pub use crate::mapping::{Documents, Hashes};
+pub use crate::session::{SessionToken, Sessions};
+pub use crate::stats::{stats, FunctionStats};
 
 #[doc = include_str!("../ATTRIBUTE.md")]
 pub use cache_macros::cache_result;
+
+/// The redis-rs crate this crate is built with, for commands of your own on
+/// [`Cache::connection`].
+pub use redis;
 
 /// The cache [`Entry`] of one call of a cached function, for invalidation
 /// and write-through: write the call as you would make it.
@@ -91,8 +111,11 @@ pub mod __private {
     pub use crate::cache::global;
     pub use crate::call::{
         never, ok, ok_blocking, ok_some, ok_some_blocking, plain, plain_blocking, some,
-        some_blocking, unless, OkOnly, OkSome, Shape, SomeOnly, Value, Whole,
+        some_blocking, unless, Kind, OkOnly, OkSome, Shape, ShareClone, ShareJson, Sharer, Sharing,
+        SomeOnly, Value, Whole,
     };
     pub use crate::entry::{hashed_key, template_key, CachedFunction, Entry};
     pub use crate::key::{site_identity as site, KeyHasher};
+    pub use crate::policy::Policy;
+    pub use crate::site::Site;
 }

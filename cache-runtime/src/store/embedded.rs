@@ -1,9 +1,11 @@
 //! The in-process store: TTL per entry, bounded by bytes (moka), values kept
-//! as the same JSON bytes Redis would hold.
+//! as the same bytes Redis would hold. Conditional writes (leases, locks,
+//! sessions) are atomic per key, as the Redis commands they stand for.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use moka::ops::compute::Op as Compute;
 use moka::sync::Cache as Moka;
 use moka::Expiry;
 
@@ -16,7 +18,26 @@ pub(crate) struct EmbeddedStore {
 #[derive(Clone)]
 struct Entry {
     value: Arc<[u8]>,
-    expires_at: Instant,
+    /// `None`: kept until evicted (a `SET` without a TTL).
+    expires_at: Option<Instant>,
+}
+
+impl Entry {
+    fn new(value: &[u8], ttl: Option<Duration>) -> Self {
+        Entry {
+            value: value.into(),
+            expires_at: ttl.map(|ttl| Instant::now() + ttl),
+        }
+    }
+
+    fn is_live(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+
+    /// The time left at `now` (`None`: no expiry).
+    fn left(&self, now: Instant) -> Option<Duration> {
+        self.expires_at.map(|at| at.saturating_duration_since(now))
+    }
 }
 
 /// Each entry lives until its own `expires_at`, as with `SETEX`.
@@ -24,7 +45,7 @@ struct UntilExpiry;
 
 impl Expiry<Arc<str>, Entry> for UntilExpiry {
     fn expire_after_create(&self, _: &Arc<str>, entry: &Entry, now: Instant) -> Option<Duration> {
-        Some(entry.expires_at.saturating_duration_since(now))
+        entry.left(now)
     }
 
     fn expire_after_update(
@@ -34,7 +55,7 @@ impl Expiry<Arc<str>, Entry> for UntilExpiry {
         now: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(entry.expires_at.saturating_duration_since(now))
+        entry.left(now)
     }
 }
 
@@ -50,25 +71,93 @@ impl EmbeddedStore {
         EmbeddedStore { entries }
     }
 
-    pub(crate) fn get(&self, key: &str) -> Option<Arc<[u8]>> {
+    /// The value and the time it has left (`None`: no expiry).
+    pub(crate) fn get(&self, key: &str) -> Option<(Arc<[u8]>, Option<Duration>)> {
         // moka hides expired entries; the check below covers the moment
         // between expiry and its housekeeping.
         let entry = self.entries.get(key)?;
-        (entry.expires_at > Instant::now()).then_some(entry.value)
+        let now = Instant::now();
+        entry
+            .is_live(now)
+            .then(|| (entry.value.clone(), entry.left(now)))
     }
 
-    pub(crate) fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) {
-        let entry = Entry {
-            value: value.into(),
-            expires_at: Instant::now() + ttl,
-        };
-        self.entries.insert(key.into(), entry);
+    pub(crate) fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) {
+        self.entries.insert(key.into(), Entry::new(value, ttl));
+    }
+
+    /// `SET NX PX` (`present: false`) or `SET XX PX`: true when set.
+    pub(crate) fn set_if(&self, key: &str, value: &[u8], ttl: Duration, present: bool) -> bool {
+        let mut set = false;
+        self.entries.entry(key.into()).and_compute_with(|current| {
+            let live = current.is_some_and(|entry| entry.value().is_live(Instant::now()));
+            if live != present {
+                return Compute::Nop;
+            }
+            set = true;
+            Compute::Put(Entry::new(value, Some(ttl)))
+        });
+        set
+    }
+
+    /// `PEXPIRE`: a new time to live for a live entry; true when there is one.
+    pub(crate) fn touch(&self, key: &str, ttl: Duration) -> bool {
+        self.update(key, None, |entry| Entry {
+            value: entry.value.clone(),
+            expires_at: Some(Instant::now() + ttl),
+        })
+    }
+
+    /// Deletes the entry only while it holds `value`.
+    pub(crate) fn delete_if(&self, key: &str, value: &[u8]) -> bool {
+        let mut deleted = false;
+        self.entries
+            .entry(key.into())
+            .and_compute_with(|current| match current {
+                Some(entry) if holds(entry.value(), value) => {
+                    deleted = true;
+                    Compute::Remove
+                }
+                _ => Compute::Nop,
+            });
+        deleted
+    }
+
+    /// Sets a new time to live only while the entry holds `value`.
+    pub(crate) fn expire_if(&self, key: &str, value: &[u8], ttl: Duration) -> bool {
+        self.update(key, Some(value), |entry| Entry {
+            value: entry.value.clone(),
+            expires_at: Some(Instant::now() + ttl),
+        })
+    }
+
+    /// Replaces a live entry (holding `value`, when given) with `update(entry)`.
+    fn update(
+        &self,
+        key: &str,
+        value: Option<&[u8]>,
+        update: impl FnOnce(&Entry) -> Entry,
+    ) -> bool {
+        let mut updated = false;
+        self.entries
+            .entry(key.into())
+            .and_compute_with(|current| match current {
+                Some(entry)
+                    if entry.value().is_live(Instant::now())
+                        && value.is_none_or(|value| holds(entry.value(), value)) =>
+                {
+                    updated = true;
+                    Compute::Put(update(entry.value()))
+                }
+                _ => Compute::Nop,
+            });
+        updated
     }
 
     pub(crate) fn delete(&self, key: &str) -> bool {
         self.entries
             .remove(key)
-            .is_some_and(|entry| entry.expires_at > Instant::now())
+            .is_some_and(|entry| entry.is_live(Instant::now()))
     }
 
     pub(crate) fn delete_matching(&self, pattern: &KeyPattern) -> u64 {
@@ -77,17 +166,15 @@ impl EmbeddedStore {
         for (key, entry) in &self.entries {
             if pattern.matches(&key) {
                 self.entries.invalidate(&**key);
-                deleted += u64::from(entry.expires_at > now);
+                deleted += u64::from(entry.is_live(now));
             }
         }
         deleted
     }
+}
 
-    pub(crate) fn ttl(&self, key: &str) -> Option<Duration> {
-        let entry = self.entries.get(key)?;
-        let left = entry.expires_at.checked_duration_since(Instant::now())?;
-        (!left.is_zero()).then_some(left)
-    }
+fn holds(entry: &Entry, value: &[u8]) -> bool {
+    entry.is_live(Instant::now()) && *entry.value == *value
 }
 
 #[cfg(test)]
@@ -97,24 +184,61 @@ mod tests {
     #[test]
     fn entry_expires_after_its_ttl() {
         let store = EmbeddedStore::new(1 << 20);
-        store.set("k", b"1".to_vec(), Duration::from_millis(30));
-        assert_eq!(store.get("k").as_deref(), Some(&b"1"[..]));
-        let ttl = store.ttl("k").unwrap();
+        store.set("k", b"1", Some(Duration::from_millis(30)));
+        let (value, ttl) = store.get("k").unwrap();
+        assert_eq!(&*value, b"1");
+        let ttl = ttl.unwrap();
         assert!(
             ttl <= Duration::from_millis(30) && ttl > Duration::ZERO,
             "{ttl:?}"
         );
         std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(store.get("k"), None);
-        assert_eq!(store.ttl("k"), None);
+        assert!(store.get("k").is_none());
     }
 
     #[test]
     fn set_overwrites_value_and_ttl() {
         let store = EmbeddedStore::new(1 << 20);
-        store.set("k", b"old".to_vec(), Duration::from_secs(1));
-        store.set("k", b"new".to_vec(), Duration::from_secs(100));
-        assert_eq!(store.get("k").as_deref(), Some(&b"new"[..]));
-        assert!(store.ttl("k").unwrap() > Duration::from_secs(99));
+        store.set("k", b"old", Some(Duration::from_secs(1)));
+        store.set("k", b"new", Some(Duration::from_secs(100)));
+        let (value, ttl) = store.get("k").unwrap();
+        assert_eq!(&*value, b"new");
+        assert!(ttl.unwrap() > Duration::from_secs(99));
+        store.set("k", b"kept", None);
+        assert_eq!(store.get("k").unwrap().1, None, "no expiry");
+    }
+
+    #[test]
+    fn conditional_writes_hold_to_the_token() {
+        let store = EmbeddedStore::new(1 << 20);
+        let ttl = Duration::from_secs(10);
+        assert!(store.set_if("lease", b"a", ttl, false));
+        assert!(!store.set_if("lease", b"b", ttl, false), "held by a");
+        assert!(
+            !store.delete_if("lease", b"b"),
+            "b cannot release a's lease"
+        );
+        assert!(!store.expire_if("lease", b"b", ttl));
+        assert!(store.expire_if("lease", b"a", Duration::from_millis(20)));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(store.set_if("lease", b"b", ttl, false), "a's lease expired");
+        assert!(
+            !store.delete_if("lease", b"a"),
+            "a's late release leaves b's lease"
+        );
+        assert!(store.delete_if("lease", b"b"));
+        assert!(store.get("lease").is_none());
+    }
+
+    #[test]
+    fn set_xx_and_touch_need_a_live_entry() {
+        let store = EmbeddedStore::new(1 << 20);
+        let ttl = Duration::from_secs(10);
+        assert!(!store.set_if("s", b"1", ttl, true));
+        assert!(!store.touch("s", ttl));
+        store.set("s", b"1", Some(Duration::from_millis(20)));
+        assert!(store.touch("s", ttl));
+        assert!(store.set_if("s", b"2", ttl, true));
+        assert_eq!(&*store.get("s").unwrap().0, b"2");
     }
 }

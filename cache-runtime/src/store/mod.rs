@@ -1,15 +1,17 @@
-//! The stores behind a [`Cache`](crate::Cache), one file each. A store moves
-//! bytes with a TTL; JSON, keys and fail-open policy live above it.
+//! The stores behind a [`Cache`](crate::Cache), one file each. A store runs
+//! [`ops`] (bytes with a TTL, leases); JSON, keys and fail-open policy live
+//! above it.
 
 mod breaker;
 mod embedded;
+pub(crate) mod ops;
 mod redis;
 
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub(crate) use self::embedded::EmbeddedStore;
+use self::ops::Op;
 pub(crate) use self::redis::RedisStore;
 use crate::key::KeyPattern;
 use crate::Error;
@@ -21,67 +23,22 @@ pub(crate) enum Store {
     Disabled,
 }
 
-// Each operation comes twice: async for async functions and explicit calls,
-// blocking for sync functions. The embedded store never blocks, so both of
-// its paths are the same call.
+// Each operation runs async (async functions, explicit calls) or blocking
+// (sync functions). The embedded store never blocks: both are one call.
 impl Store {
-    pub(crate) async fn get(&self, key: &str) -> Result<Option<Bytes>, Error> {
+    pub(crate) async fn exec<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
         match self {
-            Store::Redis(redis) => Ok(redis.get(key).await?.map(Bytes::Owned)),
-            Store::Embedded(embedded) => Ok(embedded.get(key).map(Bytes::Shared)),
-            Store::Disabled => Ok(None),
+            Store::Redis(redis) => redis.exec(op).await,
+            Store::Embedded(embedded) => Ok(op.embedded(embedded)),
+            Store::Disabled => Ok(op.disabled()),
         }
     }
 
-    pub(crate) fn get_blocking(&self, key: &str) -> Result<Option<Bytes>, Error> {
+    pub(crate) fn exec_blocking<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
         match self {
-            Store::Redis(redis) => Ok(redis.get_blocking(key)?.map(Bytes::Owned)),
-            Store::Embedded(embedded) => Ok(embedded.get(key).map(Bytes::Shared)),
-            Store::Disabled => Ok(None),
-        }
-    }
-
-    pub(crate) async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), Error> {
-        match self {
-            Store::Redis(redis) => redis.set(key, &value, ttl).await,
-            Store::Embedded(embedded) => {
-                embedded.set(key, value, ttl);
-                Ok(())
-            }
-            Store::Disabled => Ok(()),
-        }
-    }
-
-    pub(crate) fn set_blocking(
-        &self,
-        key: &str,
-        value: Vec<u8>,
-        ttl: Duration,
-    ) -> Result<(), Error> {
-        match self {
-            Store::Redis(redis) => redis.set_blocking(key, &value, ttl),
-            Store::Embedded(embedded) => {
-                embedded.set(key, value, ttl);
-                Ok(())
-            }
-            Store::Disabled => Ok(()),
-        }
-    }
-
-    /// True when the key existed.
-    pub(crate) async fn delete(&self, key: &str) -> Result<bool, Error> {
-        match self {
-            Store::Redis(redis) => redis.delete(key).await,
-            Store::Embedded(embedded) => Ok(embedded.delete(key)),
-            Store::Disabled => Ok(false),
-        }
-    }
-
-    pub(crate) fn delete_blocking(&self, key: &str) -> Result<bool, Error> {
-        match self {
-            Store::Redis(redis) => redis.delete_blocking(key),
-            Store::Embedded(embedded) => Ok(embedded.delete(key)),
-            Store::Disabled => Ok(false),
+            Store::Redis(redis) => redis.exec_blocking(op),
+            Store::Embedded(embedded) => Ok(op.embedded(embedded)),
+            Store::Disabled => Ok(op.disabled()),
         }
     }
 
@@ -101,29 +58,6 @@ impl Store {
             Store::Disabled => Ok(0),
         }
     }
-
-    pub(crate) async fn ttl(&self, key: &str) -> Result<Option<Duration>, Error> {
-        match self {
-            Store::Redis(redis) => redis.ttl(key).await,
-            Store::Embedded(embedded) => Ok(embedded.ttl(key)),
-            Store::Disabled => Ok(None),
-        }
-    }
-
-    pub(crate) fn ttl_blocking(&self, key: &str) -> Result<Option<Duration>, Error> {
-        match self {
-            Store::Redis(redis) => redis.ttl_blocking(key),
-            Store::Embedded(embedded) => Ok(embedded.ttl(key)),
-            Store::Disabled => Ok(None),
-        }
-    }
-
-    pub(crate) async fn ping(&self) -> Result<(), Error> {
-        match self {
-            Store::Redis(redis) => redis.ping().await,
-            Store::Embedded(_) | Store::Disabled => Ok(()),
-        }
-    }
 }
 
 /// A stored value: owned when it came over the network, shared when it is
@@ -131,6 +65,16 @@ impl Store {
 pub(crate) enum Bytes {
     Owned(Vec<u8>),
     Shared(Arc<[u8]>),
+}
+
+impl Bytes {
+    /// The bytes as a shared slice (a copy when they were owned).
+    pub(crate) fn into_shared(self) -> Arc<[u8]> {
+        match self {
+            Bytes::Owned(bytes) => bytes.into(),
+            Bytes::Shared(bytes) => bytes,
+        }
+    }
 }
 
 impl Deref for Bytes {

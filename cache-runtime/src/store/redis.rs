@@ -13,10 +13,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Cmd};
+use redis::Client;
 use tokio::sync::OnceCell;
 
 use super::breaker::Breaker;
+use super::ops::{Op, Request};
 use crate::config::{redact, Config};
 use crate::key::KeyPattern;
 use crate::Error;
@@ -81,26 +82,12 @@ impl RedisStore {
         })
     }
 
-    pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        self.query(&get(key)).await
+    pub(crate) async fn exec<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
+        self.query::<O::Reply>(&op.request()).await.map(O::reply)
     }
 
-    pub(crate) async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), Error> {
-        self.query(&setex(key, value, ttl)).await
-    }
-
-    pub(crate) async fn delete(&self, key: &str) -> Result<bool, Error> {
-        self.query::<u64>(&unlink(&[key]))
-            .await
-            .map(|count| count > 0)
-    }
-
-    pub(crate) async fn ttl(&self, key: &str) -> Result<Option<Duration>, Error> {
-        self.query(&pttl(key)).await.map(ttl_from_millis)
-    }
-
-    pub(crate) async fn ping(&self) -> Result<(), Error> {
-        self.query::<String>(&redis::cmd("PING")).await.map(drop)
+    pub(crate) fn exec_blocking<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
+        self.query_blocking::<O::Reply>(&op.request()).map(O::reply)
     }
 
     /// `SCAN`s the keyspace in batches and `UNLINK`s each batch's matches:
@@ -120,23 +107,6 @@ impl RedisStore {
         }
     }
 
-    pub(crate) fn get_blocking(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        self.query_blocking(&get(key))
-    }
-
-    pub(crate) fn set_blocking(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), Error> {
-        self.query_blocking(&setex(key, value, ttl))
-    }
-
-    pub(crate) fn delete_blocking(&self, key: &str) -> Result<bool, Error> {
-        self.query_blocking::<u64>(&unlink(&[key]))
-            .map(|count| count > 0)
-    }
-
-    pub(crate) fn ttl_blocking(&self, key: &str) -> Result<Option<Duration>, Error> {
-        self.query_blocking(&pttl(key)).map(ttl_from_millis)
-    }
-
     pub(crate) fn delete_matching_blocking(&self, pattern: &KeyPattern) -> Result<u64, Error> {
         let (mut cursor, mut deleted) = (0, 0);
         loop {
@@ -152,18 +122,22 @@ impl RedisStore {
         }
     }
 
-    async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
+    async fn query<T: redis::FromRedisValue>(&self, request: &Request) -> Result<T, Error> {
         let permit = self.breaker.permit()?;
         let connecting = self.connection.get().is_none();
         let result = async {
             let connection = self.connection().await?;
             let send = |mut connection: ConnectionManager| async move {
-                cmd.query_async::<T>(&mut connection).await
+                match request {
+                    Request::Cmd(cmd) => cmd.query_async::<T>(&mut connection).await,
+                    Request::Pipe(pipe) => pipe.query_async::<T>(&mut connection).await,
+                }
             };
             // A command that meets a connection that died (Redis restarted)
             // makes the manager reconnect; one more try, within the same
-            // timeout, finds the new connection. Every command here (GET,
-            // SETEX, UNLINK, SCAN, PTTL) can be sent twice safely.
+            // timeout, finds the new connection. Only an I/O error on sending
+            // is retried, and every op here is idempotent or conditional on a
+            // token (a lease taken twice by its own holder is still its own).
             let attempts = async {
                 match send(connection.clone()).await {
                     Err(error) if error.is_io_error() => send(connection).await,
@@ -180,7 +154,9 @@ impl RedisStore {
         result
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, Error> {
+    /// The shared connection, opened first if need be (within the connect
+    /// timeout).
+    pub(crate) async fn connection(&self) -> Result<ConnectionManager, Error> {
         if let Some(connection) = self.connection.get() {
             return Ok(connection.clone());
         }
@@ -204,14 +180,17 @@ impl RedisStore {
 
     /// Runs `cmd` on an idle blocking connection, or a new one. A connection
     /// that failed is dropped, not returned: it may be half-way through a reply.
-    fn query_blocking<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
+    fn query_blocking<T: redis::FromRedisValue>(&self, request: &Request) -> Result<T, Error> {
         let permit = self.breaker.permit()?;
         let idle = lock(&self.idle).pop();
         let connecting = idle.is_none();
         let result = idle
             .map_or_else(|| self.connect_blocking(), Ok)
             .and_then(|mut connection| {
-                let value = cmd.query(&mut connection)?;
+                let value = match request {
+                    Request::Cmd(cmd) => cmd.query(&mut connection)?,
+                    Request::Pipe(pipe) => pipe.query(&mut connection)?,
+                };
                 let mut idle = lock(&self.idle);
                 if idle.len() < MAX_IDLE_BLOCKING {
                     idle.push(connection);
@@ -227,7 +206,8 @@ impl RedisStore {
         result
     }
 
-    fn connect_blocking(&self) -> Result<redis::Connection, Error> {
+    /// A new blocking connection with the store's timeouts.
+    pub(crate) fn connect_blocking(&self) -> Result<redis::Connection, Error> {
         let connection = self
             .client
             .get_connection_with_timeout(self.connect_timeout)?;
@@ -245,37 +225,20 @@ const MAX_IDLE_BLOCKING: usize = 16;
 /// each `SCAN` and `UNLINK` is short.
 const SCAN_BATCH: usize = 1000;
 
-fn get(key: &str) -> Cmd {
-    redis::cmd("GET").arg(key).to_owned()
+fn unlink<K: redis::ToRedisArgs>(keys: &[K]) -> Request {
+    Request::Cmd(redis::cmd("UNLINK").arg(keys).to_owned())
 }
 
-fn setex(key: &str, value: &[u8], ttl: Duration) -> Cmd {
-    // SETEX takes whole seconds; a TTL under one second still lives one.
-    let secs = ttl.as_secs().max(1);
-    redis::cmd("SETEX").arg(key).arg(secs).arg(value).to_owned()
-}
-
-fn pttl(key: &str) -> Cmd {
-    redis::cmd("PTTL").arg(key).to_owned()
-}
-
-fn unlink<K: redis::ToRedisArgs>(keys: &[K]) -> Cmd {
-    redis::cmd("UNLINK").arg(keys).to_owned()
-}
-
-fn scan(cursor: u64, pattern: &KeyPattern) -> Cmd {
-    redis::cmd("SCAN")
-        .arg(cursor)
-        .arg("MATCH")
-        .arg(pattern.glob())
-        .arg("COUNT")
-        .arg(SCAN_BATCH)
-        .to_owned()
-}
-
-/// PTTL's answer: -2 no such key, -1 no expiry, else milliseconds left.
-fn ttl_from_millis(millis: i64) -> Option<Duration> {
-    u64::try_from(millis).ok().map(Duration::from_millis)
+fn scan(cursor: u64, pattern: &KeyPattern) -> Request {
+    Request::Cmd(
+        redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern.glob())
+            .arg("COUNT")
+            .arg(SCAN_BATCH)
+            .to_owned(),
+    )
 }
 
 /// The keys that really belong to the pattern (the glob is coarser), as

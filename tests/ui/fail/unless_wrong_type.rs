@@ -1,8 +1,8 @@
 use cache_runtime::cache_result;
 
-#[cache_result(expire = 60, unless = |name: &u64| *name == 0)]
-async fn user(id: u64) -> Option<String> {
-    Some(id.to_string())
+#[cache_result(expire = 60, unless = |age: &u64| *age == 0)]
+async fn user_age(id: u64) -> Option<u32> {
+    Some(id as u32)
 }
 
 fn main() {}

@@ -1,0 +1,306 @@
+//! Request coalescing in one process ("single flight"): concurrent calls of
+//! one key share one lookup and, on a miss, one run of the function.
+//!
+//! The first caller of a key leads: it looks the key up and, on a miss, runs
+//! the function. Callers that arrive in the meantime wait for its
+//! [`Outcome`] instead of asking Redis or running the function themselves.
+//! The leader publishes the outcome as soon as it has it (its waiters do not
+//! wait for the store write), and closes the flight only after the write:
+//! callers that come during the write take the published outcome, and
+//! callers that come after the close find the value in the store. No window
+//! in which a second run can start.
+//!
+//! A leader dropped before landing (its call was cancelled, or the function
+//! panicked) abandons the flight: its waiters wake, and one of them leads
+//! the next flight. Nobody waits on a call that will not finish.
+
+use std::any::Any;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use tokio::sync::Notify;
+
+/// The flights of one cache. Sync and async callers have separate maps: a
+/// thread blocked in a sync function must never wait for a task that may
+/// need that very thread to run.
+#[derive(Default)]
+pub(crate) struct Flights {
+    async_calls: Map,
+    blocking_calls: Map,
+}
+
+#[derive(Default)]
+struct Map {
+    flights: Mutex<HashMap<Arc<str>, Arc<Flight>>>,
+    /// Keys with an early refresh running: one at a time per key.
+    refreshing: Mutex<HashSet<Arc<str>>>,
+}
+
+/// One key's shared call.
+pub(crate) struct Flight {
+    outcome: OnceLock<Outcome>,
+    /// Counted under the map's lock, so that the leader, which removes the
+    /// flight under that lock, knows the final number.
+    waiters: AtomicUsize,
+    landed: Notify,
+}
+
+/// What a flight's waiters get.
+#[derive(Clone)]
+pub(crate) enum Outcome {
+    /// The JSON of the value, for each waiter to decode as from the store.
+    Json(Arc<[u8]>),
+    /// The result is the empty one (`None`, `Ok(None)`).
+    Empty,
+    /// The leader's whole result, errors included, for return types that
+    /// are `Clone + Send + Sync` (see `call::Sharing`).
+    Shared(Arc<dyn Any + Send + Sync>),
+    /// Nothing to share: an error that is not `Clone`, a panic, a cancelled
+    /// call. A waiter leads the next flight.
+    Abandoned,
+}
+
+pub(crate) enum Joined<'a> {
+    Lead(Lead<'a>),
+    Wait(Arc<Flight>),
+}
+
+impl Flights {
+    fn map(&self, blocking: bool) -> &Map {
+        match blocking {
+            true => &self.blocking_calls,
+            false => &self.async_calls,
+        }
+    }
+
+    /// Joins the flight of `key`, or starts one and leads it.
+    pub(crate) fn join(&self, blocking: bool, key: &str) -> Joined<'_> {
+        let map = self.map(blocking);
+        let mut flights = lock(&map.flights);
+        if let Some(flight) = flights.get(key) {
+            flight.waiters.fetch_add(1, Ordering::Relaxed);
+            return Joined::Wait(flight.clone());
+        }
+        let key: Arc<str> = key.into();
+        let flight = Arc::new(Flight {
+            outcome: OnceLock::new(),
+            waiters: AtomicUsize::new(0),
+            landed: Notify::new(),
+        });
+        flights.insert(key.clone(), flight.clone());
+        Joined::Lead(Lead {
+            map,
+            key,
+            flight,
+            open: true,
+            published: false,
+        })
+    }
+
+    /// Marks `key` as being refreshed; `None` when a refresh already runs.
+    pub(crate) fn start_refresh(&self, blocking: bool, key: &str) -> Option<Refreshing<'_>> {
+        let map = self.map(blocking);
+        let key: Arc<str> = key.into();
+        let started = lock(&map.refreshing).insert(key.clone());
+        // Made only when started: dropping a `Refreshing` ends the refresh.
+        started.then(|| Refreshing { map, key })
+    }
+}
+
+impl Flight {
+    /// The outcome, once the leader lands or abandons the flight.
+    pub(crate) async fn wait(&self) -> Outcome {
+        loop {
+            // Registered before the check, so a landing in between still
+            // wakes this waiter.
+            let landed = self.landed.notified();
+            let mut landed = std::pin::pin!(landed);
+            landed.as_mut().enable();
+            if let Some(outcome) = self.outcome.get() {
+                return outcome.clone();
+            }
+            landed.await;
+        }
+    }
+}
+
+/// The leader's hold on a flight. Dropping it closes the flight; if no
+/// outcome was published, its waiters are told the flight was abandoned.
+pub(crate) struct Lead<'a> {
+    map: &'a Map,
+    key: Arc<str>,
+    flight: Arc<Flight>,
+    open: bool,
+    published: bool,
+}
+
+impl Lead<'_> {
+    /// Gives the waiters their outcome now, made only if there are any; the
+    /// flight stays open until dropped. (Callers who join after a publish
+    /// made for nobody find the flight abandoned when it closes, and read
+    /// the store.)
+    pub(crate) fn publish(&mut self, outcome: impl FnOnce() -> Outcome) {
+        if !self.published && self.flight.waiters.load(Ordering::Relaxed) > 0 {
+            self.set(outcome());
+        }
+    }
+
+    /// Closes the flight, then gives its waiters (now a final number)
+    /// `outcome()`: for a result that is not being written anywhere.
+    pub(crate) fn land(mut self, outcome: impl FnOnce() -> Outcome) {
+        self.close();
+        self.publish(outcome);
+    }
+
+    /// New callers start their own flight from now on.
+    fn close(&mut self) {
+        if self.open {
+            self.open = false;
+            lock(&self.map.flights).remove(&self.key);
+        }
+    }
+
+    fn set(&mut self, outcome: Outcome) {
+        self.published = true;
+        let _ = self.flight.outcome.set(outcome);
+        self.flight.landed.notify_waiters();
+    }
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        self.close();
+        if !self.published && self.flight.waiters.load(Ordering::Relaxed) > 0 {
+            self.set(Outcome::Abandoned);
+        }
+    }
+}
+
+/// An early refresh in progress; ends when dropped.
+pub(crate) struct Refreshing<'a> {
+    map: &'a Map,
+    key: Arc<str>,
+}
+
+impl Drop for Refreshing<'_> {
+    fn drop(&mut self) {
+        lock(&self.map.refreshing).remove(&self.key);
+    }
+}
+
+/// Lands `lead`, when the call has one.
+pub(crate) fn land(lead: Option<Lead<'_>>, outcome: impl FnOnce() -> Outcome) {
+    if let Some(lead) = lead {
+        lead.land(outcome);
+    }
+}
+
+/// Publishes to `lead`'s waiters, when the call has a lead.
+pub(crate) fn publish(lead: &mut Option<Lead<'_>>, outcome: impl FnOnce() -> Outcome) {
+    if let Some(lead) = lead {
+        lead.publish(outcome);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(outcome: Outcome) -> Option<Vec<u8>> {
+        match outcome {
+            Outcome::Json(bytes) => Some(bytes.to_vec()),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn waiters_get_the_landed_outcome_and_the_key_is_free_again() {
+        let flights = Flights::default();
+        let Joined::Lead(lead) = flights.join(false, "k") else {
+            panic!("first caller leads")
+        };
+        let Joined::Wait(flight) = flights.join(false, "k") else {
+            panic!("second caller waits")
+        };
+        assert!(
+            matches!(flights.join(true, "k"), Joined::Lead(_)),
+            "blocking callers have flights of their own"
+        );
+        let waiting = tokio::spawn(async move { flight.wait().await });
+        tokio::task::yield_now().await;
+        lead.land(|| Outcome::Json(b"42".as_slice().into()));
+        assert_eq!(json(waiting.await.unwrap()), Some(b"42".to_vec()));
+        assert!(matches!(flights.join(false, "k"), Joined::Lead(_)));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_leader_abandons_its_flight() {
+        let flights = Flights::default();
+        let lead = flights.join(false, "k");
+        let Joined::Wait(flight) = flights.join(false, "k") else {
+            panic!("waits")
+        };
+        drop(lead);
+        assert!(matches!(flight.wait().await, Outcome::Abandoned));
+    }
+
+    #[tokio::test]
+    async fn callers_who_join_after_a_publish_get_it_until_the_flight_closes() {
+        let flights = Flights::default();
+        let Joined::Lead(mut lead) = flights.join(false, "k") else {
+            panic!("leads")
+        };
+        let Joined::Wait(early) = flights.join(false, "k") else {
+            panic!("waits")
+        };
+        lead.publish(|| Outcome::Empty);
+        assert!(matches!(early.wait().await, Outcome::Empty));
+        // The store write is going on: the flight is still open.
+        let Joined::Wait(late) = flights.join(false, "k") else {
+            panic!("joins the open flight")
+        };
+        assert!(matches!(late.wait().await, Outcome::Empty));
+        drop(lead);
+        assert!(matches!(flights.join(false, "k"), Joined::Lead(_)));
+    }
+
+    #[tokio::test]
+    async fn a_publish_made_for_nobody_leaves_later_callers_to_the_store() {
+        let flights = Flights::default();
+        let Joined::Lead(mut lead) = flights.join(false, "k") else {
+            panic!("leads")
+        };
+        lead.publish(|| unreachable!("no waiters yet"));
+        let Joined::Wait(late) = flights.join(false, "k") else {
+            panic!("joins")
+        };
+        drop(lead);
+        assert!(matches!(late.wait().await, Outcome::Abandoned));
+    }
+
+    #[test]
+    fn the_outcome_is_made_only_for_waiters() {
+        let flights = Flights::default();
+        let Joined::Lead(lead) = flights.join(false, "k") else {
+            panic!("leads")
+        };
+        lead.land(|| unreachable!("no waiters, no outcome"));
+    }
+
+    #[test]
+    fn one_refresh_per_key_at_a_time() {
+        let flights = Flights::default();
+        let first = flights.start_refresh(false, "k");
+        assert!(first.is_some());
+        assert!(flights.start_refresh(false, "k").is_none());
+        drop(first);
+        assert!(flights.start_refresh(false, "k").is_some());
+    }
+}

@@ -1,0 +1,324 @@
+//! The path of one cached call, written once for async and sync functions
+//! (see [`Io`]):
+//!
+//! 1. join the key's flight, or lead it (`flight.rs`); a waiter takes the
+//!    leader's outcome;
+//! 2. the leader reads the key, with its time left when the policy needs
+//!    it; a fresh value is a hit, which may start an early refresh (XFetch);
+//! 3. on a miss, with `lock`, it takes the key's lease or waits for the
+//!    process that holds it (`lease.rs`); then it runs the function, stores
+//!    what may be stored, and lands the flight;
+//! 4. if the function fails and a stale value is at hand
+//!    (`stale_if_error`), that value is returned instead.
+//!
+//! Store failures are logged and counted, never returned: the function runs
+//! and its result is returned whatever the store does.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::call::{Kind, Shape, Sharer, Value};
+use crate::flight::{land, publish, Joined, Lead, Outcome};
+use crate::io::Io;
+use crate::lease::{self, Lease, Waited};
+use crate::policy::Freshness;
+use crate::site::Site;
+use crate::store::ops::{Delete, Found, Get, Read, Set};
+use crate::{Cache, Error};
+
+/// One call's parts, as the generated code hands them over.
+pub(crate) struct Call<'a, R, U> {
+    pub(crate) site: &'static Site,
+    pub(crate) cache: &'a Cache,
+    pub(crate) unless: U,
+    pub(crate) sharer: Option<Sharer<R>>,
+}
+
+impl<R, U> Call<'_, R, U> {
+    /// Runs the call: from the cache when it can, through `body` when it must.
+    pub(crate) async fn run<I: Io, S>(
+        &self,
+        key: Result<String, Error>,
+        body: impl Future<Output = R>,
+    ) -> R
+    where
+        S: Shape<R, Stored: Value>,
+        U: Fn(&S::Stored) -> bool,
+    {
+        let key = match key {
+            Ok(key) => key,
+            Err(error) => {
+                tracing::warn!(%error, "argument cannot be part of a cache key; running uncached");
+                self.site.counters.uncached.add();
+                return body.await;
+            }
+        };
+        if !self.site.policy.coalesce {
+            return self.lead::<I, S>(&key, None, body).await;
+        }
+        loop {
+            match self.cache.flights().join(I::BLOCKING, &key) {
+                Joined::Lead(lead) => return self.lead::<I, S>(&key, Some(lead), body).await,
+                Joined::Wait(flight) => {
+                    if let Some(result) = self.take::<S>(&key, flight.wait().await) {
+                        self.site.counters.coalesced.add();
+                        return result;
+                    }
+                    // Nothing to share: lead the next flight, or wait for its leader.
+                }
+            }
+        }
+    }
+
+    /// A waiter's result from the leader's outcome; `None` when it must
+    /// find its own.
+    fn take<S>(&self, key: &str, outcome: Outcome) -> Option<R>
+    where
+        S: Shape<R, Stored: Value>,
+    {
+        match outcome {
+            Outcome::Json(bytes) => self.cache.decode::<S::Stored>(key, &bytes).map(S::restore),
+            Outcome::Empty => S::empty(),
+            Outcome::Shared(shared) => self.sharer.as_ref()?.unwrap(&*shared),
+            Outcome::Abandoned => None,
+        }
+    }
+
+    async fn lead<I: Io, S>(
+        &self,
+        key: &str,
+        lead: Option<Lead<'_>>,
+        body: impl Future<Output = R>,
+    ) -> R
+    where
+        S: Shape<R, Stored: Value>,
+        U: Fn(&S::Stored) -> bool,
+    {
+        let policy = &self.site.policy;
+        let mut stale = None;
+        if let Some(found) = self.read::<I>(key).await {
+            match policy.freshness(found.ttl) {
+                Freshness::Fresh(left) => {
+                    if let Some(value) = self.cache.decode::<S::Stored>(key, &found.bytes) {
+                        self.site.counters.hits.add();
+                        land(lead, || Outcome::Json(found.bytes.into_shared()));
+                        let run_time = self.site.run_time();
+                        let due = left.filter(|left| policy.refresh_due(*left, run_time));
+                        if let Some(left) = due {
+                            return self.refresh::<I, S>(key, value, left, body).await;
+                        }
+                        return S::restore(value);
+                    }
+                }
+                Freshness::Stale => stale = Some(found.bytes),
+                Freshness::Expired => {}
+            }
+        }
+        self.site.counters.misses.add();
+
+        let lease = match policy.lock {
+            true => match lease::acquire_or_wait::<I>(self.cache, key).await {
+                Waited::Acquired(lease) => Some(lease),
+                Waited::Filled(found) => {
+                    if let Some(value) = self.fresh::<S>(key, &found) {
+                        land(lead, || Outcome::Json(found.bytes.into_shared()));
+                        return S::restore(value);
+                    }
+                    None
+                }
+                Waited::GaveUp => None,
+            },
+            false => None,
+        };
+        let mut lead = lead;
+        let result = self.execute::<I>(lease.as_ref(), body).await;
+        let kind = S::classify(&result);
+        if let (Kind::Failed, Some(bytes)) = (&kind, stale) {
+            if let Some(value) = self.cache.decode::<S::Stored>(key, &bytes) {
+                tracing::warn!(key, "the function failed; returning the stale value");
+                self.site.counters.stale.add();
+                land(lead, || Outcome::Json(bytes.into_shared()));
+                release::<I>(lease).await;
+                return S::restore(value);
+            }
+        }
+        // Waiters get the result before the write, which may be slow; the
+        // flight stays open until the write is done (see `flight.rs`).
+        let json = match kind {
+            Kind::Value(value) => self.encode(key, value),
+            Kind::Empty | Kind::Failed => None,
+        };
+        publish(&mut lead, || self.outcome::<S>(&result, json.clone()));
+        if let (Kind::Value(value), Some(json)) = (kind, &json) {
+            if !(self.unless)(value) {
+                self.write::<I>(key, json).await;
+            }
+        }
+        drop(lead);
+        release::<I>(lease).await;
+        result
+    }
+
+    /// A hit close to expiry (`left` to go): run the function now, while the
+    /// current value still serves everyone else. Returns the new result; if
+    /// the function fails, the current value, which has not expired.
+    async fn refresh<I: Io, S>(
+        &self,
+        key: &str,
+        current: S::Stored,
+        left: Duration,
+        body: impl Future<Output = R>,
+    ) -> R
+    where
+        S: Shape<R, Stored: Value>,
+        U: Fn(&S::Stored) -> bool,
+    {
+        // One refresh per key in this process, and with `lock`, in all of them.
+        let Some(_refreshing) = self.cache.flights().start_refresh(I::BLOCKING, key) else {
+            return S::restore(current);
+        };
+        let lease = match self.site.policy.lock {
+            true => match lease::try_acquire::<I>(self.cache, key).await {
+                Some(lease) => Some(lease),
+                None => return S::restore(current),
+            },
+            false => None,
+        };
+        // A refresh may have ended between this call's read and its claim:
+        // a key's time left only grows when it is written again.
+        if let Some(newer) = self.rewritten_since::<I, S>(key, left).await {
+            release::<I>(lease).await;
+            return S::restore(newer);
+        }
+        self.site.counters.refreshes.add();
+        let result = self.execute::<I>(lease.as_ref(), body).await;
+        let result = match S::classify(&result) {
+            Kind::Value(value) if !(self.unless)(value) => {
+                if let Some(json) = self.encode(key, value) {
+                    self.write::<I>(key, &json).await;
+                }
+                result
+            }
+            Kind::Failed => S::restore(current),
+            // The function no longer gives a value to store: the current one
+            // is outdated, as `Entry::put` of such a value evicts.
+            Kind::Value(_) | Kind::Empty => {
+                self.log_error(key, I::exec(self.cache.store(), &Delete(key)).await);
+                result
+            }
+        };
+        release::<I>(lease).await;
+        result
+    }
+
+    /// The value at `key` if it was written again since it had `left` to go.
+    async fn rewritten_since<I: Io, S>(&self, key: &str, left: Duration) -> Option<S::Stored>
+    where
+        S: Shape<R, Stored: Value>,
+    {
+        let found = self.read::<I>(key).await?;
+        match self.site.policy.freshness(found.ttl) {
+            Freshness::Fresh(Some(now_left)) if now_left > left => {
+                self.cache.decode::<S::Stored>(key, &found.bytes)
+            }
+            _ => None,
+        }
+    }
+
+    /// Runs the function (renewing `lease` meanwhile) and measures it.
+    async fn execute<I: Io>(&self, lease: Option<&Lease>, body: impl Future<Output = R>) -> R {
+        let started = Instant::now();
+        let result = match lease {
+            Some(lease) => lease.hold::<I, _>(body).await,
+            None => body.await,
+        };
+        self.site.record_run(started.elapsed());
+        result
+    }
+
+    /// The stored value at `key`, with its time left when the policy needs it.
+    async fn read<I: Io>(&self, key: &str) -> Option<Found> {
+        let read = match self.site.policy.reads_ttl() {
+            true => I::exec(self.cache.store(), &Read(key)).await,
+            false => I::exec(self.cache.store(), &Get(key))
+                .await
+                .map(|bytes| bytes.map(|bytes| Found { bytes, ttl: None })),
+        };
+        self.log_error(key, read).flatten()
+    }
+
+    /// `found` decoded, if it is fresh.
+    fn fresh<S>(&self, key: &str, found: &Found) -> Option<S::Stored>
+    where
+        S: Shape<R, Stored: Value>,
+    {
+        match self.site.policy.freshness(found.ttl) {
+            Freshness::Fresh(_) => self.cache.decode::<S::Stored>(key, &found.bytes),
+            Freshness::Stale | Freshness::Expired => None,
+        }
+    }
+
+    /// The JSON of `value`, for the store and the waiters; `None` (logged)
+    /// when it does not serialize.
+    fn encode<T: Value>(&self, key: &str, value: &T) -> Option<Arc<[u8]>> {
+        match self.cache.encode(value) {
+            Ok(json) => Some(json.into()),
+            Err(error) => {
+                tracing::warn!(key, %error, "the result cannot be stored; it is returned uncached");
+                None
+            }
+        }
+    }
+
+    /// Stores `json` with the policy's TTL, if it is within the size limit.
+    async fn write<I: Io>(&self, key: &str, json: &[u8]) {
+        if let Err(error) = self.cache.check_size(json) {
+            tracing::warn!(key, %error, "the result is returned but not stored");
+            return;
+        }
+        let set = Set {
+            key,
+            value: json,
+            ttl: Some(self.site.policy.write_ttl()),
+        };
+        if self
+            .log_error(key, I::exec(self.cache.store(), &set).await)
+            .is_some()
+        {
+            self.site.counters.stores.add();
+        }
+    }
+
+    /// What the waiters get for `result`: the whole result when it can be
+    /// shared, else the value's JSON (`json`, when it could be made).
+    fn outcome<S>(&self, result: &R, json: Option<Arc<[u8]>>) -> Outcome
+    where
+        S: Shape<R, Stored: Value>,
+    {
+        if let Some(sharer) = &self.sharer {
+            return Outcome::Shared(sharer.wrap(result));
+        }
+        match S::classify(result) {
+            Kind::Value(_) => json.map_or(Outcome::Abandoned, Outcome::Json),
+            Kind::Empty => Outcome::Empty,
+            Kind::Failed => Outcome::Abandoned,
+        }
+    }
+
+    /// `result`'s value; a store error is logged and counted as `None`.
+    fn log_error<T>(&self, key: &str, result: Result<T, Error>) -> Option<T> {
+        result
+            .map_err(|error| {
+                self.site.counters.errors.add();
+                crate::cache::log_store_failure(key, &error);
+            })
+            .ok()
+    }
+}
+
+async fn release<I: Io>(lease: Option<Lease>) {
+    if let Some(lease) = lease {
+        lease.release::<I>().await;
+    }
+}

@@ -1,0 +1,93 @@
+//! How a call talks to its store: awaiting (async functions) or blocking the
+//! thread (sync functions). The call flow, leases and waits are written once,
+//! as async code generic over [`Io`]; a sync function drives that code with
+//! [`block_on`], its store calls block, and its pauses sleep the thread.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+use std::time::Duration;
+
+use crate::store::ops::Op;
+use crate::store::Store;
+use crate::Error;
+
+pub(crate) trait Io {
+    /// Whether this is the blocking mode (it picks the flights to join).
+    const BLOCKING: bool;
+    async fn exec<O: Op>(store: &Store, op: &O) -> Result<O::Output, Error>;
+    async fn sleep(duration: Duration);
+}
+
+/// For async functions: store calls are awaited, pauses are Tokio timers.
+pub(crate) struct Async;
+
+/// For sync functions, under [`block_on`]: store calls block the thread.
+pub(crate) struct Blocking;
+
+impl Io for Async {
+    const BLOCKING: bool = false;
+
+    async fn exec<O: Op>(store: &Store, op: &O) -> Result<O::Output, Error> {
+        store.exec(op).await
+    }
+
+    async fn sleep(duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
+
+impl Io for Blocking {
+    const BLOCKING: bool = true;
+
+    async fn exec<O: Op>(store: &Store, op: &O) -> Result<O::Output, Error> {
+        store.exec_blocking(op)
+    }
+
+    async fn sleep(duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}
+
+/// Runs a future to completion on this thread, parking it while the future
+/// waits. Under [`Blocking`] the only waits are on other callers' flights.
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(Thread);
+
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    let mut future = pin!(future);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_on_waits_for_a_wake_from_another_thread() {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let sending = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            sender.send(7).unwrap();
+        });
+        assert_eq!(block_on(receiver), Ok(7));
+        sending.join().unwrap();
+    }
+}

@@ -1,0 +1,199 @@
+//! What a cached function asks of the cache beyond its key: how long a value
+//! lives, whether concurrent callers share work, and what happens near and
+//! after expiry. The macro writes one [`Policy`] per function, as a constant.
+//!
+//! Time left is read from Redis (`PTTL`, in the same round trip as `GET`),
+//! so the value stays plain JSON. With `stale_if_error`, the key is kept
+//! that much longer than its logical TTL: a value whose time left is within
+//! the stale window has expired, but may still be served if the function
+//! fails.
+
+use std::time::Duration;
+
+/// One function's caching policy. Built by `#[cache_result]`; not a stable API.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    pub(crate) ttl: Duration,
+    /// Up to this fraction of `ttl` is taken off each write, at random.
+    pub(crate) jitter: f64,
+    pub(crate) coalesce: bool,
+    pub(crate) lock: bool,
+    /// XFetch's beta, when early refresh is on.
+    pub(crate) early_refresh: Option<f64>,
+    pub(crate) stale_if_error: Duration,
+}
+
+impl Policy {
+    /// `expire = ttl`, everything else off except in-process coalescing.
+    pub const fn new(ttl: Duration) -> Self {
+        Policy {
+            ttl,
+            jitter: 0.0,
+            coalesce: true,
+            lock: false,
+            early_refresh: None,
+            stale_if_error: Duration::ZERO,
+        }
+    }
+
+    /// `jitter = fraction`: each write lives `ttl * (1 - fraction * u)`,
+    /// `u` uniform in `[0, 1)`.
+    pub const fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = fraction;
+        self
+    }
+
+    /// `coalesce = false` turns in-process request coalescing off.
+    pub const fn coalesce(mut self, on: bool) -> Self {
+        self.coalesce = on;
+        self
+    }
+
+    /// `lock = true`: one process computes a missing value, the others wait.
+    pub const fn lock(mut self, on: bool) -> Self {
+        self.lock = on;
+        self
+    }
+
+    /// `early_refresh = beta`: probabilistic early recomputation (XFetch).
+    pub const fn early_refresh(mut self, beta: f64) -> Self {
+        self.early_refresh = Some(beta);
+        self
+    }
+
+    /// `stale_if_error = window`: keep values `window` past expiry, to
+    /// return when the function fails.
+    pub const fn stale_if_error(mut self, window: Duration) -> Self {
+        self.stale_if_error = window;
+        self
+    }
+
+    /// Whether a lookup needs the time left (`GET` + `PTTL`) or the value alone.
+    pub(crate) fn reads_ttl(&self) -> bool {
+        self.early_refresh.is_some() || !self.stale_if_error.is_zero()
+    }
+
+    /// The store TTL of one write: the logical TTL, jittered down (never
+    /// longer than `expire`), plus the stale window.
+    pub(crate) fn write_ttl(&self) -> Duration {
+        let logical = match self.jitter {
+            fraction if fraction > 0.0 => self.ttl.mul_f64(1.0 - fraction * fastrand::f64()),
+            _ => self.ttl,
+        };
+        logical.max(Duration::from_millis(1)) + self.stale_if_error
+    }
+
+    /// How usable a value is that the store keeps for `left` more.
+    pub(crate) fn freshness(&self, left: Option<Duration>) -> Freshness {
+        match left {
+            None => Freshness::Fresh(None),
+            Some(left) if left > self.stale_if_error => {
+                Freshness::Fresh(Some(left - self.stale_if_error))
+            }
+            // `PTTL` says 0 in a key's last millisecond.
+            Some(_) if self.stale_if_error.is_zero() => Freshness::Expired,
+            Some(_) => Freshness::Stale,
+        }
+    }
+
+    /// XFetch (Vattani, Chierichetti, Lowenstein, VLDB 2015): recompute when
+    /// `run_time * beta * -ln(u) >= left`, `u` uniform in `(0, 1]`. The
+    /// chance rises as expiry nears and with the function's run time, so
+    /// under load one caller refreshes shortly before expiry.
+    pub(crate) fn refresh_due(&self, left: Duration, run_time: Option<Duration>) -> bool {
+        let (Some(beta), Some(run_time)) = (self.early_refresh, run_time) else {
+            return false;
+        };
+        xfetch(left, run_time, beta, 1.0 - fastrand::f64())
+    }
+}
+
+pub(crate) fn xfetch(left: Duration, run_time: Duration, beta: f64, uniform: f64) -> bool {
+    run_time.as_secs_f64() * beta * -uniform.ln() >= left.as_secs_f64()
+}
+
+/// A stored value's state under a policy.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Freshness {
+    /// Usable; with its logical time left when known.
+    Fresh(Option<Duration>),
+    /// Past its logical TTL, inside the stale window.
+    Stale,
+    /// Gone for every purpose (a key in its last moment, without a window).
+    Expired,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn jitter_only_shortens_and_stays_within_its_fraction() {
+        let policy = Policy::new(MINUTE).jitter(0.2);
+        let ttls: Vec<Duration> = (0..1000).map(|_| policy.write_ttl()).collect();
+        assert!(ttls
+            .iter()
+            .all(|ttl| *ttl <= MINUTE && *ttl >= MINUTE.mul_f64(0.8)));
+        let distinct: std::collections::BTreeSet<_> = ttls.iter().collect();
+        assert!(distinct.len() > 100, "spread, not one value");
+        assert_eq!(Policy::new(MINUTE).write_ttl(), MINUTE);
+    }
+
+    #[test]
+    fn the_stale_window_is_kept_beyond_the_ttl_and_read_back_as_stale() {
+        let policy = Policy::new(MINUTE).stale_if_error(Duration::from_secs(30));
+        assert_eq!(policy.write_ttl(), Duration::from_secs(90));
+        assert_eq!(
+            policy.freshness(Some(Duration::from_secs(50))),
+            Freshness::Fresh(Some(Duration::from_secs(20)))
+        );
+        assert_eq!(
+            policy.freshness(Some(Duration::from_secs(30))),
+            Freshness::Stale
+        );
+        assert_eq!(policy.freshness(None), Freshness::Fresh(None));
+        assert_eq!(
+            Policy::new(MINUTE).freshness(Some(Duration::ZERO)),
+            Freshness::Expired,
+            "no window: a key in its last millisecond is never served as stale"
+        );
+        assert!(policy.reads_ttl());
+        assert!(!Policy::new(MINUTE).reads_ttl());
+    }
+
+    #[test]
+    fn xfetch_refreshes_more_often_near_expiry_and_for_slow_functions() {
+        let run = Duration::from_millis(100);
+        // -ln(u) >= left / run: with u = 1/e, -ln(u) = 1.
+        let u = (-1.0f64).exp();
+        assert!(xfetch(Duration::from_millis(99), run, 1.0, u));
+        assert!(!xfetch(Duration::from_millis(101), run, 1.0, u));
+        assert!(
+            xfetch(Duration::from_millis(199), run, 2.0, u),
+            "beta scales"
+        );
+        assert!(
+            !xfetch(Duration::from_secs(10), run, 1.0, 1.0),
+            "u = 1 never refreshes"
+        );
+
+        let policy = Policy::new(MINUTE).early_refresh(1.0);
+        let share = |left: Duration| {
+            (0..10_000)
+                .filter(|_| policy.refresh_due(left, Some(run)))
+                .count()
+        };
+        let (near, far) = (
+            share(Duration::from_millis(50)),
+            share(Duration::from_millis(500)),
+        );
+        assert!(near > 5_000 && far < 100, "near {near}, far {far}");
+        assert!(
+            !policy.refresh_due(Duration::ZERO, None),
+            "no run time measured yet"
+        );
+    }
+}

@@ -1,0 +1,548 @@
+//! Every command the crate sends, defined once: its Redis request, how the
+//! reply is read, and what it means on the embedded store. A store only
+//! knows how to run an [`Op`]; the call flow, entries, locks and sessions
+//! pick the ops they need.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use redis::{Cmd, FromRedisValue, Pipeline};
+
+use super::embedded::EmbeddedStore;
+use super::Bytes;
+
+/// What goes over the wire: one command, or several in one round trip.
+pub(crate) enum Request {
+    Cmd(Cmd),
+    Pipe(Pipeline),
+}
+
+/// One operation on a store.
+pub(crate) trait Op: Sync {
+    /// What the caller gets.
+    type Output;
+    /// The reply as redis-rs reads it.
+    type Reply: FromRedisValue;
+    fn request(&self) -> Request;
+    fn reply(reply: Self::Reply) -> Self::Output;
+    /// The same operation on the in-process store.
+    fn embedded(&self, store: &EmbeddedStore) -> Self::Output;
+    /// The same operation on a store that keeps nothing.
+    fn disabled(&self) -> Self::Output;
+}
+
+/// `GET`: the value, if any.
+pub(crate) struct Get<'a>(pub(crate) &'a str);
+
+impl Op for Get<'_> {
+    type Output = Option<Bytes>;
+    type Reply = Option<Vec<u8>>;
+
+    fn request(&self) -> Request {
+        Request::Cmd(redis::cmd("GET").arg(self.0).to_owned())
+    }
+    fn reply(reply: Self::Reply) -> Self::Output {
+        reply.map(Bytes::Owned)
+    }
+    fn embedded(&self, store: &EmbeddedStore) -> Self::Output {
+        store.get(self.0).map(|(bytes, _)| Bytes::Shared(bytes))
+    }
+    fn disabled(&self) -> Self::Output {
+        None
+    }
+}
+
+/// A value with the time it has left (`None`: no expiry).
+pub(crate) struct Found {
+    pub(crate) bytes: Bytes,
+    pub(crate) ttl: Option<Duration>,
+}
+
+/// `GET` and `PTTL` in one round trip.
+pub(crate) struct Read<'a>(pub(crate) &'a str);
+
+impl Op for Read<'_> {
+    type Output = Option<Found>;
+    type Reply = (Option<Vec<u8>>, i64);
+
+    fn request(&self) -> Request {
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET").arg(self.0).cmd("PTTL").arg(self.0);
+        Request::Pipe(pipe)
+    }
+    fn reply((bytes, millis): Self::Reply) -> Self::Output {
+        Some(Found {
+            bytes: Bytes::Owned(bytes?),
+            ttl: ttl_from_millis(millis),
+        })
+    }
+    fn embedded(&self, store: &EmbeddedStore) -> Self::Output {
+        store.get(self.0).map(|(bytes, ttl)| Found {
+            bytes: Bytes::Shared(bytes),
+            ttl,
+        })
+    }
+    fn disabled(&self) -> Self::Output {
+        None
+    }
+}
+
+/// `SETEX` (whole seconds) or `PSETEX` (anything finer): sets the value and
+/// its time to live, replacing a key of any type; `SET` without a TTL.
+pub(crate) struct Set<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) value: &'a [u8],
+    pub(crate) ttl: Option<Duration>,
+}
+
+impl Op for Set<'_> {
+    type Output = ();
+    type Reply = ();
+
+    fn request(&self) -> Request {
+        let mut cmd = match self.ttl {
+            None => redis::cmd("SET").arg(self.key).to_owned(),
+            Some(ttl) if ttl.subsec_nanos() == 0 && !ttl.is_zero() => redis::cmd("SETEX")
+                .arg(self.key)
+                .arg(ttl.as_secs())
+                .to_owned(),
+            Some(ttl) => redis::cmd("PSETEX")
+                .arg(self.key)
+                .arg(millis(ttl))
+                .to_owned(),
+        };
+        Request::Cmd(cmd.arg(self.value).to_owned())
+    }
+    fn reply((): ()) {}
+    fn embedded(&self, store: &EmbeddedStore) {
+        store.set(self.key, self.value, self.ttl);
+    }
+    fn disabled(&self) {}
+}
+
+/// `SET key value PX ttl NX` (only if absent) or `XX` (only if present):
+/// true when set.
+pub(crate) struct SetIf<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) value: &'a [u8],
+    pub(crate) ttl: Duration,
+    pub(crate) present: bool,
+}
+
+impl Op for SetIf<'_> {
+    type Output = bool;
+    type Reply = Option<String>;
+
+    fn request(&self) -> Request {
+        let condition = if self.present { "XX" } else { "NX" };
+        Request::Cmd(
+            redis::cmd("SET")
+                .arg(self.key)
+                .arg(self.value)
+                .arg("PX")
+                .arg(millis(self.ttl))
+                .arg(condition)
+                .to_owned(),
+        )
+    }
+    fn reply(reply: Option<String>) -> bool {
+        reply.is_some()
+    }
+    fn embedded(&self, store: &EmbeddedStore) -> bool {
+        store.set_if(self.key, self.value, self.ttl, self.present)
+    }
+    fn disabled(&self) -> bool {
+        false
+    }
+}
+
+/// `GETEX key PX ttl`: the value, its time to live set again (sliding
+/// expiration).
+pub(crate) struct GetTouch<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) ttl: Duration,
+}
+
+impl Op for GetTouch<'_> {
+    type Output = Option<Bytes>;
+    type Reply = Option<Vec<u8>>;
+
+    fn request(&self) -> Request {
+        Request::Cmd(
+            redis::cmd("GETEX")
+                .arg(self.key)
+                .arg("PX")
+                .arg(millis(self.ttl))
+                .to_owned(),
+        )
+    }
+    fn reply(reply: Self::Reply) -> Self::Output {
+        reply.map(Bytes::Owned)
+    }
+    fn embedded(&self, store: &EmbeddedStore) -> Self::Output {
+        store.touch(self.key, self.ttl);
+        Get(self.key).embedded(store)
+    }
+    fn disabled(&self) -> Self::Output {
+        None
+    }
+}
+
+/// `PEXPIRE key ttl`: true when the key exists.
+pub(crate) struct Touch<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) ttl: Duration,
+}
+
+impl Op for Touch<'_> {
+    type Output = bool;
+    type Reply = i64;
+
+    fn request(&self) -> Request {
+        Request::Cmd(
+            redis::cmd("PEXPIRE")
+                .arg(self.key)
+                .arg(millis(self.ttl))
+                .to_owned(),
+        )
+    }
+    fn reply(set: i64) -> bool {
+        set == 1
+    }
+    fn embedded(&self, store: &EmbeddedStore) -> bool {
+        store.touch(self.key, self.ttl)
+    }
+    fn disabled(&self) -> bool {
+        false
+    }
+}
+
+/// `UNLINK` of one key: true when it existed.
+pub(crate) struct Delete<'a>(pub(crate) &'a str);
+
+impl Op for Delete<'_> {
+    type Output = bool;
+    type Reply = u64;
+
+    fn request(&self) -> Request {
+        Request::Cmd(redis::cmd("UNLINK").arg(self.0).to_owned())
+    }
+    fn reply(count: u64) -> bool {
+        count > 0
+    }
+    fn embedded(&self, store: &EmbeddedStore) -> bool {
+        store.delete(self.0)
+    }
+    fn disabled(&self) -> bool {
+        false
+    }
+}
+
+/// `PTTL`: the time a key has left; `None` when it does not exist or never
+/// expires.
+pub(crate) struct Ttl<'a>(pub(crate) &'a str);
+
+impl Op for Ttl<'_> {
+    type Output = Option<Duration>;
+    type Reply = i64;
+
+    fn request(&self) -> Request {
+        Request::Cmd(redis::cmd("PTTL").arg(self.0).to_owned())
+    }
+    fn reply(millis: i64) -> Self::Output {
+        ttl_from_millis(millis)
+    }
+    fn embedded(&self, store: &EmbeddedStore) -> Self::Output {
+        store.get(self.0).and_then(|(_, ttl)| ttl)
+    }
+    fn disabled(&self) -> Self::Output {
+        None
+    }
+}
+
+/// `PING`.
+pub(crate) struct Ping;
+
+impl Op for Ping {
+    type Output = ();
+    type Reply = String;
+
+    fn request(&self) -> Request {
+        Request::Cmd(redis::cmd("PING"))
+    }
+    fn reply(_: String) {}
+    fn embedded(&self, _: &EmbeddedStore) {}
+    fn disabled(&self) {}
+}
+
+/// `SET key token NX PX ttl`: takes a lease that nobody holds; true when
+/// taken.
+pub(crate) struct Acquire<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) token: &'a str,
+    pub(crate) ttl: Duration,
+}
+
+impl Acquire<'_> {
+    fn set_if(&self) -> SetIf<'_> {
+        SetIf {
+            key: self.key,
+            value: self.token.as_bytes(),
+            ttl: self.ttl,
+            present: false,
+        }
+    }
+}
+
+impl Op for Acquire<'_> {
+    type Output = bool;
+    type Reply = Option<String>;
+
+    fn request(&self) -> Request {
+        self.set_if().request()
+    }
+    fn reply(reply: Option<String>) -> bool {
+        reply.is_some()
+    }
+    fn embedded(&self, store: &EmbeddedStore) -> bool {
+        self.set_if().embedded(store)
+    }
+    fn disabled(&self) -> bool {
+        true
+    }
+}
+
+/// Takes a free lease and reads the value it guards, in one round trip:
+/// `SET <lease> <token> NX PX <ttl>`, `GET <key>`, `PTTL <key>`.
+pub(crate) struct Claim<'a> {
+    pub(crate) lease: Acquire<'a>,
+    pub(crate) key: &'a str,
+}
+
+impl Op for Claim<'_> {
+    /// Whether the lease was taken, and the value if there is one.
+    type Output = (bool, Option<Found>);
+    type Reply = (Option<String>, Option<Vec<u8>>, i64);
+
+    fn request(&self) -> Request {
+        let Request::Cmd(acquire) = self.lease.request() else {
+            unreachable!("a lease is one command")
+        };
+        let mut pipe = redis::pipe();
+        pipe.add_command(acquire)
+            .cmd("GET")
+            .arg(self.key)
+            .cmd("PTTL")
+            .arg(self.key);
+        Request::Pipe(pipe)
+    }
+    fn reply((taken, bytes, millis): Self::Reply) -> Self::Output {
+        let found = Read::reply((bytes, millis));
+        (taken.is_some(), found)
+    }
+    fn embedded(&self, store: &EmbeddedStore) -> Self::Output {
+        (self.lease.embedded(store), Read(self.key).embedded(store))
+    }
+    fn disabled(&self) -> Self::Output {
+        (true, None)
+    }
+}
+
+/// Deletes a lease only while it still holds `token`: a holder whose lease
+/// expired cannot delete the next holder's.
+pub(crate) struct Release<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) token: &'a str,
+}
+
+const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+                       return redis.call('DEL', KEYS[1]) else return 0 end";
+
+impl Op for Release<'_> {
+    type Output = bool;
+    type Reply = i64;
+
+    fn request(&self) -> Request {
+        Request::Cmd(eval(RELEASE, self.key, self.token).to_owned())
+    }
+    fn reply(deleted: i64) -> bool {
+        deleted == 1
+    }
+    fn embedded(&self, store: &EmbeddedStore) -> bool {
+        store.delete_if(self.key, self.token.as_bytes())
+    }
+    fn disabled(&self) -> bool {
+        true
+    }
+}
+
+/// Sets a lease's time to live again, only while it still holds `token`.
+pub(crate) struct Extend<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) token: &'a str,
+    pub(crate) ttl: Duration,
+}
+
+const EXTEND: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+                      return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+
+impl Op for Extend<'_> {
+    type Output = bool;
+    type Reply = i64;
+
+    fn request(&self) -> Request {
+        Request::Cmd(
+            eval(EXTEND, self.key, self.token)
+                .arg(millis(self.ttl))
+                .to_owned(),
+        )
+    }
+    fn reply(extended: i64) -> bool {
+        extended == 1
+    }
+    fn embedded(&self, store: &EmbeddedStore) -> bool {
+        store.expire_if(self.key, self.token.as_bytes(), self.ttl)
+    }
+    fn disabled(&self) -> bool {
+        true
+    }
+}
+
+/// Replaces the hash at `key` with `fields`, atomically: `MULTI`, `DEL`,
+/// `HSET`, `PEXPIRE`, `EXEC`. On the embedded store the fields are kept as
+/// one JSON map.
+pub(crate) struct HashReplace<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) fields: &'a [(String, String)],
+    pub(crate) ttl: Option<Duration>,
+}
+
+impl Op for HashReplace<'_> {
+    type Output = ();
+    type Reply = ();
+
+    fn request(&self) -> Request {
+        let mut pipe = redis::pipe();
+        pipe.atomic().cmd("DEL").arg(self.key).ignore();
+        if !self.fields.is_empty() {
+            pipe.cmd("HSET").arg(self.key);
+            for (field, value) in self.fields {
+                pipe.arg(field).arg(value);
+            }
+            pipe.ignore();
+        }
+        if let Some(ttl) = self.ttl {
+            pipe.cmd("PEXPIRE").arg(self.key).arg(millis(ttl)).ignore();
+        }
+        Request::Pipe(pipe)
+    }
+    fn reply((): ()) {}
+    fn embedded(&self, store: &EmbeddedStore) {
+        let map: HashMap<&str, &str> = self
+            .fields
+            .iter()
+            .map(|(field, value)| (field.as_str(), value.as_str()))
+            .collect();
+        let json = serde_json::to_vec(&map).unwrap_or_default();
+        store.set(self.key, &json, self.ttl);
+    }
+    fn disabled(&self) {}
+}
+
+/// `HGETALL`: every field of the hash at `key` (none when there is no key).
+pub(crate) struct HashGetAll<'a>(pub(crate) &'a str);
+
+impl Op for HashGetAll<'_> {
+    type Output = HashMap<String, String>;
+    type Reply = HashMap<String, String>;
+
+    fn request(&self) -> Request {
+        Request::Cmd(redis::cmd("HGETALL").arg(self.0).to_owned())
+    }
+    fn reply(fields: Self::Reply) -> Self::Output {
+        fields
+    }
+    fn embedded(&self, store: &EmbeddedStore) -> Self::Output {
+        store
+            .get(self.0)
+            .and_then(|(json, _)| serde_json::from_slice(&json).ok())
+            .unwrap_or_default()
+    }
+    fn disabled(&self) -> Self::Output {
+        HashMap::new()
+    }
+}
+
+/// `EVAL <script> 1 <key> <token>`. Plain `EVAL`, not `EVALSHA`: the
+/// scripts are a few dozen bytes, Redis caches them by digest itself, and a
+/// single command stays under the same timeout and breaker as any other.
+fn eval(script: &str, key: &str, token: &str) -> Cmd {
+    redis::cmd("EVAL")
+        .arg(script)
+        .arg(1)
+        .arg(key)
+        .arg(token)
+        .to_owned()
+}
+
+/// Whole milliseconds, at least one (Redis refuses a TTL of 0).
+pub(crate) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// `PTTL`'s answer: -2 no such key, -1 no expiry, else milliseconds left.
+fn ttl_from_millis(millis: i64) -> Option<Duration> {
+    u64::try_from(millis).ok().map(Duration::from_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(request: Request) -> Vec<String> {
+        let Request::Cmd(cmd) = request else {
+            panic!("one command")
+        };
+        cmd.args_iter()
+            .map(|arg| match arg {
+                redis::Arg::Simple(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                _ => "<cursor>".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn whole_seconds_use_setex_and_finer_ttls_psetex() {
+        let set = |ttl| Set {
+            key: "k",
+            value: b"1",
+            ttl,
+        };
+        let seconds = |s| Some(Duration::from_secs(s));
+        assert_eq!(args(set(seconds(60)).request()), ["SETEX", "k", "60", "1"]);
+        assert_eq!(
+            args(set(Some(Duration::from_millis(1500))).request()),
+            ["PSETEX", "k", "1500", "1"]
+        );
+        assert_eq!(
+            args(set(Some(Duration::from_micros(10))).request()),
+            ["PSETEX", "k", "1", "1"]
+        );
+        assert_eq!(args(set(None).request()), ["SET", "k", "1"]);
+    }
+
+    #[test]
+    fn a_lease_is_set_nx_px_with_the_token() {
+        let acquire = Acquire {
+            key: "k:lease",
+            token: "t0k3n",
+            ttl: Duration::from_secs(3),
+        };
+        assert_eq!(
+            args(acquire.request()),
+            ["SET", "k:lease", "t0k3n", "PX", "3000", "NX"]
+        );
+    }
+}
