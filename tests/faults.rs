@@ -139,3 +139,46 @@ mod limits {
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }
+
+mod logging {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use cache_runtime::{cache_result, Cache, Config};
+
+    use super::support::{capture_logs, RedisServer};
+
+    #[cache_result(expire = 60, store = cache, skip(cache, calls))]
+    async fn triple(cache: &Cache, calls: &AtomicUsize, n: u64) -> u64 {
+        calls.fetch_add(1, Ordering::SeqCst);
+        n * 3
+    }
+
+    /// One `current_thread` runtime: the capture is per thread.
+    #[tokio::test]
+    async fn breaker_state_changes_are_logged_once_not_per_call() {
+        let mut server = RedisServer::start();
+        let cache = Config::redis(server.url()).build().unwrap();
+        let calls = AtomicUsize::new(0);
+        triple(&cache, &calls, 1).await;
+        let (logs, _guard) = capture_logs();
+
+        server.stop();
+        for n in 0..500 {
+            assert_eq!(triple(&cache, &calls, n).await, n * 3);
+        }
+        server.restart();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // one cool-down
+        for n in 0..50 {
+            triple(&cache, &calls, n).await;
+        }
+
+        let logs = logs.text();
+        let count = |needle: &str| logs.lines().filter(|line| line.contains(needle)).count();
+        assert_eq!(count("Redis unavailable"), 1, "{logs}");
+        assert_eq!(count("caching resumed"), 1, "{logs}");
+        assert!(
+            count(" WARN ") <= 4,
+            "a few warnings before the breaker opens, not 500: {logs}"
+        );
+    }
+}

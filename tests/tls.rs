@@ -6,6 +6,7 @@
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use cache_runtime::{cache_result, Cache, Config};
 use support::RedisServer;
@@ -16,11 +17,17 @@ async fn shout(cache: &Cache, calls: &AtomicUsize, word: &str) -> String {
     word.to_uppercase()
 }
 
+/// A TLS handshake in a debug build (rustls and ring unoptimized), on a busy
+/// machine, can take longer than the default connect timeout; these tests are
+/// about TLS working, not about its speed.
+const HANDSHAKE: Duration = Duration::from_secs(5);
+
 #[tokio::test]
 async fn rediss_url_caches_over_tls_with_a_private_ca() {
     let server = RedisServer::start_tls();
     let cache = Config::redis(server.url())
         .tls_root_cert_pem(server.tls().ca_pem())
+        .connect_timeout(HANDSHAKE)
         .build()
         .unwrap();
     let calls = AtomicUsize::new(0);
@@ -37,7 +44,10 @@ async fn rediss_url_caches_over_tls_with_a_private_ca() {
 async fn untrusted_certificate_fails_open() {
     let server = RedisServer::start_tls();
     // No CA given: the system trust store does not know the test CA.
-    let cache = Config::redis(server.url()).build().unwrap();
+    let cache = Config::redis(server.url())
+        .connect_timeout(HANDSHAKE)
+        .build()
+        .unwrap();
     let calls = AtomicUsize::new(0);
 
     assert_eq!(shout(&cache, &calls, "hi").await, "HI");
