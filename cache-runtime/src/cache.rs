@@ -43,6 +43,8 @@ struct Inner {
 pub enum StoreKind {
     /// A Redis server.
     Redis,
+    /// A Redis Cluster.
+    RedisCluster,
     /// The in-process store.
     Embedded,
     /// No store: every call runs its function.
@@ -52,7 +54,9 @@ pub enum StoreKind {
 impl Cache {
     pub(crate) fn from_config(config: Config) -> Result<Cache, Error> {
         let store = match &config.backend {
-            Backend::Redis { url } => Store::Redis(RedisStore::new(url, &config)?),
+            Backend::Redis { .. } | Backend::Cluster { .. } => {
+                Store::Redis(RedisStore::new(&config)?)
+            }
             Backend::Embedded => Store::Embedded(EmbeddedStore::new(config.embedded_max_bytes)),
             Backend::Disabled => Store::Disabled,
         };
@@ -93,7 +97,8 @@ impl Cache {
 
     /// Which kind of store this is.
     pub fn kind(&self) -> StoreKind {
-        match self.inner.store {
+        match &self.inner.store {
+            Store::Redis(redis) if redis.is_cluster() => StoreKind::RedisCluster,
             Store::Redis(_) => StoreKind::Redis,
             Store::Embedded(_) => StoreKind::Embedded,
             Store::Disabled => StoreKind::Disabled,

@@ -47,6 +47,7 @@ pub struct Config {
 #[derive(Clone)]
 pub(crate) enum Backend {
     Redis { url: String },
+    Cluster { nodes: Vec<String> },
     Embedded,
     Disabled,
 }
@@ -54,8 +55,29 @@ pub(crate) enum Backend {
 impl Config {
     /// A Redis store at `url`: `redis://[:password@]host[:port][/db]`, or
     /// `rediss://...` with the `tls` feature. Nothing connects until first use.
+    ///
+    /// A Redis Cluster in one URL:
+    /// `redis+cluster://[user:password@]host:port,host:port,...` (seed nodes;
+    /// the rest of the cluster is discovered), `rediss+cluster://` with TLS.
     pub fn redis(url: impl Into<String>) -> Self {
         Config::with_backend(Backend::Redis { url: url.into() })
+    }
+
+    /// A Redis Cluster, by some of its nodes' URLs (`redis://[:password@]host:port`;
+    /// one is enough, the others are discovered). The attribute and every
+    /// feature work as on one server; see the README's "Running on Redis
+    /// Cluster".
+    ///
+    /// ```
+    /// let config = cache_runtime::Config::cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]);
+    /// ```
+    pub fn cluster<I>(nodes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let nodes = nodes.into_iter().map(Into::into).collect();
+        Config::with_backend(Backend::Cluster { nodes })
     }
 
     /// The in-process store: same TTL and JSON semantics as Redis, nothing
@@ -198,6 +220,10 @@ impl fmt::Debug for Config {
         let mut debug = f.debug_struct("Config");
         match &self.backend {
             Backend::Redis { url } => debug.field("url", &redact(url)),
+            Backend::Cluster { nodes } => debug.field(
+                "cluster",
+                &nodes.iter().map(|node| redact(node)).collect::<Vec<_>>(),
+            ),
             Backend::Embedded => debug.field("backend", &"embedded"),
             Backend::Disabled => debug.field("backend", &"disabled"),
         };

@@ -1,7 +1,8 @@
 //! Redis connections for commands of your own, next to the cache: the
 //! cache's shared, multiplexed, auto-reconnecting connection
 //! ([`Cache::connection`]) and new blocking ones
-//! ([`Cache::blocking_connection`]). Use them with the re-exported
+//! ([`Cache::blocking_connection`]). On a Redis Cluster they are cluster
+//! connections: each command goes to the node that holds its key. Use them with the re-exported
 //! [`redis`] crate, so that its version is the one this crate was built
 //! with:
 //!
@@ -19,9 +20,10 @@
 
 use std::fmt;
 
-use redis::aio::{ConnectionLike, ConnectionManager};
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::aio::ConnectionLike;
+use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
+use crate::store::client::{Blocking, Shared};
 use crate::store::Store;
 use crate::{Cache, Error};
 
@@ -31,7 +33,14 @@ use crate::{Cache, Error};
 /// pipelines work on it.
 #[derive(Clone)]
 pub struct Connection {
-    inner: ConnectionManager,
+    inner: Shared,
+}
+
+/// A blocking connection of the cache's own: to its server, with the
+/// cache's timeouts, or to its cluster. Implements redis-rs's
+/// `ConnectionLike`, so `Commands`, `cmd(..).query` and pipelines work on it.
+pub struct BlockingConnection {
+    inner: Blocking,
 }
 
 impl Cache {
@@ -50,9 +59,11 @@ impl Cache {
     /// A new blocking Redis connection, with the cache's connect timeout and
     /// its operation timeout for reads and writes. [`Error::NotRedis`] for the
     /// embedded or disabled store.
-    pub fn blocking_connection(&self) -> Result<redis::Connection, Error> {
+    pub fn blocking_connection(&self) -> Result<BlockingConnection, Error> {
         match self.store() {
-            Store::Redis(redis) => redis.connect_blocking(),
+            Store::Redis(redis) => Ok(BlockingConnection {
+                inner: redis.connect_blocking()?,
+            }),
             Store::Embedded(_) | Store::Disabled => Err(Error::NotRedis),
         }
     }
@@ -74,6 +85,47 @@ impl ConnectionLike for Connection {
 
     fn get_db(&self) -> i64 {
         self.inner.get_db()
+    }
+}
+
+impl redis::ConnectionLike for BlockingConnection {
+    fn req_packed_command(&mut self, cmd: &[u8]) -> RedisResult<Value> {
+        self.inner.req_packed_command(cmd)
+    }
+
+    fn req_packed_commands(
+        &mut self,
+        cmd: &[u8],
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
+        self.inner.req_packed_commands(cmd, offset, count)
+    }
+
+    fn req_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        self.inner.req_command(cmd)
+    }
+
+    fn get_db(&self) -> i64 {
+        self.inner.get_db()
+    }
+
+    fn supports_pipelining(&self) -> bool {
+        self.inner.supports_pipelining()
+    }
+
+    fn check_connection(&mut self) -> bool {
+        self.inner.check_connection()
+    }
+
+    fn is_open(&self) -> bool {
+        self.inner.is_open()
+    }
+}
+
+impl fmt::Debug for BlockingConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockingConnection").finish_non_exhaustive()
     }
 }
 

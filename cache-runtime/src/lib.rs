@@ -49,7 +49,7 @@ mod store;
 
 pub use crate::cache::{global, set_global, Cache, StoreKind};
 pub use crate::config::{Config, DEFAULT_PREFIX, DEFAULT_URL};
-pub use crate::connection::Connection;
+pub use crate::connection::{BlockingConnection, Connection};
 pub use crate::entry::{CachedFunction, Entry};
 pub use crate::error::Error;
 pub use crate::lock::{Lock, LockGuard};

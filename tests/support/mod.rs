@@ -5,6 +5,7 @@
 //! test never passes by skipping.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod cluster;
 pub mod faults;
 pub mod http;
 pub mod processes;
@@ -268,6 +269,11 @@ impl RedisServer {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// False after [`RedisServer::stop`].
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// `redis://127.0.0.1:<port>` (`rediss://` for TLS), with the password

@@ -3,6 +3,7 @@
 //! above it.
 
 mod breaker;
+pub(crate) mod client;
 mod embedded;
 pub(crate) mod ops;
 mod redis;

@@ -14,7 +14,13 @@ use super::Bytes;
 /// What goes over the wire: one command, or several in one round trip.
 pub(crate) enum Request {
     Cmd(Cmd),
+    /// Commands on one key (one cluster slot), as one pipeline; atomic
+    /// (`MULTI`/`EXEC`) when the pipeline says so.
     Pipe(Pipeline),
+    /// Independent commands whose keys may live in different cluster slots:
+    /// one pipeline on a single server; concurrent commands on a cluster.
+    /// Never atomic, no ignored replies.
+    Batch(Pipeline),
 }
 
 /// One operation on a store.
@@ -334,7 +340,7 @@ impl Op for Claim<'_> {
             .arg(self.key)
             .cmd("PTTL")
             .arg(self.key);
-        Request::Pipe(pipe)
+        Request::Batch(pipe)
     }
     fn reply((taken, bytes, millis): Self::Reply) -> Self::Output {
         let found = Read::reply((bytes, millis));

@@ -1,34 +1,35 @@
-//! The Redis store: one shared, auto-reconnecting multiplexed connection
-//! (redis-rs `ConnectionManager`), connected on first use, every command
-//! bounded by the operation timeout; and, for sync functions, a small pool of
-//! blocking connections with the same timeouts. Both speak the same commands
-//! (built once, below), so a sync and an async function share entries.
+//! The Redis store, on one server or a Redis Cluster (`client.rs`): one
+//! shared, auto-reconnecting multiplexed connection, connected on first use,
+//! every command bounded by the operation timeout; and, for sync functions, a
+//! small pool of blocking connections with the same timeouts. Both speak the
+//! same commands (`ops.rs`), so a sync and an async function share entries.
 //!
 //! Connecting is the one slow step, so it has its own bound
 //! (`connect_timeout`). A circuit breaker (`breaker.rs`) stops asking a Redis
-//! that keeps failing; once connected, the `ConnectionManager` reconnects by
-//! itself after a Redis restart, and the breaker's probe finds it back.
+//! that keeps failing; once connected, the connection reconnects by itself
+//! after a Redis restart or a cluster failover, and the breaker's probe finds
+//! it back.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::Client;
 use tokio::sync::OnceCell;
 
 use super::breaker::Breaker;
+use super::client::{cluster_client, cluster_nodes, Blocking, Client, Shared};
 use super::ops::{Op, Request};
-use crate::config::{redact, Config};
+use crate::config::{redact, Backend, Config};
 use crate::key::KeyPattern;
 use crate::Error;
 
 pub(crate) struct RedisStore {
     client: Client,
-    /// The URL as it may be shown: password redacted.
+    /// The server's URL, or the cluster's nodes, as they may be shown:
+    /// passwords redacted.
     pub(crate) url: String,
-    connection: OnceCell<ConnectionManager>,
+    connection: OnceCell<Shared>,
     /// Connections for sync functions and blocking calls.
-    idle: Mutex<Vec<redis::Connection>>,
+    idle: Mutex<Vec<Blocking>>,
     breaker: Breaker,
     connect_timeout: Duration,
     op_timeout: Duration,
@@ -36,50 +37,92 @@ pub(crate) struct RedisStore {
 
 /// A client for `url`; with the `tls` feature, trusting the configured CA.
 #[cfg(feature = "tls")]
-fn client(url: &str, config: &Config) -> redis::RedisResult<Client> {
+fn single_client(url: &str, config: &Config) -> redis::RedisResult<redis::Client> {
     match &config.tls_root_cert_pem {
         Some(pem) => {
             let certificates = redis::TlsCertificates {
                 client_tls: None,
                 root_cert: Some(pem.clone()),
             };
-            Client::build_with_tls(url, certificates)
+            redis::Client::build_with_tls(url, certificates)
         }
-        None => Client::open(url),
+        None => redis::Client::open(url),
     }
 }
 
 #[cfg(not(feature = "tls"))]
-fn client(url: &str, _: &Config) -> redis::RedisResult<Client> {
-    Client::open(url)
+fn single_client(url: &str, _: &Config) -> redis::RedisResult<redis::Client> {
+    redis::Client::open(url)
+}
+
+fn client(nodes: Option<&[String]>, url: &str, config: &Config) -> redis::RedisResult<Client> {
+    let Some(nodes) = nodes else {
+        return single_client(url, config).map(Client::Single);
+    };
+    cluster_client(
+        nodes,
+        config.connect_timeout,
+        config.op_timeout,
+        #[cfg(feature = "tls")]
+        config.tls_root_cert_pem.as_deref(),
+    )
+    .map(Client::Cluster)
 }
 
 impl RedisStore {
-    pub(crate) fn new(url: &str, config: &Config) -> Result<Self, Error> {
+    /// A store for a `Backend::Redis` or `Backend::Cluster` configuration.
+    pub(crate) fn new(config: &Config) -> Result<Self, Error> {
+        let (url, nodes) = match &config.backend {
+            Backend::Redis { url } => (url.clone(), cluster_nodes(url)),
+            Backend::Cluster { nodes } => (nodes.join(","), Some(nodes.clone())),
+            Backend::Embedded | Backend::Disabled => unreachable!("not a Redis backend"),
+        };
+        let shown = match &nodes {
+            Some(nodes) => nodes
+                .iter()
+                .map(|node| redact(node))
+                .collect::<Vec<_>>()
+                .join(","),
+            None => redact(&url),
+        };
         let invalid = |reason: String| Error::InvalidUrl {
-            url: redact(url),
+            url: shown.clone(),
             reason,
         };
-        let tls_url = url.starts_with("rediss:") || url.starts_with("valkeys:");
-        if tls_url && cfg!(not(feature = "tls")) {
+        if nodes
+            .as_ref()
+            .is_some_and(|nodes| nodes.iter().all(|node| node.is_empty()))
+        {
+            return Err(invalid("a cluster needs at least one node".into()));
+        }
+        let tls_url = |url: &str| url.starts_with("rediss") || url.starts_with("valkeys");
+        let any_tls = nodes
+            .as_ref()
+            .map_or(tls_url(&url), |nodes| nodes.iter().any(|n| tls_url(n)));
+        if any_tls && cfg!(not(feature = "tls")) {
             return Err(invalid(
                 "TLS URLs need the `tls` feature of cache-runtime".into(),
             ));
         }
-        let client = client(url, config).map_err(|error| invalid(error.to_string()))?;
+        let client =
+            client(nodes.as_deref(), &url, config).map_err(|error| invalid(error.to_string()))?;
         Ok(RedisStore {
             client,
-            url: redact(url),
-            connection: OnceCell::new(),
-            idle: Mutex::new(Vec::new()),
             breaker: Breaker::new(
                 config.breaker_threshold,
                 config.breaker_cooldown,
-                redact(url),
+                shown.clone(),
             ),
+            url: shown,
+            connection: OnceCell::new(),
+            idle: Mutex::new(Vec::new()),
             connect_timeout: config.connect_timeout,
             op_timeout: config.op_timeout,
         })
+    }
+
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self.client, Client::Cluster(_))
     }
 
     pub(crate) async fn exec<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
@@ -90,49 +133,72 @@ impl RedisStore {
         self.query_blocking::<O::Reply>(&op.request()).map(O::reply)
     }
 
-    /// `SCAN`s the keyspace in batches and `UNLINK`s each batch's matches:
-    /// no `KEYS`, no `FLUSHDB`, no command that blocks Redis for long.
+    /// `SCAN`s the keyspace (every master's, on a cluster) in batches and
+    /// `UNLINK`s each batch's matches: no `KEYS`, no `FLUSHDB`, no command
+    /// that blocks Redis for long.
     pub(crate) async fn delete_matching(&self, pattern: &KeyPattern) -> Result<u64, Error> {
-        let (mut cursor, mut deleted) = (0, 0);
-        loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = self.query(&scan(cursor, pattern)).await?;
-            let matching = matching_keys(keys, pattern);
-            if !matching.is_empty() {
-                deleted += self.query::<u64>(&unlink(&matching)).await?;
+        let nodes = self
+            .guarded(|mut shared| async move { shared.nodes().await })
+            .await?;
+        let mut deleted = 0;
+        for node in &nodes {
+            let mut cursor = 0;
+            loop {
+                let scan = &scan(cursor, pattern);
+                let (next, keys): (u64, Vec<Vec<u8>>) = self
+                    .guarded(|mut shared| async move { shared.send_to(scan, node.as_ref()).await })
+                    .await?;
+                let matching = matching_keys(keys, pattern);
+                if !matching.is_empty() {
+                    deleted += self.query::<u64>(&unlink(&matching)).await?;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            if next == 0 {
-                return Ok(deleted);
-            }
-            cursor = next;
         }
+        Ok(deleted)
     }
 
     pub(crate) fn delete_matching_blocking(&self, pattern: &KeyPattern) -> Result<u64, Error> {
-        let (mut cursor, mut deleted) = (0, 0);
-        loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = self.query_blocking(&scan(cursor, pattern))?;
-            let matching = matching_keys(keys, pattern);
-            if !matching.is_empty() {
-                deleted += self.query_blocking::<u64>(&unlink(&matching))?;
+        let nodes = self.guarded_blocking(Blocking::nodes)?;
+        let mut deleted = 0;
+        for node in &nodes {
+            let mut cursor = 0;
+            loop {
+                let scan = scan(cursor, pattern);
+                let (next, keys): (u64, Vec<Vec<u8>>) =
+                    self.guarded_blocking(|blocking| blocking.send_to(&scan, node.as_ref()))?;
+                let matching = matching_keys(keys, pattern);
+                if !matching.is_empty() {
+                    deleted += self.query_blocking::<u64>(&unlink(&matching))?;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            if next == 0 {
-                return Ok(deleted);
-            }
-            cursor = next;
         }
+        Ok(deleted)
     }
 
     async fn query<T: redis::FromRedisValue>(&self, request: &Request) -> Result<T, Error> {
+        self.guarded(|mut shared| async move { shared.send(request).await })
+            .await
+    }
+
+    /// Runs `send` on the shared connection behind the circuit breaker,
+    /// within the operation timeout.
+    async fn guarded<T, F, Fut>(&self, send: F) -> Result<T, Error>
+    where
+        F: Fn(Shared) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
         let permit = self.breaker.permit()?;
         let connecting = self.connection.get().is_none();
         let result = async {
             let connection = self.connection().await?;
-            let send = |mut connection: ConnectionManager| async move {
-                match request {
-                    Request::Cmd(cmd) => cmd.query_async::<T>(&mut connection).await,
-                    Request::Pipe(pipe) => pipe.query_async::<T>(&mut connection).await,
-                }
-            };
             // A command that meets a connection that died (Redis restarted)
             // makes the manager reconnect; one more try, within the same
             // timeout, finds the new connection. Only an I/O error on sending
@@ -156,18 +222,14 @@ impl RedisStore {
 
     /// The shared connection, opened first if need be (within the connect
     /// timeout).
-    pub(crate) async fn connection(&self) -> Result<ConnectionManager, Error> {
+    pub(crate) async fn connection(&self) -> Result<Shared, Error> {
         if let Some(connection) = self.connection.get() {
             return Ok(connection.clone());
         }
         let connect = async {
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(self.connect_timeout))
-                // One attempt per call: the circuit breaker decides when to try again.
-                .set_number_of_retries(0);
             match tokio::time::timeout(
                 self.connect_timeout,
-                ConnectionManager::new_with_config(self.client.clone(), config),
+                self.client.connect(self.connect_timeout),
             )
             .await
             {
@@ -178,19 +240,24 @@ impl RedisStore {
         self.connection.get_or_try_init(|| connect).await.cloned()
     }
 
-    /// Runs `cmd` on an idle blocking connection, or a new one. A connection
-    /// that failed is dropped, not returned: it may be half-way through a reply.
     fn query_blocking<T: redis::FromRedisValue>(&self, request: &Request) -> Result<T, Error> {
+        self.guarded_blocking(|blocking| blocking.send(request))
+    }
+
+    /// Runs `send` on an idle blocking connection, or a new one, behind the
+    /// circuit breaker. A connection that failed is dropped, not returned: it
+    /// may be half-way through a reply.
+    fn guarded_blocking<T>(
+        &self,
+        send: impl FnOnce(&mut Blocking) -> redis::RedisResult<T>,
+    ) -> Result<T, Error> {
         let permit = self.breaker.permit()?;
         let idle = lock(&self.idle).pop();
         let connecting = idle.is_none();
         let result = idle
             .map_or_else(|| self.connect_blocking(), Ok)
             .and_then(|mut connection| {
-                let value = match request {
-                    Request::Cmd(cmd) => cmd.query(&mut connection)?,
-                    Request::Pipe(pipe) => pipe.query(&mut connection)?,
-                };
+                let value = send(&mut connection)?;
                 let mut idle = lock(&self.idle);
                 if idle.len() < MAX_IDLE_BLOCKING {
                     idle.push(connection);
@@ -207,13 +274,10 @@ impl RedisStore {
     }
 
     /// A new blocking connection with the store's timeouts.
-    pub(crate) fn connect_blocking(&self) -> Result<redis::Connection, Error> {
-        let connection = self
+    pub(crate) fn connect_blocking(&self) -> Result<Blocking, Error> {
+        Ok(self
             .client
-            .get_connection_with_timeout(self.connect_timeout)?;
-        connection.set_read_timeout(Some(self.op_timeout))?;
-        connection.set_write_timeout(Some(self.op_timeout))?;
-        Ok(connection)
+            .connect_blocking(self.connect_timeout, self.op_timeout)?)
     }
 }
 
@@ -225,20 +289,20 @@ const MAX_IDLE_BLOCKING: usize = 16;
 /// each `SCAN` and `UNLINK` is short.
 const SCAN_BATCH: usize = 1000;
 
+/// `UNLINK` of keys that may live in several slots: on a cluster, redis-rs
+/// splits it per slot and adds up the counts.
 fn unlink<K: redis::ToRedisArgs>(keys: &[K]) -> Request {
     Request::Cmd(redis::cmd("UNLINK").arg(keys).to_owned())
 }
 
-fn scan(cursor: u64, pattern: &KeyPattern) -> Request {
-    Request::Cmd(
-        redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern.glob())
-            .arg("COUNT")
-            .arg(SCAN_BATCH)
-            .to_owned(),
-    )
+fn scan(cursor: u64, pattern: &KeyPattern) -> redis::Cmd {
+    redis::cmd("SCAN")
+        .arg(cursor)
+        .arg("MATCH")
+        .arg(pattern.glob())
+        .arg("COUNT")
+        .arg(SCAN_BATCH)
+        .to_owned()
 }
 
 /// The keys that really belong to the pattern (the glob is coarser), as
@@ -262,9 +326,7 @@ mod tests {
     #[test]
     fn rediss_without_the_tls_feature_is_a_clear_error() {
         let config = Config::redis("rediss://:pw@127.0.0.1:6380");
-        let error = RedisStore::new("rediss://:pw@127.0.0.1:6380", &config)
-            .err()
-            .unwrap();
+        let error = RedisStore::new(&config).err().unwrap();
         let message = error.to_string();
         assert!(message.contains("`tls` feature"), "{message}");
         assert!(!message.contains("pw@"), "{message}");
