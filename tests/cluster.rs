@@ -89,16 +89,14 @@ mod foundation {
         let json: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         assert_eq!(json["name"], "user 7");
         let ttl = cache.ttl(&key).await.unwrap().expect("a TTL");
-        assert!(ttl > Duration::from_secs(50) && ttl <= Duration::from_secs(60));
-        assert_eq!(
-            cluster
-                .master_of(&key)
-                .cli(&["TTL", &key])
-                .parse::<u64>()
-                .unwrap()
-                / 10,
-            6,
-            "the TTL is set on the master that holds the key"
+        assert!(
+            ttl > Duration::from_secs(40) && ttl <= Duration::from_secs(60),
+            "{ttl:?}"
+        );
+        let on_master: u64 = cluster.master_of(&key).cli(&["TTL", &key]).parse().unwrap();
+        assert!(
+            (40..=60).contains(&on_master),
+            "the TTL is set on the master that holds the key: {on_master}"
         );
 
         // The blocking path (sync functions) uses a cluster connection too.
