@@ -205,7 +205,7 @@ mod features {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn locks_sessions_and_raw_commands_work_on_the_cluster() {
+    async fn locks_sessions_objects_and_raw_commands_work_on_the_cluster() {
         let cluster = RedisCluster::start();
         let cache = cache_for(&cluster);
 
@@ -261,6 +261,26 @@ mod features {
         assert!(sessions.destroy(tokens[3].as_str()).await.unwrap());
         let gone: Option<u64> = sessions.get(tokens[3].as_str()).await.unwrap();
         assert_eq!(gone, None);
+
+        // Objects as hashes (MULTI/EXEC on one key) and as JSON documents.
+        let hashes = cache
+            .hashes::<Profile>("profile")
+            .ttl(Duration::from_secs(60));
+        let documents = cache.documents::<Profile>("profile-doc");
+        for id in 0..20 {
+            let value = Profile {
+                id,
+                name: format!("user {id}"),
+                tags: vec!["x".into()],
+                manager: id.checked_sub(1),
+            };
+            hashes.save(id, &value).await.unwrap();
+            documents.save(id, &value).await.unwrap();
+            assert_eq!(hashes.load(id).await.unwrap(), Some(value.clone()));
+            assert_eq!(documents.load(id).await.unwrap(), Some(value));
+        }
+        assert!(hashes.delete(3).await.unwrap());
+        assert_eq!(hashes.load(3).await.unwrap(), None);
     }
 }
 
