@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use redis::{Cmd, FromRedisValue, Pipeline};
+use redis::{Cmd, FromRedisValue, Pipeline, ToRedisArgs};
 
 use super::embedded::EmbeddedStore;
 use super::Bytes;
@@ -45,7 +45,7 @@ impl Op for Get<'_> {
     type Reply = Option<Vec<u8>>;
 
     fn request(&self) -> Request {
-        Request::Cmd(redis::cmd("GET").arg(self.0).to_owned())
+        Request::Cmd(command("GET", self.0))
     }
     fn reply(reply: Self::Reply) -> Self::Output {
         reply.map(Bytes::Owned)
@@ -106,18 +106,14 @@ impl Op for Set<'_> {
     type Reply = ();
 
     fn request(&self) -> Request {
-        let mut cmd = match self.ttl {
-            None => redis::cmd("SET").arg(self.key).to_owned(),
-            Some(ttl) if ttl.subsec_nanos() == 0 && !ttl.is_zero() => redis::cmd("SETEX")
-                .arg(self.key)
-                .arg(ttl.as_secs())
-                .to_owned(),
-            Some(ttl) => redis::cmd("PSETEX")
-                .arg(self.key)
-                .arg(millis(ttl))
-                .to_owned(),
-        };
-        Request::Cmd(cmd.arg(self.value).to_owned())
+        let (key, value) = (self.key, self.value);
+        Request::Cmd(match self.ttl {
+            None => command("SET", (key, value)),
+            Some(ttl) if ttl.subsec_nanos() == 0 && !ttl.is_zero() => {
+                command("SETEX", (key, ttl.as_secs(), value))
+            }
+            Some(ttl) => command("PSETEX", (key, millis(ttl), value)),
+        })
     }
     fn reply((): ()) {}
     fn embedded(&self, store: &EmbeddedStore) {
@@ -141,15 +137,8 @@ impl Op for SetIf<'_> {
 
     fn request(&self) -> Request {
         let condition = if self.present { "XX" } else { "NX" };
-        Request::Cmd(
-            redis::cmd("SET")
-                .arg(self.key)
-                .arg(self.value)
-                .arg("PX")
-                .arg(millis(self.ttl))
-                .arg(condition)
-                .to_owned(),
-        )
+        let args = (self.key, self.value, "PX", millis(self.ttl), condition);
+        Request::Cmd(command("SET", args))
     }
     fn reply(reply: Option<String>) -> bool {
         reply.is_some()
@@ -174,13 +163,7 @@ impl Op for GetTouch<'_> {
     type Reply = Option<Vec<u8>>;
 
     fn request(&self) -> Request {
-        Request::Cmd(
-            redis::cmd("GETEX")
-                .arg(self.key)
-                .arg("PX")
-                .arg(millis(self.ttl))
-                .to_owned(),
-        )
+        Request::Cmd(command("GETEX", (self.key, "PX", millis(self.ttl))))
     }
     fn reply(reply: Self::Reply) -> Self::Output {
         reply.map(Bytes::Owned)
@@ -205,12 +188,7 @@ impl Op for Touch<'_> {
     type Reply = i64;
 
     fn request(&self) -> Request {
-        Request::Cmd(
-            redis::cmd("PEXPIRE")
-                .arg(self.key)
-                .arg(millis(self.ttl))
-                .to_owned(),
-        )
+        Request::Cmd(command("PEXPIRE", (self.key, millis(self.ttl))))
     }
     fn reply(set: i64) -> bool {
         set == 1
@@ -231,7 +209,7 @@ impl Op for Delete<'_> {
     type Reply = u64;
 
     fn request(&self) -> Request {
-        Request::Cmd(redis::cmd("UNLINK").arg(self.0).to_owned())
+        Request::Cmd(command("UNLINK", self.0))
     }
     fn reply(count: u64) -> bool {
         count > 0
@@ -253,7 +231,7 @@ impl Op for Ttl<'_> {
     type Reply = i64;
 
     fn request(&self) -> Request {
-        Request::Cmd(redis::cmd("PTTL").arg(self.0).to_owned())
+        Request::Cmd(command("PTTL", self.0))
     }
     fn reply(millis: i64) -> Self::Output {
         ttl_from_millis(millis)
@@ -369,7 +347,7 @@ impl Op for Release<'_> {
     type Reply = i64;
 
     fn request(&self) -> Request {
-        Request::Cmd(eval(RELEASE, self.key, self.token).to_owned())
+        Request::Cmd(eval(RELEASE, self.key, self.token))
     }
     fn reply(deleted: i64) -> bool {
         deleted == 1
@@ -397,11 +375,9 @@ impl Op for Extend<'_> {
     type Reply = i64;
 
     fn request(&self) -> Request {
-        Request::Cmd(
-            eval(EXTEND, self.key, self.token)
-                .arg(millis(self.ttl))
-                .to_owned(),
-        )
+        let mut cmd = eval(EXTEND, self.key, self.token);
+        cmd.arg(millis(self.ttl));
+        Request::Cmd(cmd)
     }
     fn reply(extended: i64) -> bool {
         extended == 1
@@ -463,7 +439,7 @@ impl Op for HashGetAll<'_> {
     type Reply = HashMap<String, String>;
 
     fn request(&self) -> Request {
-        Request::Cmd(redis::cmd("HGETALL").arg(self.0).to_owned())
+        Request::Cmd(command("HGETALL", self.0))
     }
     fn reply(fields: Self::Reply) -> Self::Output {
         fields
@@ -483,12 +459,16 @@ impl Op for HashGetAll<'_> {
 /// scripts are a few dozen bytes, Redis caches them by digest itself, and a
 /// single command stays under the same timeout and breaker as any other.
 fn eval(script: &str, key: &str, token: &str) -> Cmd {
-    redis::cmd("EVAL")
-        .arg(script)
-        .arg(1)
-        .arg(key)
-        .arg(token)
-        .to_owned()
+    command("EVAL", (script, 1, key, token))
+}
+
+/// The command `name` with `args` (one value, or a tuple of them), built in
+/// place: `redis::cmd(..).arg(..)` borrows, and `.to_owned()` on it would
+/// copy every command once more on the hot path.
+pub(crate) fn command(name: &str, args: impl ToRedisArgs) -> Cmd {
+    let mut cmd = redis::cmd(name);
+    cmd.arg(args);
+    cmd
 }
 
 /// Whole milliseconds, at least one (Redis refuses a TTL of 0).

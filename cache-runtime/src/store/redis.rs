@@ -17,7 +17,7 @@ use tokio::sync::OnceCell;
 
 use super::breaker::Breaker;
 use super::client::{cluster_client, cluster_nodes, Blocking, Client, Shared};
-use super::ops::{Op, Request};
+use super::ops::{command, Op, Request};
 use crate::config::{redact, Backend, Config};
 use crate::key::KeyPattern;
 use crate::Error;
@@ -292,17 +292,12 @@ const SCAN_BATCH: usize = 1000;
 /// `UNLINK` of keys that may live in several slots: on a cluster, redis-rs
 /// splits it per slot and adds up the counts.
 fn unlink<K: redis::ToRedisArgs>(keys: &[K]) -> Request {
-    Request::Cmd(redis::cmd("UNLINK").arg(keys).to_owned())
+    Request::Cmd(command("UNLINK", keys))
 }
 
 fn scan(cursor: u64, pattern: &KeyPattern) -> redis::Cmd {
-    redis::cmd("SCAN")
-        .arg(cursor)
-        .arg("MATCH")
-        .arg(pattern.glob())
-        .arg("COUNT")
-        .arg(SCAN_BATCH)
-        .to_owned()
+    let args = (cursor, "MATCH", pattern.glob(), "COUNT", SCAN_BATCH);
+    command("SCAN", args)
 }
 
 /// The keys that really belong to the pattern (the glob is coarser), as
