@@ -394,3 +394,40 @@ async fn global_prefix_namespaces_every_key() {
         "{keys:?}"
     );
 }
+
+/// A reply slower than twice redis-rs's default response timeout (500 ms) but
+/// within the configured operation timeout is waited for: `op_timeout` is
+/// the one bound on a command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reply_within_the_operation_timeout_is_a_hit() {
+    let server = RedisServer::start();
+    let cache = Config::redis(server.url())
+        .op_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .expect("valid URL");
+    let calls = AtomicUsize::new(0);
+    profile(&cache, &calls, 1, "ann").await;
+
+    let sleeping = std::thread::scope(|scope| {
+        // The server stops answering for 1.3 s (SIGSTOP, then SIGCONT).
+        server.pause();
+        let sleeper = scope.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(1300));
+            server.resume();
+        });
+        let started = std::time::Instant::now();
+        let value = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(profile(&cache, &calls, 1, "ann"))
+        });
+        sleeper.join().unwrap();
+        (value, started.elapsed())
+    });
+
+    let (value, took) = sleeping;
+    assert_eq!(value.name, "ann");
+    assert!(
+        took >= std::time::Duration::from_millis(1000),
+        "the GET waited for the paused server ({took:?})"
+    );
+    assert_eq!(count(&calls), 1, "a slow hit is still a hit");
+}

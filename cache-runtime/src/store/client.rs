@@ -54,6 +54,12 @@ impl Client {
             Client::Single(client) => {
                 let config = redis::aio::ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(connect_timeout))
+                    // The store's operation timeout bounds every call,
+                    // reconnection and retry included (`RedisStore::guarded`).
+                    // A second timer per command in redis-rs would cost on
+                    // every hit, and cap each call at its 500 ms default
+                    // whatever `op_timeout` says.
+                    .set_response_timeout(None)
                     // One attempt per call: the circuit breaker decides when to try again.
                     .set_number_of_retries(0);
                 ConnectionManager::new_with_config(client.clone(), config)
