@@ -204,6 +204,48 @@ mod features {
         assert_eq!(runs(&calls), 1, "4 clients x 16 callers, one run");
     }
 
+    #[cache_result(expire = 60, store = cache, skip(cache, calls), local = true)]
+    async fn local_copy(cache: &Cache, calls: &AtomicUsize, id: u64) -> u64 {
+        calls.fetch_add(1, Ordering::SeqCst) as u64 + id
+    }
+
+    /// The in-process tier on a cluster: its listener subscribes on one
+    /// node, and a `PUBLISH` sent to any node reaches it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn in_process_copies_are_dropped_when_another_client_evicts() {
+        let cluster = RedisCluster::start();
+        let (here, elsewhere) = (cache_for(&cluster), cache_for(&cluster));
+        let calls = AtomicUsize::new(0);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while local_hits() == 0 {
+            assert!(Instant::now() < deadline, "no local hit within 10 s");
+            local_copy(&here, &calls, 1000).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(local_copy(&here, &calls, 1000).await, 1000, "the first run");
+
+        entry!(local_copy(&elsewhere, &calls, 1000))
+            .evict()
+            .await
+            .unwrap();
+        let evicted = Instant::now();
+        while local_copy(&here, &calls, 1000).await == 1000 {
+            assert!(
+                evicted.elapsed() < Duration::from_secs(1),
+                "the copy outlived the eviction"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(runs(&calls), 2);
+    }
+
+    fn local_hits() -> u64 {
+        cache_runtime::stats()
+            .iter()
+            .find(|stats| stats.function.ends_with("::local_copy"))
+            .map_or(0, |stats| stats.local_hits)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn locks_sessions_objects_and_raw_commands_work_on_the_cluster() {
         let cluster = RedisCluster::start();

@@ -25,6 +25,7 @@ fn main() {
         cold_key_without_lock_runs_once_per_process,
         a_killed_lease_holder_is_replaced_after_its_lease_expires,
         increments_under_the_lock_from_several_processes_are_never_lost,
+        another_process_evicting_or_putting_reaches_the_in_process_tier,
     ];
     let mut failed = Vec::new();
     for (name, scenario) in &scenarios {
@@ -110,4 +111,79 @@ fn increments_under_the_lock_from_several_processes_are_never_lost() {
     }
     assert_eq!(server.cli(&["GET", "counter"]), "200");
     assert_eq!(server.cli(&["EXISTS", "lock:counter"]), "0", "released");
+}
+
+/// How soon after another process's eviction (or write-through) the copy in
+/// this process's in-process tier must be gone. Delivery is one pub/sub
+/// message (well under a millisecond here); the bound leaves room for a
+/// loaded machine.
+const INVALIDATION_BOUND: Duration = Duration::from_millis(250);
+
+/// Process A (this one) keeps a copy in its in-process tier; process B
+/// evicts the entry, then puts a new value: each time, A returns the fresh
+/// value within `INVALIDATION_BOUND` of B's write returning.
+fn another_process_evicting_or_putting_reaches_the_in_process_tier() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    let server = RedisServer::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cache = cache_runtime::Config::redis(server.url()).build().unwrap();
+    let source = Arc::new(AtomicU64::new(100));
+    let id = 7;
+    runtime.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while local_hits() == 0 {
+            assert!(Instant::now() < deadline, "no local hit within 5 s");
+            processes::current(&cache, &source, id).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    source.store(200, Ordering::SeqCst);
+    let copy = runtime.block_on(processes::current(&cache, &source, id));
+    assert_eq!(copy, 107, "A serves its copy");
+
+    let steps = [
+        ("evict", 0, 207), // evicted: A runs the function again
+        ("put", 42, 42),   // written through: A returns the new value
+    ];
+    for (action, value, fresh) in steps {
+        // A polls from before B starts, and notes when it first sees `fresh`.
+        let polling = {
+            let (cache, source) = (cache.clone(), source.clone());
+            runtime.spawn(async move {
+                while processes::current(&cache, &source, id).await != fresh {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
+                SystemTime::now()
+            })
+        };
+        let written = processes::invalidate_from_another_process(
+            &server.url(),
+            &[
+                ("ACTION", action.to_owned()),
+                ("KEY_ID", id.to_string()),
+                ("VALUE", value.to_string()),
+            ],
+        );
+        let seen = runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), polling).await })
+            .expect("A saw the fresh value")
+            .unwrap();
+        let stale_for = seen.duration_since(written).unwrap_or_default();
+        println!("  {action}: fresh in the other process {stale_for:?} after the write returned");
+        assert!(stale_for < INVALIDATION_BOUND, "{action}: {stale_for:?}");
+    }
+}
+
+fn local_hits() -> u64 {
+    cache_runtime::stats()
+        .iter()
+        .find(|stats| stats.function.ends_with("::current"))
+        .map_or(0, |stats| stats.local_hits)
 }

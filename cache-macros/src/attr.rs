@@ -24,6 +24,7 @@ const OPTION_NAMES: &[&str] = &[
     "early_refresh",
     "jitter",
     "stale_if_error",
+    "local",
 ];
 
 /// The seed decorator's default: `cache_result(expire: int = 300)`.
@@ -45,6 +46,7 @@ pub(crate) struct Options {
     pub(crate) early_refresh: Option<Beta>,
     pub(crate) jitter: Option<(f64, LitFloat)>,
     pub(crate) stale_if_error: Option<Seconds>,
+    pub(crate) local: Option<Local>,
     /// Mistakes in option values, kept so that they are reported together
     /// with the mistakes `check` finds in the function.
     pub(crate) errors: Errors,
@@ -65,6 +67,13 @@ impl Seconds {
             Seconds::Const(expr) => expr.span(),
         }
     }
+}
+
+/// `local = true | false` (the in-process tier on or off), or `local =
+/// <seconds>` (on, each copy kept in the process at most that long).
+pub(crate) enum Local {
+    Flag(LitBool),
+    For(Seconds),
 }
 
 /// `early_refresh = true` (beta 1) or `early_refresh = <beta>`.
@@ -101,6 +110,7 @@ impl Parse for Options {
                 "stale_if_error" => {
                     parse_value(input, &name, &mut options.stale_if_error, parse_seconds)
                 }
+                "local" => parse_value(input, &name, &mut options.local, parse_local),
                 _ => {
                     skip_unknown_value(input)?;
                     Err(unknown_option(&name))
@@ -184,7 +194,12 @@ fn parse_seconds(input: ParseStream<'_>, name: &Ident) -> syn::Result<Seconds> {
         "expire" => 60,
         _ => 300,
     };
-    let hint = format!("expected `{name} = <seconds>`, e.g. `{name} = {example}`");
+    let hint = match name.to_string().as_str() {
+        "local" => "expected `local = true`, `local = false`, or `local = <seconds>` \
+                    (the longest a copy is kept), e.g. `local = 5`"
+            .to_owned(),
+        _ => format!("expected `{name} = <seconds>`, e.g. `{name} = {example}`"),
+    };
     match &expr {
         Expr::Lit(ExprLit {
             lit: Lit::Int(lit), ..
@@ -198,6 +213,7 @@ fn parse_seconds(input: ParseStream<'_>, name: &Ident) -> syn::Result<Seconds> {
             if secs == 0 {
                 let why = match name.to_string().as_str() {
                     "expire" => "(Redis rejects a TTL of 0)",
+                    "local" => "(write `local = false` for none)",
                     _ => "(leave the option out for none)",
                 };
                 return Err(syn::Error::new(
@@ -232,6 +248,15 @@ fn parse_seconds(input: ParseStream<'_>, name: &Ident) -> syn::Result<Seconds> {
         Expr::Lit(other) => Err(syn::Error::new(other.span(), hint)),
         _ => Ok(Seconds::Const(expr)),
     }
+}
+
+// Input:  `local = true` | `local = false` | `local = 5` | `local = TTL` | `local = "x"`
+// Output: Flag(true) | Flag(false) | For(5) | For(`TTL`) | error, as for `expire`
+fn parse_local(input: ParseStream<'_>, name: &Ident) -> syn::Result<Local> {
+    if input.peek(LitBool) {
+        return input.parse().map(Local::Flag);
+    }
+    parse_seconds(input, name).map(Local::For)
 }
 
 // Input:  `early_refresh = true` | `= false` | `= 2.0` | `= 2` | `= 0.0` | `= "x"`
@@ -333,6 +358,7 @@ fn example(name: &Ident) -> &'static str {
         "early_refresh" => "e.g. `early_refresh = true`",
         "jitter" => "e.g. `jitter = 0.1`",
         "stale_if_error" => "e.g. `stale_if_error = 300`",
+        "local" => "e.g. `local = true`, or `local = 5` to keep copies at most 5 seconds",
         _ => "",
     }
 }

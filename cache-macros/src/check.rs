@@ -11,7 +11,7 @@ use syn::{
 
 use syn::LitStr;
 
-use crate::attr::{Errors, Options, Seconds, DEFAULT_EXPIRE_SECS};
+use crate::attr::{Errors, Local, Options, Seconds, DEFAULT_EXPIRE_SECS};
 use crate::template::Template;
 
 /// What to generate for one cached function.
@@ -42,6 +42,8 @@ pub(crate) struct Sharing {
     pub(crate) early_refresh: Option<f64>,
     pub(crate) jitter: Option<f64>,
     pub(crate) stale_if_error: Option<Seconds>,
+    /// The in-process tier; `None`: as the cache says.
+    pub(crate) local: Option<Local>,
 }
 
 /// How the key is made.
@@ -157,6 +159,7 @@ pub(crate) fn plan(mut options: Options, item: &ItemFn) -> syn::Result<Plan> {
                 .filter(|beta| *beta > 0.0),
             jitter: options.jitter.map(|(fraction, _)| fraction),
             stale_if_error: options.stale_if_error,
+            local: options.local,
         },
         store: options.store,
         store_uses_args,

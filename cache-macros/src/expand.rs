@@ -7,7 +7,7 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ItemFn, Pat, PatIdent, ReturnType, Signature};
 
-use crate::attr::Seconds;
+use crate::attr::{Local, Seconds};
 use crate::check::{KeyKind, Plan, Shape, TypeSpan};
 use crate::companion::{ENTRY_PREFIX, FUNCTION_PREFIX};
 
@@ -257,6 +257,14 @@ impl<'a> Generator<'a> {
         if let Some(window) = &sharing.stale_if_error {
             let window = seconds(window, "stale_if_error", assert);
             policy.extend(quote!(.stale_if_error(#window)));
+        }
+        match &sharing.local {
+            Some(Local::Flag(on)) => policy.extend(quote!(.local(#on))),
+            Some(Local::For(most)) => {
+                let most = seconds(most, "local", assert);
+                policy.extend(quote!(.local_for(#most)));
+            }
+            None => {}
         }
         policy
     }

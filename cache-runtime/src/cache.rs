@@ -12,7 +12,9 @@ use crate::config::{Backend, Config};
 use crate::flight::Flights;
 use crate::key::{CallKey, KeyPattern};
 use crate::lease::LeaseTimes;
-use crate::store::ops::{Get, Ping, Ttl};
+use crate::local::{Invalidation, Local, Tier};
+use crate::policy::Policy;
+use crate::store::ops::{Get, Ping, Publish, Ttl};
 use crate::store::{EmbeddedStore, RedisStore, Store};
 use crate::Error;
 
@@ -35,6 +37,8 @@ struct Inner {
     max_value_bytes: usize,
     lease_times: LeaseTimes,
     flights: Flights,
+    /// The in-process tier, for Redis stores.
+    local: Option<Local>,
 }
 
 /// Which kind of store a [`Cache`] uses.
@@ -64,7 +68,17 @@ impl Cache {
     }
 
     fn with_store(store: Store, config: Config) -> Cache {
+        let local = match &store {
+            Store::Redis(redis) => Some(Local::new(
+                config.local,
+                &config.prefix,
+                redis.subscribe_to.clone(),
+                config.connect_timeout,
+            )),
+            Store::Embedded(_) | Store::Disabled => None,
+        };
         let inner = Inner {
+            local,
             prefix: config.prefix.into(),
             store,
             max_value_bytes: config.max_value_bytes,
@@ -130,14 +144,28 @@ impl Cache {
     /// `UNLINK`, never `KEYS` or `FLUSHDB`); returns how many. Refused for an
     /// empty prefix, which would mean the whole database.
     pub async fn clear(&self) -> Result<u64, Error> {
-        let pattern = self.prefix_pattern()?;
-        self.inner.store.delete_matching(&pattern).await
+        self.delete_matching(&self.prefix_pattern()?).await
     }
 
     /// [`Cache::clear`] for sync code.
     pub fn clear_blocking(&self) -> Result<u64, Error> {
-        let pattern = self.prefix_pattern()?;
-        self.inner.store.delete_matching_blocking(&pattern)
+        self.delete_matching_blocking(&self.prefix_pattern()?)
+    }
+
+    /// Deletes the keys `pattern` matches, and announces it: in-process
+    /// tiers drop every copy (clears are rare; a pattern is not worth
+    /// matching copy by copy).
+    pub(crate) async fn delete_matching(&self, pattern: &KeyPattern) -> Result<u64, Error> {
+        let deleted = self.inner.store.delete_matching(pattern).await?;
+        self.announce(Invalidation::All).await?;
+        Ok(deleted)
+    }
+
+    /// [`Cache::delete_matching`] for sync code.
+    pub(crate) fn delete_matching_blocking(&self, pattern: &KeyPattern) -> Result<u64, Error> {
+        let deleted = self.inner.store.delete_matching_blocking(pattern)?;
+        self.announce_blocking(Invalidation::All)?;
+        Ok(deleted)
     }
 
     fn prefix_pattern(&self) -> Result<KeyPattern, Error> {
@@ -153,6 +181,41 @@ impl Cache {
 
     pub(crate) fn flights(&self) -> &Flights {
         &self.inner.flights
+    }
+
+    /// The in-process tier, if a function with `policy` uses one and it is on.
+    pub(crate) fn local_tier(&self, policy: &Policy) -> Option<&Tier> {
+        self.inner.local.as_ref()?.for_policy(policy)
+    }
+
+    /// Drops the copies `what` names from every process's in-process tier:
+    /// this one's now, the others' through the channel. Called after the
+    /// write in Redis, so that a process that reads again finds it.
+    pub(crate) async fn announce(&self, what: Invalidation<'_>) -> Result<(), Error> {
+        let Some(local) = &self.inner.local else {
+            return Ok(());
+        };
+        local.invalidate(what);
+        let message = what.message();
+        let publish = Publish {
+            channel: local.channel(),
+            message: &message,
+        };
+        self.inner.store.exec(&publish).await
+    }
+
+    /// [`Cache::announce`] for sync code.
+    pub(crate) fn announce_blocking(&self, what: Invalidation<'_>) -> Result<(), Error> {
+        let Some(local) = &self.inner.local else {
+            return Ok(());
+        };
+        local.invalidate(what);
+        let message = what.message();
+        let publish = Publish {
+            channel: local.channel(),
+            message: &message,
+        };
+        self.inner.store.exec_blocking(&publish)
     }
 
     pub(crate) fn lease_times(&self) -> LeaseTimes {

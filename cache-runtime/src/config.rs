@@ -9,7 +9,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::lease::LeaseTimes;
-use crate::{Cache, Error};
+use crate::{Cache, Error, LocalTier};
 
 /// The default Redis URL when `REDIS_URL` is not set.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
@@ -39,6 +39,7 @@ pub struct Config {
     pub(crate) breaker_cooldown: Duration,
     pub(crate) max_value_bytes: usize,
     pub(crate) embedded_max_bytes: u64,
+    pub(crate) local: LocalTier,
     pub(crate) lease_times: LeaseTimes,
     #[cfg(feature = "tls")]
     pub(crate) tls_root_cert_pem: Option<Vec<u8>>,
@@ -113,6 +114,7 @@ impl Config {
             breaker_cooldown: Duration::from_secs(1),
             max_value_bytes: 8 * 1024 * 1024,
             embedded_max_bytes: 64 * 1024 * 1024,
+            local: LocalTier::default(),
             lease_times: LeaseTimes {
                 ttl: Duration::from_secs(3),
                 wait: Duration::from_secs(10),
@@ -181,6 +183,14 @@ impl Config {
         self
     }
 
+    /// The in-process tier in front of Redis: its bounds, and whether every
+    /// function uses it or only those with `#[cache_result(local = ...)]`
+    /// (the default). See [`LocalTier`].
+    pub fn local_tier(mut self, tier: LocalTier) -> Self {
+        self.local = tier;
+        self
+    }
+
     /// Trust this CA (PEM) for `rediss://` instead of the system's trust
     /// store: for a Redis whose certificate a private CA signed.
     #[cfg(feature = "tls")]
@@ -236,6 +246,7 @@ impl fmt::Debug for Config {
             .field("max_value_bytes", &self.max_value_bytes)
             .field("lock_lease", &self.lease_times.ttl)
             .field("lock_wait", &self.lease_times.wait)
+            .field("local_tier", &self.local)
             .finish_non_exhaustive()
     }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::call::{Shape, Value};
 use crate::key::KeyPattern;
+use crate::local::Invalidation;
 use crate::policy::Policy;
 use crate::stats::{stats_of, FunctionStats};
 use crate::store::ops::{Delete, Get, Set, Ttl};
@@ -61,19 +62,27 @@ impl<R, S: Shape<R, Stored: Value>> Entry<R, S> {
 
     /// Deletes the entry, so that the next call runs the function. True when
     /// there was one.
+    ///
+    /// Copies in in-process tiers, in this process and others, are dropped
+    /// too (see [`LocalTier`](crate::LocalTier)).
     pub async fn evict(&self) -> Result<bool, Error> {
-        self.cache.store().exec(&Delete(self.key()?)).await
+        let key = self.key()?;
+        let existed = self.cache.store().exec(&Delete(key)).await?;
+        self.cache.announce(Invalidation::Key(key)).await?;
+        Ok(existed)
     }
 
     /// Writes `value` as the function's result for these arguments, with the
     /// function's TTL: the next call returns it without running the function.
     /// A value the function would not store (`None`, `Err`) evicts instead.
+    /// In-process copies of the old value are dropped everywhere.
     pub async fn put(&self, value: &R) -> Result<(), Error> {
         let key = self.key()?;
         match self.encode(value)? {
-            Some(json) => self.cache.store().exec(&self.set(key, &json)).await,
-            None => self.cache.store().exec(&Delete(key)).await.map(drop),
+            Some(json) => self.cache.store().exec(&self.set(key, &json)).await?,
+            None => drop(self.cache.store().exec(&Delete(key)).await?),
         }
+        self.cache.announce(Invalidation::Key(key)).await
     }
 
     /// The time the entry has left; `None` when there is none.
@@ -89,16 +98,20 @@ impl<R, S: Shape<R, Stored: Value>> Entry<R, S> {
 
     /// [`Entry::evict`] for sync code.
     pub fn evict_blocking(&self) -> Result<bool, Error> {
-        self.cache.store().exec_blocking(&Delete(self.key()?))
+        let key = self.key()?;
+        let existed = self.cache.store().exec_blocking(&Delete(key))?;
+        self.cache.announce_blocking(Invalidation::Key(key))?;
+        Ok(existed)
     }
 
     /// [`Entry::put`] for sync code.
     pub fn put_blocking(&self, value: &R) -> Result<(), Error> {
         let key = self.key()?;
         match self.encode(value)? {
-            Some(json) => self.cache.store().exec_blocking(&self.set(key, &json)),
-            None => self.cache.store().exec_blocking(&Delete(key)).map(drop),
+            Some(json) => self.cache.store().exec_blocking(&self.set(key, &json))?,
+            None => drop(self.cache.store().exec_blocking(&Delete(key))?),
         }
+        self.cache.announce_blocking(Invalidation::Key(key))
     }
 
     /// [`Entry::ttl`] for sync code.
@@ -219,12 +232,12 @@ impl CachedFunction {
 
     /// Deletes every entry of the function in `cache`.
     pub async fn clear_in(&self, cache: &Cache) -> Result<u64, Error> {
-        cache.store().delete_matching(&self.pattern(cache)).await
+        cache.delete_matching(&self.pattern(cache)).await
     }
 
     /// [`CachedFunction::clear_in`] for sync code.
     pub fn clear_in_blocking(&self, cache: &Cache) -> Result<u64, Error> {
-        cache.store().delete_matching_blocking(&self.pattern(cache))
+        cache.delete_matching_blocking(&self.pattern(cache))
     }
 
     fn cache(&self) -> Result<&Cache, Error> {

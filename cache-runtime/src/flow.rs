@@ -22,9 +22,11 @@ use crate::call::{Kind, Shape, Sharer, Value};
 use crate::flight::{land, publish, Joined, Lead, Outcome};
 use crate::io::Io;
 use crate::lease::{self, Lease, Waited};
+use crate::local::{Held, Tier};
 use crate::policy::Freshness;
 use crate::site::Site;
 use crate::store::ops::{Delete, Found, Get, Read, Set};
+use crate::store::Bytes;
 use crate::{Cache, Error};
 
 /// One call's parts, as the generated code hands them over.
@@ -54,12 +56,18 @@ impl<R, U> Call<'_, R, U> {
                 return body.await;
             }
         };
+        let local = self.cache.local_tier(&self.site.policy);
+        if let Some(result) = local.and_then(|tier| self.local_hit::<S>(tier, &key)) {
+            return result;
+        }
         if !self.site.policy.coalesce {
-            return self.lead::<I, S>(&key, None, body).await;
+            return self.lead::<I, S>(&key, local, None, body).await;
         }
         loop {
             match self.cache.flights().join(I::BLOCKING, &key) {
-                Joined::Lead(lead) => return self.lead::<I, S>(&key, Some(lead), body).await,
+                Joined::Lead(lead) => {
+                    return self.lead::<I, S>(&key, local, Some(lead), body).await
+                }
                 Joined::Wait(flight) => {
                     if let Some(result) = self.take::<S>(&key, flight.wait().await) {
                         self.site.counters.coalesced.add();
@@ -85,9 +93,32 @@ impl<R, U> Call<'_, R, U> {
         }
     }
 
+    /// A fresh copy of `key` in the in-process tier, as the return value.
+    fn local_hit<S>(&self, tier: &Tier, key: &str) -> Option<R>
+    where
+        S: Shape<R, Stored: Value>,
+    {
+        let policy = &self.site.policy;
+        let (held, left) = tier.get(key)?;
+        // Near expiry (XFetch) or past it (stale window): Redis decides.
+        let Freshness::Fresh(left) = policy.freshness(Some(left)) else {
+            return None;
+        };
+        if left.is_some_and(|left| policy.refresh_due(left, self.site.run_time())) {
+            return None;
+        }
+        let result = match held {
+            Held::Value(value) => self.sharer.as_ref()?.unwrap(&*value)?,
+            Held::Json(json) => S::restore(self.cache.decode::<S::Stored>(key, &json)?),
+        };
+        self.site.counters.local_hits.add();
+        Some(result)
+    }
+
     async fn lead<I: Io, S>(
         &self,
         key: &str,
+        local: Option<&Tier>,
         lead: Option<Lead<'_>>,
         body: impl Future<Output = R>,
     ) -> R
@@ -96,19 +127,30 @@ impl<R, U> Call<'_, R, U> {
         U: Fn(&S::Stored) -> bool,
     {
         let policy = &self.site.policy;
+        // Taken before the read: a fill from a read older than an
+        // invalidation is refused (`local.rs`).
+        let filling = local.map(|tier| (tier, tier.epoch()));
         let mut stale = None;
-        if let Some(found) = self.read::<I>(key).await {
+        if let Some(found) = self.read::<I>(key, filling.is_some()).await {
             match policy.freshness(found.ttl) {
                 Freshness::Fresh(left) => {
                     if let Some(value) = self.cache.decode::<S::Stored>(key, &found.bytes) {
                         self.site.counters.hits.add();
-                        land(lead, || Outcome::Json(found.bytes.into_shared()));
                         let run_time = self.site.run_time();
                         let due = left.filter(|left| policy.refresh_due(*left, run_time));
                         if let Some(left) = due {
+                            land(lead, || Outcome::Json(found.bytes.into_shared()));
                             return self.refresh::<I, S>(key, value, left, body).await;
                         }
-                        return S::restore(value);
+                        let result = S::restore(value);
+                        let mut bytes = found.bytes;
+                        if filling.is_some() {
+                            let json = bytes.into_shared();
+                            self.fill(filling, key, &result, &json, found.ttl);
+                            bytes = Bytes::Shared(json);
+                        }
+                        land(lead, || Outcome::Json(bytes.into_shared()));
+                        return result;
                     }
                 }
                 Freshness::Stale => stale = Some(found.bytes),
@@ -152,7 +194,9 @@ impl<R, U> Call<'_, R, U> {
         publish(&mut lead, || self.outcome::<S>(&result, json.clone()));
         if let (Kind::Value(value), Some(json)) = (kind, &json) {
             if !(self.unless)(value) {
-                self.write::<I>(key, json).await;
+                if let Some(ttl) = self.write::<I>(key, json).await {
+                    self.fill(filling, key, &result, json, Some(ttl));
+                }
             }
         }
         drop(lead);
@@ -217,7 +261,7 @@ impl<R, U> Call<'_, R, U> {
     where
         S: Shape<R, Stored: Value>,
     {
-        let found = self.read::<I>(key).await?;
+        let found = self.read::<I>(key, true).await?;
         match self.site.policy.freshness(found.ttl) {
             Freshness::Fresh(Some(now_left)) if now_left > left => {
                 self.cache.decode::<S::Stored>(key, &found.bytes)
@@ -237,9 +281,10 @@ impl<R, U> Call<'_, R, U> {
         result
     }
 
-    /// The stored value at `key`, with its time left when the policy needs it.
-    async fn read<I: Io>(&self, key: &str) -> Option<Found> {
-        let read = match self.site.policy.reads_ttl() {
+    /// The stored value at `key`, with its time left when the policy or
+    /// `ttl` asks for it.
+    async fn read<I: Io>(&self, key: &str, ttl: bool) -> Option<Found> {
+        let read = match ttl || self.site.policy.reads_ttl() {
             true => I::exec(self.cache.store(), &Read(key)).await,
             false => I::exec(self.cache.store(), &Get(key))
                 .await
@@ -271,23 +316,45 @@ impl<R, U> Call<'_, R, U> {
         }
     }
 
-    /// Stores `json` with the policy's TTL, if it is within the size limit.
-    async fn write<I: Io>(&self, key: &str, json: &[u8]) {
+    /// Stores `json` with the policy's TTL, if it is within the size limit;
+    /// the TTL when it was stored.
+    async fn write<I: Io>(&self, key: &str, json: &[u8]) -> Option<Duration> {
         if let Err(error) = self.cache.check_size(json) {
             tracing::warn!(key, %error, "the result is returned but not stored");
-            return;
+            return None;
         }
+        let ttl = self.site.policy.write_ttl();
         let set = Set {
             key,
             value: json,
-            ttl: Some(self.site.policy.write_ttl()),
+            ttl: Some(ttl),
         };
-        if self
-            .log_error(key, I::exec(self.cache.store(), &set).await)
-            .is_some()
-        {
-            self.site.counters.stores.add();
-        }
+        self.log_error(key, I::exec(self.cache.store(), &set).await)?;
+        self.site.counters.stores.add();
+        Some(ttl)
+    }
+
+    /// Keeps a copy of what Redis now holds at `key` (`result`, whose JSON
+    /// is `json`, for `left` more) in the in-process tier, if the call has
+    /// one: the value itself when it can be cloned, else its JSON.
+    fn fill(
+        &self,
+        filling: Option<(&Tier, u64)>,
+        key: &str,
+        result: &R,
+        json: &Arc<[u8]>,
+        left: Option<Duration>,
+    ) {
+        let Some((tier, epoch)) = filling else {
+            return;
+        };
+        let held = match &self.sharer {
+            Some(sharer) => Held::Value(sharer.wrap(result)),
+            None => Held::Json(json.clone()),
+        };
+        let policy = &self.site.policy;
+        let left = left.unwrap_or(policy.ttl);
+        tier.fill(epoch, key, held, json.len(), left, policy.local_for);
     }
 
     /// What the waiters get for `result`: the whole result when it can be

@@ -22,6 +22,11 @@ pub struct Policy {
     /// XFetch's beta, when early refresh is on.
     pub(crate) early_refresh: Option<f64>,
     pub(crate) stale_if_error: Duration,
+    /// The in-process tier: `None` as the cache says (see
+    /// [`LocalTier::every_function`](crate::LocalTier::every_function)).
+    pub(crate) local: Option<bool>,
+    /// The longest a copy stays in the process, when the function says.
+    pub(crate) local_for: Option<Duration>,
 }
 
 impl Policy {
@@ -34,6 +39,8 @@ impl Policy {
             lock: false,
             early_refresh: None,
             stale_if_error: Duration::ZERO,
+            local: None,
+            local_for: None,
         }
     }
 
@@ -66,6 +73,21 @@ impl Policy {
     /// return when the function fails.
     pub const fn stale_if_error(mut self, window: Duration) -> Self {
         self.stale_if_error = window;
+        self
+    }
+
+    /// `local = true | false`: the in-process tier on or off for this
+    /// function, whatever the cache's default.
+    pub const fn local(mut self, on: bool) -> Self {
+        self.local = Some(on);
+        self
+    }
+
+    /// `local = <seconds>`: the in-process tier on, each copy kept at most
+    /// `most` (and never past the Redis entry's own expiry).
+    pub const fn local_for(mut self, most: Duration) -> Self {
+        self.local = Some(true);
+        self.local_for = Some(most);
         self
     }
 

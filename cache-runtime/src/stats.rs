@@ -30,6 +30,7 @@ impl Counter {
 
 /// A site's counters; see [`FunctionStats`] for what each counts.
 pub(crate) struct Counters {
+    pub(crate) local_hits: Counter,
     pub(crate) hits: Counter,
     pub(crate) misses: Counter,
     pub(crate) coalesced: Counter,
@@ -44,6 +45,7 @@ pub(crate) struct Counters {
 impl Counters {
     pub(crate) const fn new() -> Self {
         Counters {
+            local_hits: Counter::new(),
             hits: Counter::new(),
             misses: Counter::new(),
             coalesced: Counter::new(),
@@ -59,14 +61,17 @@ impl Counters {
 
 /// A snapshot of one cached function's counters since the process started.
 ///
-/// Every call is exactly one of: a hit, a miss, a coalesced call (it waited
-/// for a concurrent call of the same key and took its result), or an
-/// uncached call (its key could not be made).
+/// Every call is exactly one of: a local hit (from the in-process tier), a
+/// hit (from the store), a miss, a coalesced call (it waited for a
+/// concurrent call of the same key and took its result), or an uncached
+/// call (its key could not be made).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FunctionStats {
     /// The function's identity, e.g. `my_app::users::find_user`.
     pub function: String,
+    /// Calls answered from the in-process tier, without a round trip.
+    pub local_hits: u64,
     /// Calls answered from the store.
     pub hits: u64,
     /// Calls that found no usable value and went on to run the function
@@ -89,13 +94,14 @@ pub struct FunctionStats {
 }
 
 impl FunctionStats {
-    /// Hits over calls that looked the key up (hits, misses, coalesced);
+    /// Calls answered without running the function (local hits, hits,
+    /// coalesced) over calls that looked the key up (those and misses);
     /// 0 before the first call.
     pub fn hit_ratio(&self) -> f64 {
-        let calls = self.hits + self.misses + self.coalesced;
-        match calls {
+        let answered = self.local_hits + self.hits + self.coalesced;
+        match answered + self.misses {
             0 => 0.0,
-            calls => (self.hits + self.coalesced) as f64 / calls as f64,
+            calls => answered as f64 / calls as f64,
         }
     }
 }
@@ -105,6 +111,7 @@ impl Site {
         let c = &self.counters;
         FunctionStats {
             function: self.name().unwrap_or_default().to_owned(),
+            local_hits: c.local_hits.get(),
             hits: c.hits.get(),
             misses: c.misses.get(),
             coalesced: c.coalesced.get(),

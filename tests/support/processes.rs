@@ -67,6 +67,13 @@ async fn locked(cache: &Cache, runs: &AtomicU64, id: u64, work_ms: u64) -> u64 {
     id * 3
 }
 
+/// The in-process tier's subject: what `source` holds when it runs, plus
+/// `id`. Process A keeps a copy; process B evicts or overwrites it.
+#[cache_result(expire = 300, store = cache, skip(cache, source), local = true)]
+pub async fn current(cache: &Cache, source: &AtomicU64, id: u64) -> u64 {
+    source.load(Ordering::SeqCst) + id
+}
+
 /// The result of a group of workers: runs of the function and wrong results.
 #[derive(Debug, Default)]
 pub struct Tally {
@@ -91,6 +98,7 @@ pub fn run_worker_if_asked() -> bool {
             "stampede" => stampede_worker().await,
             "hold" => hold_worker().await,
             "counter" => counter_worker().await,
+            "invalidate" => invalidate_worker().await,
             other => panic!("unknown worker role {other}"),
         }
     });
@@ -184,6 +192,37 @@ async fn counter_worker() {
         guard.release().await.expect("released while held");
     }
     println!("runs={increments} calls={increments} wrong=0");
+}
+
+/// `ACTION` (`evict` or `put` of `VALUE`) on `current(KEY_ID)`'s entry;
+/// prints `done at=<microseconds since the epoch>` once it returned.
+async fn invalidate_worker() {
+    let cache = cache_from_env();
+    let (source, id) = (AtomicU64::new(0), number("KEY_ID"));
+    let entry = cache_runtime::entry!(current(&cache, &source, id));
+    match var("ACTION").as_str() {
+        "evict" => drop(entry.evict().await.expect("evicted")),
+        _ => entry.put(&number("VALUE")).await.expect("put"),
+    }
+    println!("done at={}", micros_since_epoch(SystemTime::now()));
+}
+
+pub fn micros_since_epoch(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).unwrap().as_micros() as u64
+}
+
+/// Runs an `invalidate` worker and returns when its write was done.
+pub fn invalidate_from_another_process(url: &str, settings: &[(&str, String)]) -> SystemTime {
+    let worker = spawn("invalidate", url, settings);
+    let output = worker.wait_with_output().expect("the worker runs");
+    assert!(output.status.success(), "worker failed: {output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let micros: u64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("done at="))
+        .and_then(|at| at.parse().ok())
+        .unwrap_or_else(|| panic!("no `done` from the worker: {text}"));
+    UNIX_EPOCH + Duration::from_micros(micros)
 }
 
 /// A worker process of this binary.

@@ -222,6 +222,24 @@ impl Op for Delete<'_> {
     }
 }
 
+/// `PUBLISH channel message`: for the in-process tiers of other processes.
+pub(crate) struct Publish<'a> {
+    pub(crate) channel: &'a str,
+    pub(crate) message: &'a [u8],
+}
+
+impl Op for Publish<'_> {
+    type Output = ();
+    type Reply = i64;
+
+    fn request(&self) -> Request {
+        Request::Cmd(command("PUBLISH", (self.channel, self.message)))
+    }
+    fn reply(_receivers: i64) {}
+    fn embedded(&self, _: &EmbeddedStore) {}
+    fn disabled(&self) {}
+}
+
 /// `PTTL`: the time a key has left; `None` when it does not exist or never
 /// expires.
 pub(crate) struct Ttl<'a>(pub(crate) &'a str);

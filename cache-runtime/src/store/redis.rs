@@ -24,6 +24,8 @@ use crate::Error;
 
 pub(crate) struct RedisStore {
     client: Client,
+    /// Single-server clients for pub/sub: the server, or each cluster seed.
+    pub(crate) subscribe_to: Vec<redis::Client>,
     /// The server's URL, or the cluster's nodes, as they may be shown:
     /// passwords redacted.
     pub(crate) url: String,
@@ -106,8 +108,19 @@ impl RedisStore {
         }
         let client =
             client(nodes.as_deref(), &url, config).map_err(|error| invalid(error.to_string()))?;
+        let subscribe_to = match (&client, &nodes) {
+            (Client::Single(client), _) => vec![client.clone()],
+            (Client::Cluster(_), Some(nodes)) => nodes
+                .iter()
+                .filter(|node| !node.is_empty())
+                .map(|node| single_client(node, config))
+                .collect::<Result<_, _>>()
+                .map_err(|error| invalid(error.to_string()))?,
+            (Client::Cluster(_), None) => unreachable!("a cluster client has nodes"),
+        };
         Ok(RedisStore {
             client,
+            subscribe_to,
             breaker: Breaker::new(
                 config.breaker_threshold,
                 config.breaker_cooldown,

@@ -1,0 +1,497 @@
+//! The in-process tier: copies of Redis entries kept in the process, so that
+//! a hit costs no round trip.
+//!
+//! A copy never outlives the Redis entry it was taken from: it expires with
+//! the entry's time left (`PTTL`, read with the value), or sooner. Writes
+//! made through this crate anywhere (`Entry::evict`, `Entry::put`, clears)
+//! are announced on a pub/sub channel, `cache-runtime:invalidate:<prefix>`;
+//! every process with a tier listens on it, from a thread of its own, and
+//! drops its copies. While that thread is not subscribed (not yet, or the
+//! connection was lost) the tier is off: it holds nothing and serves
+//! nothing, so a missed announcement can never leave a stale copy behind.
+//!
+//! A read that began before an announcement must not put back the value the
+//! announcement dropped. Each announcement advances an epoch; a copy is kept
+//! only if the epoch did not move between the Redis read and the fill.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use moka::sync::Cache as Moka;
+use moka::Expiry;
+
+use crate::policy::Policy;
+
+/// The in-process tier's settings, for [`Config::local_tier`](crate::Config::local_tier).
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_runtime::{Config, LocalTier};
+///
+/// let config = Config::redis("redis://127.0.0.1:6379").local_tier(
+///     LocalTier::max_bytes(256 << 20)      // 256 MiB of keys and values
+///         .max_ttl(Duration::from_secs(30)) // no copy older than 30 s
+///         .every_function(true),            // not only `local = true` ones
+/// );
+/// ```
+///
+/// Without it, a function with `#[cache_result(local = true)]` gets a tier
+/// of 64 MiB, and the others none. The tier fronts Redis only: the embedded
+/// store already lives in the process.
+#[derive(Clone, Debug)]
+pub struct LocalTier {
+    bound: Bound,
+    max_ttl: Option<Duration>,
+    every_function: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Bound {
+    /// Keys and values, values counted as their JSON.
+    Bytes(u64),
+    Entries(u64),
+}
+
+impl Default for LocalTier {
+    fn default() -> Self {
+        LocalTier::max_bytes(64 * 1024 * 1024)
+    }
+}
+
+impl LocalTier {
+    /// A tier bounded by the bytes of its keys and values (each value
+    /// counted as the size of its JSON); least recently and least
+    /// frequently used copies go first (moka's TinyLFU).
+    pub fn max_bytes(bytes: u64) -> Self {
+        LocalTier {
+            bound: Bound::Bytes(bytes),
+            max_ttl: None,
+            every_function: false,
+        }
+    }
+
+    /// A tier bounded by its number of entries.
+    pub fn max_entries(entries: u64) -> Self {
+        LocalTier {
+            bound: Bound::Entries(entries),
+            ..LocalTier::default()
+        }
+    }
+
+    /// No copy is kept longer than `most`, whatever the Redis entry has
+    /// left: a bound on staleness that holds even for writes this crate
+    /// does not announce (another program's `SET`).
+    pub fn max_ttl(mut self, most: Duration) -> Self {
+        self.max_ttl = Some(most);
+        self
+    }
+
+    /// `true`: every cached function uses the tier unless it says
+    /// `local = false`; `false` (the default): only those with `local`.
+    pub fn every_function(mut self, on: bool) -> Self {
+        self.every_function = on;
+        self
+    }
+}
+
+/// What an announcement drops.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Invalidation<'a> {
+    /// The copy of one key.
+    Key(&'a str),
+    /// Every copy (after a clear of a function or of the cache).
+    All,
+}
+
+impl Invalidation<'_> {
+    /// The message on the channel: `k<key>` or `*`.
+    pub(crate) fn message(&self) -> Vec<u8> {
+        match self {
+            Invalidation::Key(key) => [b"k", key.as_bytes()].concat(),
+            Invalidation::All => b"*".to_vec(),
+        }
+    }
+}
+
+/// A cache's tier, started on first use by a function that wants it.
+pub(crate) struct Local {
+    settings: LocalTier,
+    channel: String,
+    /// Where to subscribe: the server, or each seed node of a cluster (a
+    /// cluster forwards every `PUBLISH` to all its nodes).
+    subscribe_to: Vec<redis::Client>,
+    connect_timeout: Duration,
+    tier: OnceLock<Arc<Tier>>,
+}
+
+impl Local {
+    pub(crate) fn new(
+        settings: LocalTier,
+        prefix: &str,
+        subscribe_to: Vec<redis::Client>,
+        connect_timeout: Duration,
+    ) -> Self {
+        Local {
+            settings,
+            channel: format!("cache-runtime:invalidate:{prefix}"),
+            subscribe_to,
+            connect_timeout,
+            tier: OnceLock::new(),
+        }
+    }
+
+    /// The tier, for a function with `policy`, while it is on.
+    pub(crate) fn for_policy(&self, policy: &Policy) -> Option<&Tier> {
+        if !policy.local.unwrap_or(self.settings.every_function) {
+            return None;
+        }
+        let tier = self.tier.get_or_init(|| self.start());
+        tier.live.load(Ordering::Acquire).then_some(&**tier)
+    }
+
+    pub(crate) fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// Drops copies in this process (the announcement reaches the others).
+    pub(crate) fn invalidate(&self, what: Invalidation<'_>) {
+        if let Some(tier) = self.tier.get() {
+            tier.invalidate(what);
+        }
+    }
+
+    fn start(&self) -> Arc<Tier> {
+        let tier = Arc::new(Tier::new(&self.settings));
+        let listener = Listener {
+            tier: Arc::downgrade(&tier),
+            channel: self.channel.clone(),
+            subscribe_to: self.subscribe_to.clone(),
+            connect_timeout: self.connect_timeout,
+        };
+        let spawned = std::thread::Builder::new()
+            .name("cache-runtime-invalidations".into())
+            .spawn(move || listener.run());
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "cannot start the invalidation listener; the in-process tier stays off");
+        }
+        tier
+    }
+}
+
+/// The copies themselves.
+pub(crate) struct Tier {
+    entries: Moka<Arc<str>, Slot>,
+    /// Advanced by every invalidation, and when the tier goes on or off.
+    epoch: AtomicU64,
+    /// Subscribed to the channel: copies may be kept and served.
+    live: AtomicBool,
+    max_ttl: Option<Duration>,
+}
+
+/// A copy: the value's JSON, or the value itself when the function's return
+/// type is `Clone` (a hit is then a clone, with no decoding).
+#[derive(Clone)]
+pub(crate) enum Held {
+    Json(Arc<[u8]>),
+    Value(Arc<dyn Any + Send + Sync>),
+}
+
+#[derive(Clone)]
+struct Slot {
+    held: Held,
+    expires_at: Instant,
+    /// The JSON's size, for the byte bound.
+    json_len: u32,
+}
+
+struct UntilExpiry;
+
+impl Expiry<Arc<str>, Slot> for UntilExpiry {
+    fn expire_after_create(&self, _: &Arc<str>, slot: &Slot, now: Instant) -> Option<Duration> {
+        Some(slot.expires_at.saturating_duration_since(now))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &Arc<str>,
+        slot: &Slot,
+        now: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(slot.expires_at.saturating_duration_since(now))
+    }
+}
+
+impl Tier {
+    fn new(settings: &LocalTier) -> Self {
+        let builder = Moka::builder().expire_after(UntilExpiry);
+        let entries = match settings.bound {
+            Bound::Bytes(bytes) => builder
+                .max_capacity(bytes)
+                .weigher(|key: &Arc<str>, slot: &Slot| {
+                    u32::try_from(key.len())
+                        .unwrap_or(u32::MAX)
+                        .saturating_add(slot.json_len)
+                })
+                .build(),
+            Bound::Entries(entries) => builder.max_capacity(entries).build(),
+        };
+        Tier {
+            entries,
+            epoch: AtomicU64::new(0),
+            live: AtomicBool::new(false),
+            max_ttl: settings.max_ttl,
+        }
+    }
+
+    /// The copy of `key` and the time it has left.
+    pub(crate) fn get(&self, key: &str) -> Option<(Held, Duration)> {
+        let slot = self.entries.get(key)?;
+        // moka hides expired entries; this covers the moment before its
+        // housekeeping, and a tier switched off meanwhile.
+        let left = slot.expires_at.checked_duration_since(Instant::now())?;
+        (self.live.load(Ordering::Acquire) && !left.is_zero()).then_some((slot.held, left))
+    }
+
+    /// Where invalidations stand; take it before reading Redis, give it
+    /// back to [`Tier::fill`].
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Keeps a copy of what Redis holds at `key` for `left` more (and the
+    /// function allows `most`), unless an invalidation came since `epoch`.
+    pub(crate) fn fill(
+        &self,
+        epoch: u64,
+        key: &str,
+        held: Held,
+        json_len: usize,
+        left: Duration,
+        most: Option<Duration>,
+    ) {
+        if !self.live.load(Ordering::Acquire) || self.epoch() != epoch {
+            return;
+        }
+        let left = [most, self.max_ttl]
+            .into_iter()
+            .flatten()
+            .fold(left, Duration::min);
+        if left.is_zero() {
+            return;
+        }
+        let key: Arc<str> = key.into();
+        let slot = Slot {
+            held,
+            expires_at: Instant::now() + left,
+            json_len: u32::try_from(json_len).unwrap_or(u32::MAX),
+        };
+        self.entries.insert(key.clone(), slot);
+        // An invalidation between the check above and the insert has not
+        // seen this copy: take it back. (One after this sees it.)
+        if self.epoch() != epoch {
+            self.entries.invalidate(&key);
+        }
+    }
+
+    fn invalidate(&self, what: Invalidation<'_>) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        match what {
+            Invalidation::Key(key) => self.entries.invalidate(key),
+            Invalidation::All => self.entries.invalidate_all(),
+        }
+    }
+
+    /// On (subscribed) or off (not subscribed); empty either way.
+    fn set_live(&self, live: bool) {
+        if !live {
+            self.live.store(false, Ordering::Release);
+        }
+        self.invalidate(Invalidation::All);
+        if live {
+            self.live.store(true, Ordering::Release);
+        }
+    }
+
+    /// Applies one message from the channel.
+    fn apply(&self, message: &[u8]) {
+        match message {
+            [b'k', key @ ..] => match std::str::from_utf8(key) {
+                Ok(key) => self.invalidate(Invalidation::Key(key)),
+                Err(_) => self.invalidate(Invalidation::All),
+            },
+            // `*`, or anything this version does not know: drop everything.
+            _ => self.invalidate(Invalidation::All),
+        }
+    }
+}
+
+/// How often an idle listener checks that its connection is alive (`PING`)
+/// and that its tier still exists.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// The thread that keeps a tier subscribed; it ends when the tier is dropped.
+struct Listener {
+    tier: Weak<Tier>,
+    channel: String,
+    subscribe_to: Vec<redis::Client>,
+    connect_timeout: Duration,
+}
+
+enum Ended {
+    /// The cache, and with it the tier, is gone.
+    Dropped,
+    Lost(redis::RedisError),
+}
+
+impl Listener {
+    fn run(self) {
+        let mut backoff = MIN_BACKOFF;
+        for client in self.subscribe_to.iter().cycle() {
+            match self.listen(client, &mut backoff) {
+                Ended::Dropped => return,
+                Ended::Lost(error) => {
+                    let Some(tier) = self.tier.upgrade() else {
+                        return;
+                    };
+                    if tier.live.load(Ordering::Acquire) {
+                        tracing::warn!(%error, channel = %self.channel,
+                            "invalidation channel lost; the in-process tier is off until it is back");
+                    }
+                    tier.set_live(false);
+                }
+            }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Subscribes through `client` and applies messages until the
+    /// connection fails or the tier is dropped.
+    fn listen(&self, client: &redis::Client, backoff: &mut Duration) -> Ended {
+        let result = (|| {
+            let mut connection = client.get_connection_with_timeout(self.connect_timeout)?;
+            let mut pubsub = connection.as_pubsub();
+            pubsub.set_read_timeout(Some(HEARTBEAT))?;
+            pubsub.subscribe(&self.channel)?;
+            let Some(tier) = self.tier.upgrade() else {
+                return Ok(Ended::Dropped);
+            };
+            tier.set_live(true);
+            tracing::debug!(channel = %self.channel, "in-process tier on");
+            *backoff = MIN_BACKOFF;
+            drop(tier);
+            loop {
+                let message = match pubsub.get_message() {
+                    Ok(message) => Some(message),
+                    Err(error) if error.is_timeout() => None,
+                    Err(error) => return Err(error),
+                };
+                let Some(tier) = self.tier.upgrade() else {
+                    return Ok(Ended::Dropped);
+                };
+                match message {
+                    Some(message) => tier.apply(message.get_payload_bytes()),
+                    None => {
+                        pubsub.ping::<redis::Value>()?;
+                    }
+                }
+            }
+        })();
+        result.unwrap_or_else(Ended::Lost)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live_tier() -> Tier {
+        let tier = Tier::new(&LocalTier::max_entries(100));
+        tier.set_live(true);
+        tier
+    }
+
+    fn json(text: &str) -> Held {
+        Held::Json(text.as_bytes().into())
+    }
+
+    fn text(tier: &Tier, key: &str) -> Option<String> {
+        match tier.get(key)?.0 {
+            Held::Json(bytes) => Some(String::from_utf8(bytes.to_vec()).unwrap()),
+            Held::Value(_) => None,
+        }
+    }
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_fill_is_served_until_invalidated() {
+        let tier = live_tier();
+        tier.fill(tier.epoch(), "k", json("1"), 1, MINUTE, None);
+        assert_eq!(text(&tier, "k").as_deref(), Some("1"));
+        tier.apply(b"kk");
+        assert_eq!(text(&tier, "k"), None);
+    }
+
+    #[test]
+    fn a_fill_after_an_invalidation_it_did_not_see_is_dropped() {
+        let tier = live_tier();
+        let epoch = tier.epoch();
+        tier.apply(b"kother");
+        tier.fill(epoch, "k", json("old"), 3, MINUTE, None);
+        assert_eq!(text(&tier, "k"), None);
+    }
+
+    #[test]
+    fn copies_expire_with_the_shortest_bound() {
+        let tier = Tier::new(&LocalTier::max_entries(10).max_ttl(MINUTE));
+        tier.set_live(true);
+        tier.fill(tier.epoch(), "a", json("1"), 1, 2 * MINUTE, None);
+        tier.fill(
+            tier.epoch(),
+            "b",
+            json("1"),
+            1,
+            2 * MINUTE,
+            Some(Duration::from_secs(5)),
+        );
+        let left = |key| tier.get(key).unwrap().1;
+        assert!(left("a") <= MINUTE && left("a") > MINUTE - Duration::from_secs(5));
+        assert!(left("b") <= Duration::from_secs(5));
+    }
+
+    #[test]
+    fn an_off_tier_keeps_and_serves_nothing() {
+        let tier = live_tier();
+        tier.fill(tier.epoch(), "k", json("1"), 1, MINUTE, None);
+        tier.set_live(false);
+        assert_eq!(text(&tier, "k"), None);
+        tier.fill(tier.epoch(), "k", json("1"), 1, MINUTE, None);
+        assert_eq!(text(&tier, "k"), None);
+    }
+
+    #[test]
+    fn unknown_messages_drop_everything() {
+        let tier = live_tier();
+        tier.fill(tier.epoch(), "k", json("1"), 1, MINUTE, None);
+        tier.apply(b"?future message");
+        assert_eq!(text(&tier, "k"), None);
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        let tier = live_tier();
+        tier.fill(tier.epoch(), "a:b", json("1"), 1, MINUTE, None);
+        tier.fill(tier.epoch(), "c", json("1"), 1, MINUTE, None);
+        tier.apply(&Invalidation::Key("a:b").message());
+        assert_eq!(text(&tier, "a:b"), None);
+        assert!(text(&tier, "c").is_some());
+        tier.apply(&Invalidation::All.message());
+        assert_eq!(text(&tier, "c"), None);
+    }
+}

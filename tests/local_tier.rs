@@ -1,0 +1,317 @@
+//! The in-process tier (`local = ...`, `LocalTier`) in front of a real
+//! redis-server started by each test. The cross-process case (another
+//! process evicts) is in tests/processes.rs.
+
+mod support;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use cache_runtime::{cache_result, entry, Cache, Config, FunctionStats, LocalTier};
+use serde::{Deserialize, Serialize};
+use support::RedisServer;
+
+/// Functions that return what `source` holds when they run (plus `id`), so
+/// that a test sees which run (or which copy) a call returned. One per test:
+/// counters are per function and tests run in parallel.
+macro_rules! subjects {
+    ($($name:ident),*) => {$(
+        #[cache_result(expire = 60, store = cache, skip(cache, source), local = true)]
+        async fn $name(cache: &Cache, source: &AtomicU64, id: u64) -> u64 {
+            source.load(Ordering::SeqCst) + id
+        }
+    )*};
+}
+
+subjects!(
+    answered_here,
+    evicted_here,
+    evicted_elsewhere,
+    cleared,
+    channel_down
+);
+
+/// Not `Clone`: its copies are kept as JSON and decoded on each hit.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Report {
+    version: u64,
+    lines: Vec<String>,
+}
+
+#[cache_result(expire = 60, store = cache, skip(cache, source), local = true)]
+async fn report(cache: &Cache, source: &AtomicU64) -> Report {
+    let version = source.load(Ordering::SeqCst);
+    Report {
+        version,
+        lines: vec![format!("version {version}")],
+    }
+}
+
+#[cache_result(expire = 2, store = cache, skip(cache, source), local = true)]
+async fn short_lived(cache: &Cache, source: &AtomicU64) -> u64 {
+    source.load(Ordering::SeqCst)
+}
+
+#[cache_result(expire = 60, store = cache, skip(cache, source), local = 1)]
+async fn one_second_copies(cache: &Cache, source: &AtomicU64) -> u64 {
+    source.load(Ordering::SeqCst)
+}
+
+#[cache_result(expire = 60, store = cache, skip(cache, source))]
+async fn by_default(cache: &Cache, source: &AtomicU64) -> u64 {
+    source.load(Ordering::SeqCst)
+}
+
+#[cache_result(expire = 60, store = cache, skip(cache, source))]
+async fn never_asked(cache: &Cache, source: &AtomicU64) -> u64 {
+    source.load(Ordering::SeqCst)
+}
+
+#[cache_result(expire = 60, store = cache, skip(cache, source), local = false)]
+async fn never_local(cache: &Cache, source: &AtomicU64) -> u64 {
+    source.load(Ordering::SeqCst)
+}
+
+#[cache_result(expire = 60, store = cache, skip(cache, source), local = true)]
+fn sync_current(cache: &Cache, source: &AtomicU64) -> u64 {
+    source.load(Ordering::SeqCst)
+}
+
+fn stats_of(name: &str) -> FunctionStats {
+    cache_runtime::stats()
+        .into_iter()
+        .find(|stats| stats.function.ends_with(&format!("::{name}")))
+        .unwrap_or_default()
+}
+
+/// Calls `call` until one call is answered by the tier (it subscribes to
+/// the invalidation channel on first use, from a thread of its own).
+async fn until_local<F, Fut>(name: &str, mut call: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future,
+{
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let before = stats_of(name).local_hits;
+    while stats_of(name).local_hits == before {
+        assert!(Instant::now() < deadline, "{name}: no local hit within 5 s");
+        call().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn commands_processed(server: &RedisServer) -> u64 {
+    let info = server.cli(&["INFO", "stats"]);
+    info.lines()
+        .find_map(|line| line.strip_prefix("total_commands_processed:"))
+        .and_then(|count| count.trim().parse().ok())
+        .expect("INFO stats has total_commands_processed")
+}
+
+fn cache_for(server: &RedisServer) -> Cache {
+    Config::redis(server.url()).build().expect("valid URL")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_hits_answer_without_asking_redis() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let source = AtomicU64::new(100);
+    until_local("answered_here", || answered_here(&cache, &source, 1)).await;
+
+    let before = commands_processed(&server);
+    let hits_before = stats_of("answered_here").local_hits;
+    source.store(200, Ordering::SeqCst);
+    for _ in 0..1000 {
+        assert_eq!(
+            answered_here(&cache, &source, 1).await,
+            101,
+            "the cached run"
+        );
+    }
+    let commands = commands_processed(&server) - before;
+    // The INFO calls themselves, and perhaps the listener's heartbeat PING.
+    assert!(commands <= 4, "1000 local hits sent {commands} commands");
+    assert_eq!(stats_of("answered_here").local_hits - hits_before, 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evict_and_put_in_this_process_take_effect_at_once() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let source = AtomicU64::new(10);
+    until_local("evicted_here", || evicted_here(&cache, &source, 2)).await;
+
+    source.store(20, Ordering::SeqCst);
+    assert!(entry!(evicted_here(&cache, &source, 2))
+        .evict()
+        .await
+        .unwrap());
+    assert_eq!(
+        evicted_here(&cache, &source, 2).await,
+        22,
+        "evicted: runs again"
+    );
+
+    entry!(evicted_here(&cache, &source, 2))
+        .put(&7)
+        .await
+        .unwrap();
+    assert_eq!(
+        evicted_here(&cache, &source, 2).await,
+        7,
+        "put: the new value"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_cache_evicting_reaches_this_one_through_the_channel() {
+    let server = RedisServer::start();
+    let (here, elsewhere) = (cache_for(&server), cache_for(&server));
+    let source = AtomicU64::new(1000);
+    until_local("evicted_elsewhere", || evicted_elsewhere(&here, &source, 3)).await;
+
+    source.store(2000, Ordering::SeqCst);
+    entry!(evicted_elsewhere(&elsewhere, &source, 3))
+        .evict()
+        .await
+        .unwrap();
+    let evicted = Instant::now();
+    while evicted_elsewhere(&here, &source, 3).await != 2003 {
+        assert!(
+            evicted.elapsed() < Duration::from_millis(250),
+            "the copy outlived the eviction"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clearing_drops_every_copy() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let source = AtomicU64::new(1);
+    until_local("cleared", || cleared(&cache, &source, 4)).await;
+
+    source.store(5, Ordering::SeqCst);
+    cache.clear().await.unwrap();
+    assert_eq!(cleared(&cache, &source, 4).await, 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_never_outlives_its_redis_entry() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let source = AtomicU64::new(1);
+    let first = Instant::now();
+    until_local("short_lived", || short_lived(&cache, &source)).await;
+    source.store(2, Ordering::SeqCst);
+
+    // The entry lives 2 s from the first call's write.
+    while first.elapsed() < Duration::from_millis(1900) {
+        assert_eq!(short_lived(&cache, &source).await, 1);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(short_lived(&cache, &source).await, 2, "expired everywhere");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_with_seconds_bounds_the_copy_not_the_entry() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let source = AtomicU64::new(1);
+    until_local("one_second_copies", || one_second_copies(&cache, &source)).await;
+    let hits = stats_of("one_second_copies").hits;
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    source.store(2, Ordering::SeqCst);
+    assert_eq!(one_second_copies(&cache, &source).await, 1, "from Redis");
+    assert_eq!(stats_of("one_second_copies").hits, hits + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_that_are_not_clone_are_kept_as_json() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let source = AtomicU64::new(3);
+    until_local("report", || report(&cache, &source)).await;
+    source.store(4, Ordering::SeqCst);
+    let value = report(&cache, &source).await;
+    assert_eq!(value.version, 3);
+    assert_eq!(value.lines, ["version 3"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_function_unless_it_says_local_false() {
+    let server = RedisServer::start();
+    let cache = Config::redis(server.url())
+        .local_tier(LocalTier::max_entries(1000).every_function(true))
+        .build()
+        .unwrap();
+    let source = AtomicU64::new(1);
+    until_local("by_default", || by_default(&cache, &source)).await;
+
+    for _ in 0..10 {
+        never_local(&cache, &source).await;
+    }
+    let stats = stats_of("never_local");
+    assert_eq!((stats.local_hits, stats.hits), (0, 9));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_local_functions_keep_no_copies() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let source = AtomicU64::new(1);
+    for _ in 0..10 {
+        never_asked(&cache, &source).await;
+    }
+    let stats = stats_of("never_asked");
+    assert_eq!((stats.local_hits, stats.hits), (0, 9));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_functions_use_the_tier_too() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let source = AtomicU64::new(8);
+    until_local("sync_current", || async { sync_current(&cache, &source) }).await;
+    source.store(9, Ordering::SeqCst);
+    assert_eq!(sync_current(&cache, &source), 8);
+    entry!(sync_current(&cache, &source))
+        .evict_blocking()
+        .unwrap();
+    assert_eq!(sync_current(&cache, &source), 9);
+}
+
+/// Without its channel, the tier cannot hear evictions: it switches off and
+/// empties itself, calls go to Redis (or run, while Redis is down), and it
+/// comes back on once the channel is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tier_is_off_while_its_channel_is_down() {
+    let mut server = RedisServer::start();
+    let cache = Config::redis(server.url())
+        .connect_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let source = AtomicU64::new(1);
+    until_local("channel_down", || channel_down(&cache, &source, 5)).await;
+
+    server.stop();
+    source.store(2, Ordering::SeqCst);
+    // Within a heartbeat (1 s) and a failed PING, the copy is gone: with
+    // Redis down, the function runs.
+    let stopped = Instant::now();
+    while channel_down(&cache, &source, 5).await != 7 {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(5),
+            "still serving the copy"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    server.restart();
+    until_local("channel_down", || channel_down(&cache, &source, 5)).await;
+    assert_eq!(channel_down(&cache, &source, 5).await, 7);
+}
