@@ -50,7 +50,7 @@ macro_rules! entry_points {
             sharer: Option<Sharer<$ret>>,
             body: impl Future<Output = $ret>,
         ) -> $ret {
-            let call = Call { site, cache, unless, sharer };
+            let call = Call::new(site, cache, unless, sharer);
             call.run::<Async, $shape>(key, body).await
         }
 
@@ -63,7 +63,7 @@ macro_rules! entry_points {
             sharer: Option<Sharer<$ret>>,
             body: impl FnOnce() -> $ret,
         ) -> $ret {
-            let call = Call { site, cache, unless, sharer };
+            let call = Call::new(site, cache, unless, sharer);
             block_on(call.run::<Blocking, $shape>(key, async move { body() }))
         }
     )*};

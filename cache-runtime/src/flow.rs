@@ -18,6 +18,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tracing::{Instrument, Span};
+
 use crate::call::{Kind, Shape, Sharer, Value};
 use crate::flight::{land, publish, Joined, Lead, Outcome};
 use crate::io::Io;
@@ -25,20 +27,46 @@ use crate::lease::{self, Lease, Waited};
 use crate::local::{Held, Tier};
 use crate::policy::Freshness;
 use crate::site::Site;
+use crate::stats::Event;
 use crate::store::ops::{Delete, Found, Get, Read, Set};
 use crate::store::Bytes;
 use crate::{Cache, Error};
 
 /// One call's parts, as the generated code hands them over.
 pub(crate) struct Call<'a, R, U> {
-    pub(crate) site: &'static Site,
-    pub(crate) cache: &'a Cache,
-    pub(crate) unless: U,
-    pub(crate) sharer: Option<Sharer<R>>,
+    site: &'static Site,
+    cache: &'a Cache,
+    unless: U,
+    sharer: Option<Sharer<R>>,
+    /// `cache` at debug level: the function, the key, and the outcome
+    /// (`local_hit`, `hit`, `miss`, `coalesced`, `uncached`).
+    span: Span,
 }
 
-impl<R, U> Call<'_, R, U> {
-    /// Runs the call: from the cache when it can, through `body` when it must.
+impl<'a, R, U> Call<'a, R, U> {
+    pub(crate) fn new(
+        site: &'static Site,
+        cache: &'a Cache,
+        unless: U,
+        sharer: Option<Sharer<R>>,
+    ) -> Self {
+        let span = tracing::debug_span!(
+            "cache",
+            function = site.name().unwrap_or_default(),
+            key = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        Call {
+            site,
+            cache,
+            unless,
+            sharer,
+            span,
+        }
+    }
+
+    /// Runs the call: from the cache when it can, through `body` when it
+    /// must; inside the call's span, and timed.
     pub(crate) async fn run<I: Io, S>(
         &self,
         key: Result<String, Error>,
@@ -48,14 +76,37 @@ impl<R, U> Call<'_, R, U> {
         S: Shape<R, Stored: Value>,
         U: Fn(&S::Stored) -> bool,
     {
+        let started = Instant::now();
+        let result = self
+            .answer::<I, S>(key, body)
+            .instrument(self.span.clone())
+            .await;
+        self.site.record_latency(started.elapsed());
+        result
+    }
+
+    /// Counts `event`; an outcome also goes in the call's span.
+    fn count(&self, event: Event) {
+        self.site.count(event);
+        if event.is_outcome() {
+            self.span.record("outcome", event.name());
+        }
+    }
+
+    async fn answer<I: Io, S>(&self, key: Result<String, Error>, body: impl Future<Output = R>) -> R
+    where
+        S: Shape<R, Stored: Value>,
+        U: Fn(&S::Stored) -> bool,
+    {
         let key = match key {
             Ok(key) => key,
             Err(error) => {
                 tracing::warn!(%error, "argument cannot be part of a cache key; running uncached");
-                self.site.counters.uncached.add();
+                self.count(Event::Uncached);
                 return body.await;
             }
         };
+        self.span.record("key", key.as_str());
         let local = self.cache.local_tier(&self.site.policy);
         if let Some(result) = local.and_then(|tier| self.local_hit::<S>(tier, &key)) {
             return result;
@@ -70,7 +121,7 @@ impl<R, U> Call<'_, R, U> {
                 }
                 Joined::Wait(flight) => {
                     if let Some(result) = self.take::<S>(&key, flight.wait().await) {
-                        self.site.counters.coalesced.add();
+                        self.count(Event::Coalesced);
                         return result;
                     }
                     // Nothing to share: lead the next flight, or wait for its leader.
@@ -111,7 +162,7 @@ impl<R, U> Call<'_, R, U> {
             Held::Value(value) => self.sharer.as_ref()?.unwrap(&*value)?,
             Held::Json(json) => S::restore(self.cache.decode::<S::Stored>(key, &json)?),
         };
-        self.site.counters.local_hits.add();
+        self.count(Event::LocalHit);
         Some(result)
     }
 
@@ -135,7 +186,7 @@ impl<R, U> Call<'_, R, U> {
             match policy.freshness(found.ttl) {
                 Freshness::Fresh(left) => {
                     if let Some(value) = self.cache.decode::<S::Stored>(key, &found.bytes) {
-                        self.site.counters.hits.add();
+                        self.count(Event::Hit);
                         let run_time = self.site.run_time();
                         let due = left.filter(|left| policy.refresh_due(*left, run_time));
                         if let Some(left) = due {
@@ -157,7 +208,7 @@ impl<R, U> Call<'_, R, U> {
                 Freshness::Expired => {}
             }
         }
-        self.site.counters.misses.add();
+        self.count(Event::Miss);
 
         let lease = match policy.lock {
             true => match lease::acquire_or_wait::<I>(self.cache, key).await {
@@ -179,7 +230,7 @@ impl<R, U> Call<'_, R, U> {
         if let (Kind::Failed, Some(bytes)) = (&kind, stale) {
             if let Some(value) = self.cache.decode::<S::Stored>(key, &bytes) {
                 tracing::warn!(key, "the function failed; returning the stale value");
-                self.site.counters.stale.add();
+                self.count(Event::Stale);
                 land(lead, || Outcome::Json(bytes.into_shared()));
                 release::<I>(lease).await;
                 return S::restore(value);
@@ -235,7 +286,7 @@ impl<R, U> Call<'_, R, U> {
             release::<I>(lease).await;
             return S::restore(newer);
         }
-        self.site.counters.refreshes.add();
+        self.count(Event::Refresh);
         let result = self.execute::<I>(lease.as_ref(), body).await;
         let result = match S::classify(&result) {
             Kind::Value(value) if !(self.unless)(value) => {
@@ -330,7 +381,7 @@ impl<R, U> Call<'_, R, U> {
             ttl: Some(ttl),
         };
         self.log_error(key, I::exec(self.cache.store(), &set).await)?;
-        self.site.counters.stores.add();
+        self.count(Event::Store);
         Some(ttl)
     }
 
@@ -377,7 +428,7 @@ impl<R, U> Call<'_, R, U> {
     fn log_error<T>(&self, key: &str, result: Result<T, Error>) -> Option<T> {
         result
             .map_err(|error| {
-                self.site.counters.errors.add();
+                self.count(Event::Error);
                 crate::cache::log_store_failure(key, &error);
             })
             .ok()

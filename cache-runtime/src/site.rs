@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::key::site_identity;
 use crate::policy::Policy;
-use crate::stats::Counters;
+use crate::stats::{Counters, Event};
 
 /// One cached function's state. Built by `#[cache_result]`; not a stable API.
 #[doc(hidden)]
@@ -59,7 +59,7 @@ impl Site {
 
     /// Folds one run of the function into the moving average (weight 1/4
     /// for the newest run: quick to follow a change, steady under noise).
-    pub(crate) fn record_run(&self, took: Duration) {
+    pub(crate) fn record_run(&'static self, took: Duration) {
         let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
         let old = self.run_nanos.load(Ordering::Relaxed);
         let new = match old {
@@ -67,7 +67,7 @@ impl Site {
             old => old - old / 4 + took / 4,
         };
         self.run_nanos.store(new, Ordering::Relaxed);
-        self.counters.executions.add();
+        self.count(Event::Execution);
     }
 
     /// The function's typical run time here, once it has run.

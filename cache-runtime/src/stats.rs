@@ -8,53 +8,97 @@
 //! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use crate::latency::{Histogram, Latency};
 use crate::site::{registered, Site};
 
-/// A counter of events.
-pub(crate) struct Counter(AtomicU64);
+/// What a cached call can do; see [`FunctionStats`] for each. The first five
+/// are a call's outcome: every call has exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Event {
+    LocalHit,
+    Hit,
+    Miss,
+    Coalesced,
+    Uncached,
+    Execution,
+    Refresh,
+    Stale,
+    Store,
+    Error,
+}
 
-impl Counter {
-    const fn new() -> Self {
-        Counter(AtomicU64::new(0))
+const EVENTS: usize = 10;
+
+impl Event {
+    /// The label in spans and metrics.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Event::LocalHit => "local_hit",
+            Event::Hit => "hit",
+            Event::Miss => "miss",
+            Event::Coalesced => "coalesced",
+            Event::Uncached => "uncached",
+            Event::Execution => "execution",
+            Event::Refresh => "refresh",
+            Event::Stale => "stale",
+            Event::Store => "store",
+            Event::Error => "error",
+        }
     }
 
-    pub(crate) fn add(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+    pub(crate) fn is_outcome(self) -> bool {
+        matches!(
+            self,
+            Event::LocalHit | Event::Hit | Event::Miss | Event::Coalesced | Event::Uncached
+        )
     }
 }
 
-/// A site's counters; see [`FunctionStats`] for what each counts.
+/// A site's counters and latency histogram.
 pub(crate) struct Counters {
-    pub(crate) local_hits: Counter,
-    pub(crate) hits: Counter,
-    pub(crate) misses: Counter,
-    pub(crate) coalesced: Counter,
-    pub(crate) executions: Counter,
-    pub(crate) refreshes: Counter,
-    pub(crate) stale: Counter,
-    pub(crate) stores: Counter,
-    pub(crate) errors: Counter,
-    pub(crate) uncached: Counter,
+    counts: [AtomicU64; EVENTS],
+    latency: Histogram,
 }
 
 impl Counters {
     pub(crate) const fn new() -> Self {
         Counters {
-            local_hits: Counter::new(),
-            hits: Counter::new(),
-            misses: Counter::new(),
-            coalesced: Counter::new(),
-            executions: Counter::new(),
-            refreshes: Counter::new(),
-            stale: Counter::new(),
-            stores: Counter::new(),
-            errors: Counter::new(),
-            uncached: Counter::new(),
+            counts: [const { AtomicU64::new(0) }; EVENTS],
+            latency: Histogram::new(),
+        }
+    }
+
+    fn get(&self, event: Event) -> u64 {
+        self.counts[event as usize].load(Ordering::Relaxed)
+    }
+}
+
+impl Site {
+    /// Counts `event` (and, with the `metrics` feature, reports it).
+    pub(crate) fn count(&'static self, event: Event) {
+        self.counters.counts[event as usize].fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(function) = self.name() {
+            match event.is_outcome() {
+                true => metrics::counter!("cache_result_calls_total",
+                    "function" => function, "outcome" => event.name())
+                .increment(1),
+                false => metrics::counter!("cache_result_events_total",
+                    "function" => function, "event" => event.name())
+                .increment(1),
+            }
+        }
+    }
+
+    /// Records one call's time, from the call to its return.
+    pub(crate) fn record_latency(&'static self, took: Duration) {
+        self.counters.latency.record(took);
+        #[cfg(feature = "metrics")]
+        if let Some(function) = self.name() {
+            metrics::histogram!("cache_result_call_seconds", "function" => function)
+                .record(took.as_secs_f64());
         }
     }
 }
@@ -91,6 +135,8 @@ pub struct FunctionStats {
     pub errors: u64,
     /// Calls that ran uncached because an argument could not be serialized.
     pub uncached: u64,
+    /// How long calls took, from the call to its return.
+    pub latency: Latency,
 }
 
 impl FunctionStats {
@@ -111,16 +157,17 @@ impl Site {
         let c = &self.counters;
         FunctionStats {
             function: self.name().unwrap_or_default().to_owned(),
-            local_hits: c.local_hits.get(),
-            hits: c.hits.get(),
-            misses: c.misses.get(),
-            coalesced: c.coalesced.get(),
-            executions: c.executions.get(),
-            refreshes: c.refreshes.get(),
-            stale: c.stale.get(),
-            stores: c.stores.get(),
-            errors: c.errors.get(),
-            uncached: c.uncached.get(),
+            local_hits: c.get(Event::LocalHit),
+            hits: c.get(Event::Hit),
+            misses: c.get(Event::Miss),
+            coalesced: c.get(Event::Coalesced),
+            executions: c.get(Event::Execution),
+            refreshes: c.get(Event::Refresh),
+            stale: c.get(Event::Stale),
+            stores: c.get(Event::Store),
+            errors: c.get(Event::Error),
+            uncached: c.get(Event::Uncached),
+            latency: c.latency.snapshot(),
         }
     }
 }
