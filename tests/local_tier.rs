@@ -28,7 +28,8 @@ subjects!(
     evicted_here,
     evicted_elsewhere,
     cleared,
-    channel_down
+    channel_down,
+    hot_loop
 );
 
 /// Not `Clone`: its copies are kept as JSON and decoded on each hit.
@@ -314,4 +315,26 @@ async fn the_tier_is_off_while_its_channel_is_down() {
     server.restart();
     until_local("channel_down", || channel_down(&cache, &source, 5)).await;
     assert_eq!(channel_down(&cache, &source, 5).await, 7);
+}
+
+/// A local hit needs no I/O, so nothing in it would ever yield; it spends
+/// Tokio's cooperative budget instead, as Tokio's own resources do, and a
+/// loop of them lets the runtime's other tasks run.
+#[tokio::test(flavor = "current_thread")]
+async fn a_loop_of_local_hits_lets_other_tasks_run() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let source = AtomicU64::new(1);
+    until_local("hot_loop", || hot_loop(&cache, &source, 1)).await;
+
+    let ticked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tick = ticked.clone();
+    tokio::spawn(async move { tick.store(true, Ordering::SeqCst) });
+    let mut hits = 0;
+    while !ticked.load(Ordering::SeqCst) && hits < 100_000 {
+        hot_loop(&cache, &source, 1).await;
+        hits += 1;
+    }
+    assert!(ticked.load(Ordering::SeqCst), "starved for {hits} hits");
+    assert!(hits <= 1000, "the other task ran only after {hits} hits");
 }

@@ -109,6 +109,7 @@ impl<'a, R, U> Call<'a, R, U> {
         self.span.record("key", key.as_str());
         let local = self.cache.local_tier(&self.site.policy);
         if let Some(result) = local.and_then(|tier| self.local_hit::<S>(tier, &key)) {
+            I::cooperate().await;
             return result;
         }
         if !self.site.policy.coalesce {
