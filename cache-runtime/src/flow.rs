@@ -77,12 +77,41 @@ impl<'a, R, U> Call<'a, R, U> {
         U: Fn(&S::Stored) -> bool,
     {
         let started = Instant::now();
-        let result = self
-            .answer::<I, S>(key, body)
-            .instrument(self.span.clone())
-            .await;
+        let result = match self.local_answer::<S>(key) {
+            Ok(result) => {
+                I::cooperate().await;
+                result
+            }
+            // The rest of the path (store I/O, leases, the function) is a
+            // future of kilobytes: boxed, so that a local hit neither builds
+            // nor moves it, and the caller's own future stays small.
+            Err(key) => {
+                Box::pin(self.answer::<I, S>(key, body))
+                    .instrument(self.span.clone())
+                    .await
+            }
+        };
         self.site.record_latency(started.elapsed());
         result
+    }
+
+    /// The answer from the in-process tier, if the call has one and it
+    /// holds a fresh copy; else the key back.
+    fn local_answer<S>(&self, key: Result<String, Error>) -> Result<R, Result<String, Error>>
+    where
+        S: Shape<R, Stored: Value>,
+    {
+        let Ok(key_str) = key.as_deref() else {
+            return Err(key);
+        };
+        let tier = self.cache.local_tier(&self.site.policy);
+        match tier.and_then(|tier| self.local_hit::<S>(tier, key_str)) {
+            Some(result) => {
+                self.span.record("key", key_str);
+                Ok(result)
+            }
+            None => Err(key),
+        }
     }
 
     /// Counts `event`; an outcome also goes in the call's span.
@@ -108,10 +137,6 @@ impl<'a, R, U> Call<'a, R, U> {
         };
         self.span.record("key", key.as_str());
         let local = self.cache.local_tier(&self.site.policy);
-        if let Some(result) = local.and_then(|tier| self.local_hit::<S>(tier, &key)) {
-            I::cooperate().await;
-            return result;
-        }
         if !self.site.policy.coalesce {
             return self.lead::<I, S>(&key, local, None, body).await;
         }

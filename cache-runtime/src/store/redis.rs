@@ -250,7 +250,11 @@ impl RedisStore {
                 Err(_) => Err(Error::Timeout(self.connect_timeout)),
             }
         };
-        self.connection.get_or_try_init(|| connect).await.cloned()
+        // Boxed: connecting is a large future, and every command's future
+        // would carry its size (and move it) though it runs once.
+        Box::pin(self.connection.get_or_try_init(|| connect))
+            .await
+            .cloned()
     }
 
     fn query_blocking<T: redis::FromRedisValue>(&self, request: &Request) -> Result<T, Error> {
