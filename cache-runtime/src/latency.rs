@@ -52,7 +52,10 @@ impl Histogram {
     pub(crate) fn record(&self, took: Duration) {
         let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         self.buckets[bucket(nanos)].fetch_add(1, Ordering::Relaxed);
-        self.max.fetch_max(nanos, Ordering::Relaxed);
+        // A locked read-modify-write only for a new maximum.
+        if nanos > self.max.load(Ordering::Relaxed) {
+            self.max.fetch_max(nanos, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn snapshot(&self) -> Latency {

@@ -77,7 +77,10 @@ impl Breaker {
         Err(Error::Unavailable(self.cooldown))
     }
 
-    fn succeeded(&self) {
+    /// Every write here is guarded by a load: on a healthy server this runs
+    /// on every command from every thread, and an unconditional store would
+    /// make the breaker's cache line bounce between cores on every call.
+    fn succeeded(&self, probe: bool) {
         if self.failures.load(Ordering::Relaxed) != 0 {
             self.failures.store(0, Ordering::Relaxed);
         }
@@ -86,7 +89,9 @@ impl Breaker {
         {
             tracing::info!(url = %self.url, "Redis answers again; caching resumed");
         }
-        self.probing.store(false, Ordering::Release);
+        if probe {
+            self.probing.store(false, Ordering::Release);
+        }
     }
 
     fn failed(&self, error: &Error, opens_at_once: bool, probe: bool) {
@@ -128,7 +133,7 @@ impl Permit<'_> {
             Err(error) if is_outage(error) => {
                 self.breaker.failed(error, connecting, self.probe);
             }
-            _ => self.breaker.succeeded(),
+            _ => self.breaker.succeeded(self.probe),
         }
     }
 }

@@ -217,9 +217,11 @@ impl RedisStore {
             // timeout, finds the new connection. Only an I/O error on sending
             // is retried, and every op here is idempotent or conditional on a
             // token (a lease taken twice by its own holder is still its own).
+            // One handle clone per attempt: every task clones the same
+            // `Arc`, so each clone is a contended atomic on a busy server.
             let attempts = async {
                 match send(connection.clone()).await {
-                    Err(error) if error.is_io_error() => send(connection).await,
+                    Err(error) if error.is_io_error() => send(connection.clone()).await,
                     result => result,
                 }
             };
@@ -235,9 +237,9 @@ impl RedisStore {
 
     /// The shared connection, opened first if need be (within the connect
     /// timeout).
-    pub(crate) async fn connection(&self) -> Result<Shared, Error> {
+    pub(crate) async fn connection(&self) -> Result<&Shared, Error> {
         if let Some(connection) = self.connection.get() {
-            return Ok(connection.clone());
+            return Ok(connection);
         }
         let connect = async {
             match tokio::time::timeout(
@@ -252,9 +254,7 @@ impl RedisStore {
         };
         // Boxed: connecting is a large future, and every command's future
         // would carry its size (and move it) though it runs once.
-        Box::pin(self.connection.get_or_try_init(|| connect))
-            .await
-            .cloned()
+        Box::pin(self.connection.get_or_try_init(|| connect)).await
     }
 
     fn query_blocking<T: redis::FromRedisValue>(&self, request: &Request) -> Result<T, Error> {
