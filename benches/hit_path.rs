@@ -9,6 +9,8 @@
 //!   of concurrent hits on one key does not flatter it); throughput in calls
 //!   per second.
 //! - `miss/*`: a cold key: the attribute vs `GET` + function + `SETEX`.
+//! - `*/local`: the same hits answered by the in-process tier
+//!   (`local = true`), against the Redis hits above.
 //!
 //! `cargo bench --bench hit_path`; figures in docs/BENCHMARKS.md.
 
@@ -47,6 +49,11 @@ fn profile(id: u64) -> Profile {
 
 #[cache_result(expire = 600, store = cache, skip(cache))]
 async fn cached_profile(cache: &Cache, id: u64) -> Profile {
+    profile(id)
+}
+
+#[cache_result(expire = 600, store = cache, skip(cache), local = true)]
+async fn local_profile(cache: &Cache, id: u64) -> Profile {
     profile(id)
 }
 
@@ -110,6 +117,21 @@ fn setup() -> Setup {
             cached_profile(&cache, id).await;
             keys.push(entry!(cached_profile(&cache, id)).key().unwrap().to_owned());
         }
+        // The in-process tier subscribes on first use; then every key is
+        // read once from Redis into it.
+        let local_hits = || {
+            cache_runtime::stats()
+                .iter()
+                .map(|s| s.local_hits)
+                .sum::<u64>()
+        };
+        while local_hits() == 0 {
+            local_profile(&cache, 0).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for id in 0..256 {
+            local_profile(&cache, id).await;
+        }
         let client = cache_runtime::redis::Client::open(server.url()).unwrap();
         (ConnectionManager::new(client).await.unwrap(), keys)
     });
@@ -167,6 +189,10 @@ fn hits(c: &mut Criterion) {
             async move { by_hand_hit(&mut redis, key).await }
         })
     });
+    group.bench_function("local", |b| {
+        b.to_async(&setup.runtime)
+            .iter(|| local_profile(&setup.cache, 1))
+    });
     group.finish();
 
     let mut group = c.benchmark_group("hit_concurrent");
@@ -175,53 +201,62 @@ fn hits(c: &mut Criterion) {
         group.throughput(Throughput::Elements(tasks * per_task));
         group.bench_with_input(BenchmarkId::new("attribute", tasks), &tasks, |b, &tasks| {
             b.iter_custom(|iterations| {
-                setup.runtime.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iterations {
-                        let handles: Vec<_> = (0..tasks)
-                            .map(|task| {
-                                let cache = setup.cache.clone();
-                                tokio::spawn(async move {
-                                    for _ in 0..per_task {
-                                        cached_profile(&cache, task).await;
-                                    }
-                                })
-                            })
-                            .collect();
-                        for handle in handles {
-                            handle.await.unwrap();
+                concurrently(&setup.runtime, iterations, tasks, |task| {
+                    let cache = setup.cache.clone();
+                    async move {
+                        for _ in 0..per_task {
+                            cached_profile(&cache, task).await;
                         }
                     }
-                    start.elapsed()
                 })
             })
         });
         group.bench_with_input(BenchmarkId::new("by_hand", tasks), &tasks, |b, &tasks| {
             b.iter_custom(|iterations| {
-                setup.runtime.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iterations {
-                        let handles: Vec<_> = (0..tasks)
-                            .map(|task| {
-                                let mut redis = setup.redis.clone();
-                                let key = setup.keys[task as usize].clone();
-                                tokio::spawn(async move {
-                                    for _ in 0..per_task {
-                                        by_hand_hit(&mut redis, &key).await;
-                                    }
-                                })
-                            })
-                            .collect();
-                        for handle in handles {
-                            handle.await.unwrap();
+                concurrently(&setup.runtime, iterations, tasks, |task| {
+                    let mut redis = setup.redis.clone();
+                    let key = setup.keys[task as usize].clone();
+                    async move {
+                        for _ in 0..per_task {
+                            by_hand_hit(&mut redis, &key).await;
                         }
                     }
-                    start.elapsed()
+                })
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("local", tasks), &tasks, |b, &tasks| {
+            b.iter_custom(|iterations| {
+                concurrently(&setup.runtime, iterations, tasks, |task| {
+                    let cache = setup.cache.clone();
+                    async move {
+                        for _ in 0..per_task {
+                            local_profile(&cache, task).await;
+                        }
+                    }
                 })
             })
         });
     }
     group.finish();
+}
+
+/// `iterations` rounds of `tasks` tasks at once, each running `task(n)`;
+/// the time of all rounds.
+fn concurrently<F, Fut>(runtime: &Runtime, iterations: u64, tasks: u64, task: F) -> Duration
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    runtime.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iterations {
+            let handles: Vec<_> = (0..tasks).map(|n| tokio::spawn(task(n))).collect();
+            for handle in handles {
+                handle.await.unwrap();
+            }
+        }
+        start.elapsed()
+    })
 }
 
 fn misses(c: &mut Criterion) {

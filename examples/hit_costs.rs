@@ -1,0 +1,210 @@
+//! What a hit costs, two ways that hold up on a shared, noisy machine.
+//! Starts its own redis-server and stores the values first.
+//!
+//! **Instructions per call**, for `valgrind --tool=callgrind` (counts are
+//! repeatable where times are not): `hit_costs <kind> <N>` makes `N` calls
+//! of one kind:
+//!
+//! - `attribute`: a Redis hit through `#[cache_result]`;
+//! - `by_hand`: `GET` + `serde_json::from_slice` on a `ConnectionManager`;
+//! - `local`: a hit from the in-process tier (`local = true`);
+//! - `none`: no calls (the fixed cost, to subtract).
+//!
+//! ```text
+//! cargo build --release --example hit_costs
+//! for n in 1000 21000; do
+//!   valgrind --tool=callgrind --callgrind-out-file=cg.attribute.$n \
+//!     target/release/examples/hit_costs attribute $n
+//! done   # (total at 21000 - total at 1000) / 20000 = instructions per call
+//! ```
+//!
+//! **Throughput, interleaved**: `hit_costs compare <tasks> <rounds>` runs
+//! `tasks` tasks (each on a key of its own) for 300 ms through the
+//! attribute, then by hand, then the in-process tier, `rounds` times over,
+//! and prints each round's ratios and their medians. Alternating short runs
+//! cancel the machine's slow drifts, which criterion's one-after-the-other
+//! groups cannot.
+//!
+//! Figures in docs/BENCHMARKS.md.
+
+#[path = "../tests/support/mod.rs"]
+#[allow(unused_imports)]
+mod support;
+
+use std::time::Duration;
+
+use cache_runtime::redis::aio::ConnectionManager;
+use cache_runtime::redis::AsyncCommands;
+use cache_runtime::{cache_result, entry, Cache, Config};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Account {
+    id: u64,
+    owner: String,
+    email: String,
+    flags: Vec<String>,
+    balance: f64,
+}
+
+fn account(id: u64) -> Account {
+    Account {
+        id,
+        owner: format!("owner {id}"),
+        email: format!("owner{id}@example.com"),
+        flags: vec!["active".into(), "verified".into()],
+        balance: id as f64 * 2.5,
+    }
+}
+
+#[cache_result(expire = 600, store = cache, skip(cache))]
+async fn from_redis(cache: &Cache, id: u64) -> Account {
+    account(id)
+}
+
+#[cache_result(expire = 600, store = cache, skip(cache), local = true)]
+async fn from_local(cache: &Cache, id: u64) -> Account {
+    account(id)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "none".into());
+    let number = |arg: Option<String>, default| arg.and_then(|n| n.parse().ok()).unwrap_or(default);
+    let server = support::RedisServer::start();
+    if mode == "compare" {
+        let tasks = number(args.next(), 64);
+        let rounds = number(args.next(), 10);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        return runtime.block_on(compare(&server, tasks, rounds));
+    }
+    let calls = number(args.next(), 1000);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(count(&server, &mode, calls));
+}
+
+async fn count(server: &support::RedisServer, mode: &str, calls: u64) {
+    let cache = Config::redis(server.url()).build().unwrap();
+    from_redis(&cache, 1).await;
+    let key = entry!(from_redis(&cache, 1)).key().unwrap().to_owned();
+    let mut redis =
+        ConnectionManager::new(cache_runtime::redis::Client::open(server.url()).unwrap())
+            .await
+            .unwrap();
+    // Until the in-process tier has subscribed and holds the value.
+    while cache_runtime::stats().iter().all(|f| f.local_hits == 0) {
+        from_local(&cache, 1).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for _ in 0..calls {
+        match mode {
+            "attribute" => drop(std::hint::black_box(from_redis(&cache, 1).await)),
+            "local" => drop(std::hint::black_box(from_local(&cache, 1).await)),
+            "by_hand" => {
+                let bytes: Vec<u8> = redis.get(&key).await.unwrap();
+                let value: Account = serde_json::from_slice(&bytes).unwrap();
+                drop(std::hint::black_box(value));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Calls per second of `tasks` tasks running `call` for `WINDOW`.
+async fn throughput<F, Fut>(tasks: u64, call: F) -> f64
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    const WINDOW: Duration = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|task| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                let mut calls = 0u64;
+                while started.elapsed() < WINDOW {
+                    call(task).await;
+                    calls += 1;
+                }
+                calls
+            })
+        })
+        .collect();
+    let mut calls = 0;
+    for handle in handles {
+        calls += handle.await.unwrap();
+    }
+    calls as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn compare(server: &support::RedisServer, tasks: u64, rounds: u64) {
+    let cache = Config::redis(server.url()).build().unwrap();
+    let client = cache_runtime::redis::Client::open(server.url()).unwrap();
+    let redis = ConnectionManager::new(client).await.unwrap();
+    let mut keys = Vec::new();
+    for id in 0..tasks {
+        from_redis(&cache, id).await;
+        keys.push(entry!(from_redis(&cache, id)).key().unwrap().to_owned());
+    }
+    while cache_runtime::stats().iter().all(|f| f.local_hits == 0) {
+        from_local(&cache, 0).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let keys = std::sync::Arc::new(keys);
+    let (mut by_attribute, mut by_local) = (Vec::new(), Vec::new());
+    println!("{tasks} tasks, {rounds} rounds of 3 x 300 ms; calls/s");
+    for _ in 0..rounds {
+        let attribute = {
+            let cache = cache.clone();
+            throughput(tasks, move |id| {
+                let cache = cache.clone();
+                async move { drop(from_redis(&cache, id).await) }
+            })
+            .await
+        };
+        let by_hand = {
+            let (redis, keys) = (redis.clone(), keys.clone());
+            throughput(tasks, move |id| {
+                let (mut redis, keys) = (redis.clone(), keys.clone());
+                async move {
+                    let bytes: Vec<u8> = redis.get(&keys[id as usize]).await.unwrap();
+                    drop(serde_json::from_slice::<Account>(&bytes).unwrap());
+                }
+            })
+            .await
+        };
+        let local = {
+            let cache = cache.clone();
+            throughput(tasks, move |id| {
+                let cache = cache.clone();
+                async move { drop(from_local(&cache, id).await) }
+            })
+            .await
+        };
+        println!(
+            "  attribute {attribute:>10.0}  by hand {by_hand:>10.0}  local {local:>11.0}  \
+             attribute/by hand {:.2}  local/attribute {:.1}",
+            attribute / by_hand,
+            local / attribute
+        );
+        by_attribute.push(attribute / by_hand);
+        by_local.push(local / attribute);
+    }
+    let median = |ratios: &mut Vec<f64>| {
+        ratios.sort_by(f64::total_cmp);
+        ratios[ratios.len() / 2]
+    };
+    println!(
+        "median: attribute/by hand {:.2}, local/attribute {:.1}",
+        median(&mut by_attribute),
+        median(&mut by_local)
+    );
+}
