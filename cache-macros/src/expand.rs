@@ -141,7 +141,7 @@ impl<'a> Generator<'a> {
         let call = self.entry_call(quote!(#state, #store_var, #key_var, #unless, #sharer, #body));
         let policy = self.policy(true);
         let marker = marker();
-        let prologue = self.prologue(quote!(#identity_var));
+        let prologue = self.prologue(quote!(#identity_var), Some(&state));
         quote! {
             #(#attrs)*
             #vis #sig {
@@ -161,8 +161,11 @@ impl<'a> Generator<'a> {
     }
 
     /// `let __cache_store = ...; let __cache_key = ...;`, the function's
-    /// identity given as an expression of type `&str`.
-    fn prologue(&self, identity: TokenStream) -> TokenStream {
+    /// identity given as an expression of type `&str`. With the function's
+    /// `Site` (`state`), the hashing of identity and stored type is done
+    /// once and resumed on each call; the companions, which have none, hash
+    /// it all each time (the same bytes, the same key).
+    fn prologue(&self, identity: TokenStream, state: Option<&Ident>) -> TokenStream {
         let Generator {
             store_var, key_var, ..
         } = self;
@@ -176,12 +179,20 @@ impl<'a> Generator<'a> {
                 let version = option(version.map(|version| quote!(#version)));
                 let Generator { ret, shape, .. } = self;
                 let args = self.key_args();
+                let stored = quote! {
+                    ::core::any::type_name::<
+                        <#shape as ::cache_runtime::__private::Shape<#ret>>::Stored,
+                    >()
+                };
+                let hasher = match state {
+                    Some(state) => quote!(#state.key_hasher(#identity, #stored)),
+                    None => quote! {
+                        ::cache_runtime::__private::KeyHasher::new(#identity).arg(#stored)
+                    },
+                };
                 quote! {
                     ::cache_runtime::__private::hashed_key(#store_var, #prefix, #version,
-                        ::cache_runtime::__private::KeyHasher::new(#identity)
-                            .arg(::core::any::type_name::<
-                                <#shape as ::cache_runtime::__private::Shape<#ret>>::Stored,
-                            >())
+                        #hasher
                             #(#args)*
                             .finish())
                 }
@@ -307,7 +318,7 @@ impl<'a> Generator<'a> {
             ..
         } = self;
         let identity = identity();
-        let prologue = self.prologue(quote!(&#identity));
+        let prologue = self.prologue(quote!(&#identity), None);
         // The cached function asserts constant durations; once is enough.
         let policy = self.policy(false);
         let vis = &item.vis;

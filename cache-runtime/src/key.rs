@@ -23,8 +23,10 @@
 
 use std::borrow::Cow;
 use std::io;
+use std::sync::OnceLock;
 
-use md5::{Digest, Md5};
+use md5::Digest;
+pub(crate) use md5::Md5;
 use serde::Serialize;
 
 use crate::Error;
@@ -90,6 +92,20 @@ impl<'a> KeyHasher<'a> {
             identity: self.identity,
             digest: self.md5.finalize().into(),
         })
+    }
+
+    /// A hasher that has taken `identity` and `stored_type`, from a copy of
+    /// the MD5 state `start` caches for them (see `Site::key_hasher`).
+    pub(crate) fn resume(identity: &'a str, stored_type: &str, start: &OnceLock<Md5>) -> Self {
+        let md5 = start.get_or_init(|| {
+            // Neither string can fail to serialize.
+            KeyHasher::new(identity).arg(stored_type).md5
+        });
+        KeyHasher {
+            identity,
+            md5: md5.clone(),
+            error: None,
+        }
     }
 
     fn write_json<T: Serialize + ?Sized>(&mut self, value: &T) {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::key::site_identity;
+use crate::key::{site_identity, KeyHasher, Md5};
 use crate::policy::Policy;
 use crate::stats::{Counters, Event};
 
@@ -21,6 +21,8 @@ pub struct Site {
     /// it has run once in this process.
     run_nanos: AtomicU64,
     pub(crate) counters: Counters,
+    /// MD5 of `["<identity>","<stored type>"`, the start of every key.
+    key_start: OnceLock<Md5>,
 }
 
 static SITES: Mutex<Vec<&'static Site>> = Mutex::new(Vec::new());
@@ -32,6 +34,7 @@ impl Site {
             identity: OnceLock::new(),
             run_nanos: AtomicU64::new(0),
             counters: Counters::new(),
+            key_start: OnceLock::new(),
         }
     }
 
@@ -50,6 +53,13 @@ impl Site {
             lock_sites().push(self);
         }
         identity
+    }
+
+    /// A key hasher that has taken the function's identity and stored type:
+    /// the same state as `KeyHasher::new(identity).arg(stored_type)`,
+    /// computed on the first call and copied on the others.
+    pub fn key_hasher<'a>(&'static self, identity: &'a str, stored_type: &str) -> KeyHasher<'a> {
+        KeyHasher::resume(identity, stored_type, &self.key_start)
     }
 
     /// The identity, once the function has been called.
@@ -102,6 +112,16 @@ mod tests {
         assert_eq!(SITE.run_time(), Some(Duration::from_millis(100)));
         SITE.record_run(Duration::from_millis(500));
         assert_eq!(SITE.run_time(), Some(Duration::from_millis(200)));
+    }
+
+    #[test]
+    fn the_cached_key_start_gives_the_same_keys() {
+        static SITE: Site = Site::new(Policy::new(Duration::from_secs(1)));
+        for id in [1u64, 2, 1] {
+            let resumed = SITE.key_hasher("app::f", "app::User").arg(&id).finish();
+            let fresh = KeyHasher::new("app::f").arg("app::User").arg(&id).finish();
+            assert_eq!(resumed.unwrap(), fresh.unwrap());
+        }
     }
 
     #[test]
