@@ -338,3 +338,40 @@ async fn a_loop_of_local_hits_lets_other_tasks_run() {
     assert!(ticked.load(Ordering::SeqCst), "starved for {hits} hits");
     assert!(hits <= 1000, "the other task ran only after {hits} hits");
 }
+
+/// XFetch's beta at 4328, a 20 ms function, 60 s left: a refresh is due on
+/// about half of the calls (`0.02 s * beta * -ln(u) >= 60 s`).
+#[cache_result(expire = 60, store = cache, skip(cache, source), local = true, early_refresh = 4328.0)]
+async fn refreshed(cache: &Cache, source: &AtomicU64, id: u64) -> u64 {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    source.load(Ordering::SeqCst) + id
+}
+
+/// An early refresh in this process replaces this process's copy: later
+/// local hits return the refreshed value, never the one it replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_refresh_updates_the_local_copy() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let source = AtomicU64::new(100);
+    until_local("refreshed", || refreshed(&cache, &source, 0)).await;
+    assert_eq!(refreshed(&cache, &source, 1).await, 101);
+
+    source.store(200, Ordering::SeqCst);
+    let refreshes = stats_of("refreshed").refreshes;
+    let mut calls = 0;
+    while stats_of("refreshed").refreshes == refreshes {
+        calls += 1;
+        assert!(calls < 500, "no refresh in 500 calls");
+        let value = refreshed(&cache, &source, 1).await;
+        assert!(value == 101 || value == 201, "{value}");
+    }
+    source.store(300, Ordering::SeqCst);
+    for _ in 0..40 {
+        let value = refreshed(&cache, &source, 1).await;
+        assert!(
+            value == 201 || value == 301,
+            "a replaced value came back: {value}"
+        );
+    }
+}

@@ -1,6 +1,9 @@
 //! The path of one cached call, written once for async and sync functions
 //! (see [`Io`]):
 //!
+//! 0. with the in-process tier (`local.rs`), a fresh copy answers at once;
+//!    otherwise the call goes on below and keeps a copy of what it reads or
+//!    writes;
 //! 1. join the key's flight, or lead it (`flight.rs`); a waiter takes the
 //!    leader's outcome;
 //! 2. the leader reads the key, with its time left when the policy needs
@@ -217,7 +220,7 @@ impl<'a, R, U> Call<'a, R, U> {
                         let due = left.filter(|left| policy.refresh_due(*left, run_time));
                         if let Some(left) = due {
                             land(lead, || Outcome::Json(found.bytes.into_shared()));
-                            return self.refresh::<I, S>(key, value, left, body).await;
+                            return self.refresh::<I, S>(key, filling, value, left, body).await;
                         }
                         let result = S::restore(value);
                         let mut bytes = found.bytes;
@@ -287,6 +290,7 @@ impl<'a, R, U> Call<'a, R, U> {
     async fn refresh<I: Io, S>(
         &self,
         key: &str,
+        filling: Option<(&Tier, u64)>,
         current: S::Stored,
         left: Duration,
         body: impl Future<Output = R>,
@@ -317,7 +321,10 @@ impl<'a, R, U> Call<'a, R, U> {
         let result = match S::classify(&result) {
             Kind::Value(value) if !(self.unless)(value) => {
                 if let Some(json) = self.encode(key, value) {
-                    self.write::<I>(key, &json).await;
+                    // This process's copy, if any, follows the new value.
+                    if let Some(ttl) = self.write::<I>(key, &json).await {
+                        self.fill(filling, key, &result, &json, Some(ttl));
+                    }
                 }
                 result
             }
