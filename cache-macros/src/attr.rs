@@ -116,6 +116,12 @@ impl Parse for Options {
                     Err(unknown_option(&name))
                 }
             };
+            if result.is_err() {
+                // What is left of a refused value (`early_refresh = BETA`
+                // leaves `BETA`): skipped, so that the error is the one
+                // above, with its hint, and not "expected `,`".
+                skip_to_next_option(input)?;
+            }
             errors.push(result);
             if input.is_empty() {
                 break;
@@ -328,6 +334,20 @@ fn skip_unknown_value(input: ParseStream<'_>) -> syn::Result<()> {
         syn::parenthesized!(_content in input);
     }
     Ok(())
+}
+
+/// Skips token trees up to the next `,` (or the end).
+fn skip_to_next_option(input: ParseStream<'_>) -> syn::Result<()> {
+    input.step(|cursor| {
+        let mut rest = *cursor;
+        while let Some((tree, next)) = rest.token_tree() {
+            match tree {
+                proc_macro2::TokenTree::Punct(punct) if punct.as_char() == ',' => break,
+                _ => rest = next,
+            }
+        }
+        Ok(((), rest))
+    })
 }
 
 fn unknown_option(name: &Ident) -> syn::Error {
