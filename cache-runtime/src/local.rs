@@ -20,9 +20,9 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache as Moka;
-use moka::Expiry;
 
 use crate::policy::Policy;
+use crate::store::{Expires, UntilExpiry};
 
 /// The in-process tier's settings, for [`Config::local_tier`](crate::Config::local_tier).
 ///
@@ -206,21 +206,9 @@ struct Slot {
     json_len: u32,
 }
 
-struct UntilExpiry;
-
-impl Expiry<Arc<str>, Slot> for UntilExpiry {
-    fn expire_after_create(&self, _: &Arc<str>, slot: &Slot, now: Instant) -> Option<Duration> {
-        Some(slot.expires_at.saturating_duration_since(now))
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &Arc<str>,
-        slot: &Slot,
-        now: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(slot.expires_at.saturating_duration_since(now))
+impl Expires for Slot {
+    fn expires_at(&self) -> Option<Instant> {
+        Some(self.expires_at)
     }
 }
 

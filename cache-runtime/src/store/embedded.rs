@@ -33,30 +33,44 @@ impl Entry {
     fn is_live(&self, now: Instant) -> bool {
         self.expires_at.is_none_or(|at| at > now)
     }
+}
 
-    /// The time left at `now` (`None`: no expiry).
-    fn left(&self, now: Instant) -> Option<Duration> {
-        self.expires_at.map(|at| at.saturating_duration_since(now))
+/// A value that carries the moment it expires (`None`: never).
+pub(crate) trait Expires {
+    fn expires_at(&self) -> Option<Instant>;
+}
+
+impl Expires for Entry {
+    fn expires_at(&self) -> Option<Instant> {
+        self.expires_at
     }
 }
 
-/// Each entry lives until its own `expires_at`, as with `SETEX`.
-struct UntilExpiry;
+/// moka's per-entry expiry: each value lives until its own `expires_at`,
+/// as with `SETEX`. Shared with the in-process tier (`local.rs`).
+pub(crate) struct UntilExpiry;
 
-impl Expiry<Arc<str>, Entry> for UntilExpiry {
-    fn expire_after_create(&self, _: &Arc<str>, entry: &Entry, now: Instant) -> Option<Duration> {
-        entry.left(now)
+impl<V: Expires> Expiry<Arc<str>, V> for UntilExpiry {
+    fn expire_after_create(&self, _: &Arc<str>, value: &V, now: Instant) -> Option<Duration> {
+        left(value, now)
     }
 
     fn expire_after_update(
         &self,
         _: &Arc<str>,
-        entry: &Entry,
+        value: &V,
         now: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        entry.left(now)
+        left(value, now)
     }
+}
+
+/// The time left at `now` (`None`: no expiry).
+fn left(value: &impl Expires, now: Instant) -> Option<Duration> {
+    value
+        .expires_at()
+        .map(|at| at.saturating_duration_since(now))
 }
 
 impl EmbeddedStore {
@@ -79,7 +93,7 @@ impl EmbeddedStore {
         let now = Instant::now();
         entry
             .is_live(now)
-            .then(|| (entry.value.clone(), entry.left(now)))
+            .then(|| (entry.value.clone(), left(&entry, now)))
     }
 
     pub(crate) fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) {

@@ -11,7 +11,7 @@ mod redis;
 use std::ops::Deref;
 use std::sync::Arc;
 
-pub(crate) use self::embedded::EmbeddedStore;
+pub(crate) use self::embedded::{EmbeddedStore, Expires, UntilExpiry};
 use self::ops::Op;
 pub(crate) use self::redis::RedisStore;
 use crate::key::KeyPattern;
