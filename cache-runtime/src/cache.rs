@@ -192,30 +192,29 @@ impl Cache {
     /// this one's now, the others' through the channel. Called after the
     /// write in Redis, so that a process that reads again finds it.
     pub(crate) async fn announce(&self, what: Invalidation<'_>) -> Result<(), Error> {
-        let Some(local) = &self.inner.local else {
-            return Ok(());
-        };
-        local.invalidate(what);
-        let message = what.message();
-        let publish = Publish {
-            channel: local.channel(),
-            message: &message,
-        };
-        self.inner.store.exec(&publish).await
+        match self.invalidate_here(what) {
+            Some(publish) => self.inner.store.exec(&publish).await,
+            None => Ok(()),
+        }
     }
 
     /// [`Cache::announce`] for sync code.
     pub(crate) fn announce_blocking(&self, what: Invalidation<'_>) -> Result<(), Error> {
-        let Some(local) = &self.inner.local else {
-            return Ok(());
-        };
+        match self.invalidate_here(what) {
+            Some(publish) => self.inner.store.exec_blocking(&publish),
+            None => Ok(()),
+        }
+    }
+
+    /// Drops `what` from this process's tier; the `PUBLISH` that tells the
+    /// others (none for a store without tiers).
+    fn invalidate_here(&self, what: Invalidation<'_>) -> Option<Publish<'_>> {
+        let local = self.inner.local.as_ref()?;
         local.invalidate(what);
-        let message = what.message();
-        let publish = Publish {
+        Some(Publish {
             channel: local.channel(),
-            message: &message,
-        };
-        self.inner.store.exec_blocking(&publish)
+            message: what.message(),
+        })
     }
 
     pub(crate) fn lease_times(&self) -> LeaseTimes {

@@ -80,7 +80,8 @@ impl<'a, R, U> Call<'a, R, U> {
         U: Fn(&S::Stored) -> bool,
     {
         let started = Instant::now();
-        let result = match self.local_answer::<S>(key) {
+        let local = self.cache.local_tier(&self.site.policy);
+        let result = match self.local_answer::<S>(local, key) {
             Ok(result) => {
                 I::cooperate().await;
                 result
@@ -89,7 +90,7 @@ impl<'a, R, U> Call<'a, R, U> {
             // future of kilobytes: boxed, so that a local hit neither builds
             // nor moves it, and the caller's own future stays small.
             Err(key) => {
-                Box::pin(self.answer::<I, S>(key, body))
+                Box::pin(self.answer::<I, S>(key, local, body))
                     .instrument(self.span.clone())
                     .await
             }
@@ -100,15 +101,18 @@ impl<'a, R, U> Call<'a, R, U> {
 
     /// The answer from the in-process tier, if the call has one and it
     /// holds a fresh copy; else the key back.
-    fn local_answer<S>(&self, key: Result<String, Error>) -> Result<R, Result<String, Error>>
+    fn local_answer<S>(
+        &self,
+        local: Option<&Tier>,
+        key: Result<String, Error>,
+    ) -> Result<R, Result<String, Error>>
     where
         S: Shape<R, Stored: Value>,
     {
         let Ok(key_str) = key.as_deref() else {
             return Err(key);
         };
-        let tier = self.cache.local_tier(&self.site.policy);
-        match tier.and_then(|tier| self.local_hit::<S>(tier, key_str)) {
+        match local.and_then(|tier| self.local_hit::<S>(tier, key_str)) {
             Some(result) => {
                 self.span.record("key", key_str);
                 Ok(result)
@@ -125,7 +129,12 @@ impl<'a, R, U> Call<'a, R, U> {
         }
     }
 
-    async fn answer<I: Io, S>(&self, key: Result<String, Error>, body: impl Future<Output = R>) -> R
+    async fn answer<I: Io, S>(
+        &self,
+        key: Result<String, Error>,
+        local: Option<&Tier>,
+        body: impl Future<Output = R>,
+    ) -> R
     where
         S: Shape<R, Stored: Value>,
         U: Fn(&S::Stored) -> bool,
@@ -139,7 +148,6 @@ impl<'a, R, U> Call<'a, R, U> {
             }
         };
         self.span.record("key", key.as_str());
-        let local = self.cache.local_tier(&self.site.policy);
         if !self.site.policy.coalesce {
             return self.lead::<I, S>(&key, local, None, body).await;
         }

@@ -225,7 +225,7 @@ impl Op for Delete<'_> {
 /// `PUBLISH channel message`: for the in-process tiers of other processes.
 pub(crate) struct Publish<'a> {
     pub(crate) channel: &'a str,
-    pub(crate) message: &'a [u8],
+    pub(crate) message: Vec<u8>,
 }
 
 impl Op for Publish<'_> {
@@ -233,7 +233,7 @@ impl Op for Publish<'_> {
     type Reply = i64;
 
     fn request(&self) -> Request {
-        Request::Cmd(command("PUBLISH", (self.channel, self.message)))
+        Request::Cmd(command("PUBLISH", (self.channel, &self.message)))
     }
     fn reply(_receivers: i64) {}
     fn embedded(&self, _: &EmbeddedStore) {}
