@@ -25,27 +25,9 @@ use cache_runtime::redis::aio::ConnectionManager;
 use cache_runtime::redis::AsyncCommands;
 use cache_runtime::{cache_result, entry, Cache, Config};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use support::payload::{profile, Profile};
 use tokio::runtime::Runtime;
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Profile {
-    id: u64,
-    name: String,
-    email: String,
-    roles: Vec<String>,
-    score: f64,
-}
-
-fn profile(id: u64) -> Profile {
-    Profile {
-        id,
-        name: format!("user {id}"),
-        email: format!("user{id}@example.com"),
-        roles: vec!["reader".into(), "writer".into()],
-        score: id as f64 * 1.5,
-    }
-}
 
 #[cache_result(expire = 600, store = cache, skip(cache))]
 async fn cached_profile(cache: &Cache, id: u64) -> Profile {
@@ -119,16 +101,10 @@ fn setup() -> Setup {
         }
         // The in-process tier subscribes on first use; then every key is
         // read once from Redis into it.
-        let local_hits = || {
-            cache_runtime::stats()
-                .iter()
-                .map(|s| s.local_hits)
-                .sum::<u64>()
-        };
-        while local_hits() == 0 {
-            local_profile(&cache, 0).await;
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        support::until_local_hit("local_profile", Duration::from_secs(5), || {
+            local_profile(&cache, 0)
+        })
+        .await;
         for id in 0..256 {
             local_profile(&cache, id).await;
         }

@@ -36,35 +36,16 @@ use std::time::Duration;
 use cache_runtime::redis::aio::ConnectionManager;
 use cache_runtime::redis::AsyncCommands;
 use cache_runtime::{cache_result, entry, Cache, Config};
-use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Account {
-    id: u64,
-    owner: String,
-    email: String,
-    flags: Vec<String>,
-    balance: f64,
-}
-
-fn account(id: u64) -> Account {
-    Account {
-        id,
-        owner: format!("owner {id}"),
-        email: format!("owner{id}@example.com"),
-        flags: vec!["active".into(), "verified".into()],
-        balance: id as f64 * 2.5,
-    }
-}
+use support::payload::{profile, Profile};
 
 #[cache_result(expire = 600, store = cache, skip(cache))]
-async fn from_redis(cache: &Cache, id: u64) -> Account {
-    account(id)
+async fn from_redis(cache: &Cache, id: u64) -> Profile {
+    profile(id)
 }
 
 #[cache_result(expire = 600, store = cache, skip(cache), local = true)]
-async fn from_local(cache: &Cache, id: u64) -> Account {
-    account(id)
+async fn from_local(cache: &Cache, id: u64) -> Profile {
+    profile(id)
 }
 
 fn main() {
@@ -99,17 +80,17 @@ async fn count(server: &support::RedisServer, mode: &str, calls: u64) {
             .await
             .unwrap();
     // Until the in-process tier has subscribed and holds the value.
-    while cache_runtime::stats().iter().all(|f| f.local_hits == 0) {
-        from_local(&cache, 1).await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    support::until_local_hit("from_local", Duration::from_secs(5), || {
+        from_local(&cache, 1)
+    })
+    .await;
     for _ in 0..calls {
         match mode {
             "attribute" => drop(std::hint::black_box(from_redis(&cache, 1).await)),
             "local" => drop(std::hint::black_box(from_local(&cache, 1).await)),
             "by_hand" => {
                 let bytes: Vec<u8> = redis.get(&key).await.unwrap();
-                let value: Account = serde_json::from_slice(&bytes).unwrap();
+                let value: Profile = serde_json::from_slice(&bytes).unwrap();
                 drop(std::hint::black_box(value));
             }
             _ => {}
@@ -154,10 +135,10 @@ async fn compare(server: &support::RedisServer, tasks: u64, rounds: u64) {
         from_redis(&cache, id).await;
         keys.push(entry!(from_redis(&cache, id)).key().unwrap().to_owned());
     }
-    while cache_runtime::stats().iter().all(|f| f.local_hits == 0) {
-        from_local(&cache, 0).await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    support::until_local_hit("from_local", Duration::from_secs(5), || {
+        from_local(&cache, 0)
+    })
+    .await;
     let keys = std::sync::Arc::new(keys);
     let (mut by_attribute, mut by_local) = (Vec::new(), Vec::new());
     println!("{tasks} tasks, {rounds} rounds of 3 x 300 ms; calls/s");
@@ -176,7 +157,7 @@ async fn compare(server: &support::RedisServer, tasks: u64, rounds: u64) {
                 let (mut redis, keys) = (redis.clone(), keys.clone());
                 async move {
                     let bytes: Vec<u8> = redis.get(&keys[id as usize]).await.unwrap();
-                    drop(serde_json::from_slice::<Account>(&bytes).unwrap());
+                    drop(serde_json::from_slice::<Profile>(&bytes).unwrap());
                 }
             })
             .await

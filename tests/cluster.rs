@@ -216,12 +216,10 @@ mod features {
         let cluster = RedisCluster::start();
         let (here, elsewhere) = (cache_for(&cluster), cache_for(&cluster));
         let calls = AtomicUsize::new(0);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while local_hits() == 0 {
-            assert!(Instant::now() < deadline, "no local hit within 10 s");
-            local_copy(&here, &calls, 1000).await;
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        support::until_local_hit("local_copy", Duration::from_secs(10), || {
+            local_copy(&here, &calls, 1000)
+        })
+        .await;
         assert_eq!(local_copy(&here, &calls, 1000).await, 1000, "the first run");
 
         entry!(local_copy(&elsewhere, &calls, 1000))
@@ -237,13 +235,6 @@ mod features {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         assert_eq!(runs(&calls), 2);
-    }
-
-    fn local_hits() -> u64 {
-        cache_runtime::stats()
-            .iter()
-            .find(|stats| stats.function.ends_with("::local_copy"))
-            .map_or(0, |stats| stats.local_hits)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,9 +7,9 @@ mod support;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cache_runtime::{cache_result, entry, Cache, Config, FunctionStats, LocalTier};
+use cache_runtime::{cache_result, entry, Cache, Config, LocalTier};
 use serde::{Deserialize, Serialize};
-use support::RedisServer;
+use support::{stats_of, RedisServer};
 
 /// Functions that return what `source` holds when they run (plus `id`), so
 /// that a test sees which run (or which copy) a call returned. One per test:
@@ -78,27 +78,13 @@ fn sync_current(cache: &Cache, source: &AtomicU64) -> u64 {
     source.load(Ordering::SeqCst)
 }
 
-fn stats_of(name: &str) -> FunctionStats {
-    cache_runtime::stats()
-        .into_iter()
-        .find(|stats| stats.function.ends_with(&format!("::{name}")))
-        .unwrap_or_default()
-}
-
-/// Calls `call` until one call is answered by the tier (it subscribes to
-/// the invalidation channel on first use, from a thread of its own).
-async fn until_local<F, Fut>(name: &str, mut call: F)
+/// `support::until_local_hit` within 5 s.
+async fn until_local<F, Fut>(name: &str, call: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future,
 {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let before = stats_of(name).local_hits;
-    while stats_of(name).local_hits == before {
-        assert!(Instant::now() < deadline, "{name}: no local hit within 5 s");
-        call().await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    support::until_local_hit(name, Duration::from_secs(5), call).await;
 }
 
 fn commands_processed(server: &RedisServer) -> u64 {

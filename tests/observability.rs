@@ -6,8 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use cache_runtime::{cache_result, Cache, Config, FunctionStats};
-use support::RedisServer;
+use cache_runtime::{cache_result, Cache, Config};
+use support::{stats_of, RedisServer};
 use tracing_subscriber::fmt::format::FmtSpan;
 
 #[cache_result(expire = 60, store = cache, skip(cache))]
@@ -20,13 +20,6 @@ async fn traced(cache: &Cache, id: u64) -> u64 {
 async fn timed(cache: &Cache, id: u64) -> u64 {
     tokio::time::sleep(Duration::from_millis(20)).await;
     id + 1
-}
-
-fn stats_of(name: &str) -> FunctionStats {
-    cache_runtime::stats()
-        .into_iter()
-        .find(|stats| stats.function.ends_with(&format!("::{name}")))
-        .unwrap_or_default()
 }
 
 /// Each call is a `cache` span at debug level, with the function, the key

@@ -136,14 +136,11 @@ fn another_process_evicting_or_putting_reaches_the_in_process_tier() {
     let cache = cache_runtime::Config::redis(server.url()).build().unwrap();
     let source = Arc::new(AtomicU64::new(100));
     let id = 7;
-    runtime.block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while local_hits() == 0 {
-            assert!(Instant::now() < deadline, "no local hit within 5 s");
-            processes::current(&cache, &source, id).await;
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    });
+    runtime.block_on(support::until_local_hit(
+        "current",
+        Duration::from_secs(5),
+        || processes::current(&cache, &source, id),
+    ));
     source.store(200, Ordering::SeqCst);
     let copy = runtime.block_on(processes::current(&cache, &source, id));
     assert_eq!(copy, 107, "A serves its copy");
@@ -179,11 +176,4 @@ fn another_process_evicting_or_putting_reaches_the_in_process_tier() {
         println!("  {action}: fresh in the other process {stale_for:?} after the write returned");
         assert!(stale_for < INVALIDATION_BOUND, "{action}: {stale_for:?}");
     }
-}
-
-fn local_hits() -> u64 {
-    cache_runtime::stats()
-        .iter()
-        .find(|stats| stats.function.ends_with("::current"))
-        .map_or(0, |stats| stats.local_hits)
 }

@@ -8,6 +8,7 @@
 pub mod cluster;
 pub mod faults;
 pub mod http;
+pub mod payload;
 pub mod processes;
 
 use std::io::{BufRead, BufReader, Write};
@@ -405,4 +406,34 @@ pub fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
         .with_writer(move || writer.clone())
         .finish();
     (captured, tracing::subscriber::set_default(subscriber))
+}
+
+/// The counters of the cached function whose path ends in `::<name>`; zero
+/// before its first call. Counters are per function and per process: give
+/// each test a function of its own.
+pub fn stats_of(name: &str) -> cache_runtime::FunctionStats {
+    cache_runtime::stats()
+        .into_iter()
+        .find(|stats| stats.function.ends_with(&format!("::{name}")))
+        .unwrap_or_default()
+}
+
+/// Calls `call` until one call of the function `name` is answered by the
+/// in-process tier (which subscribes to its invalidation channel on first
+/// use, from a thread of its own); fails if none is within `within`.
+pub async fn until_local_hit<F, Fut>(name: &str, within: Duration, mut call: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future,
+{
+    let deadline = Instant::now() + within;
+    let before = stats_of(name).local_hits;
+    while stats_of(name).local_hits == before {
+        assert!(
+            Instant::now() < deadline,
+            "{name}: no local hit within {within:?}"
+        );
+        call().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
