@@ -64,7 +64,10 @@ impl<R, S: Shape<R, Stored: Value>> Entry<R, S> {
     /// there was one.
     ///
     /// Copies in in-process tiers, in this process and others, are dropped
-    /// too (see [`LocalTier`](crate::LocalTier)).
+    /// too (see [`LocalTier`](crate::LocalTier)): the eviction is announced
+    /// with a `PUBLISH` after the delete, and an announcement that fails is
+    /// this call's error (the entry is gone from Redis, but other processes
+    /// may keep their copy until it expires).
     pub async fn evict(&self) -> Result<bool, Error> {
         let key = self.key()?;
         let existed = self.cache.store().exec(&Delete(key)).await?;
@@ -75,7 +78,8 @@ impl<R, S: Shape<R, Stored: Value>> Entry<R, S> {
     /// Writes `value` as the function's result for these arguments, with the
     /// function's TTL: the next call returns it without running the function.
     /// A value the function would not store (`None`, `Err`) evicts instead.
-    /// In-process copies of the old value are dropped everywhere.
+    /// In-process copies of the old value are dropped everywhere, announced
+    /// as [`Entry::evict`] does (with the same error).
     pub async fn put(&self, value: &R) -> Result<(), Error> {
         let key = self.key()?;
         match self.encode(value)? {
