@@ -68,6 +68,33 @@ mod coalescing {
         assert_eq!(runs(&calls), 1);
     }
 
+    #[cache_result(expire = 60, store = cache, skip(cache, calls))]
+    async fn quick(cache: &Cache, calls: &AtomicUsize, id: u64) -> u64 {
+        calls.fetch_add(1, Ordering::SeqCst);
+        id
+    }
+
+    /// Calls read before they join a flight. With a function this fast,
+    /// many read (and miss) just before the leader's write and join just
+    /// after its flight closed: they must find the value, not run again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_who_missed_just_before_a_write_do_not_run_again() {
+        let server = RedisServer::start();
+        let cache = cache_for(&server);
+        let calls = Arc::new(AtomicUsize::new(0));
+        for id in 0..300 {
+            concurrently(16, || {
+                let (cache, calls) = (cache.clone(), calls.clone());
+                async move { quick(&cache, &calls, id).await }
+            })
+            .await;
+        }
+        assert_eq!(runs(&calls), 300, "one run per key");
+        let stats = function!(quick).stats();
+        assert_eq!(stats.misses, 300, "{stats:?}");
+        assert_eq!(stats.hits + stats.coalesced, 300 * 15, "{stats:?}");
+    }
+
     #[cache_result(expire = 60, store = cache, skip(cache, calls), coalesce = false)]
     async fn uncoalesced(cache: &Cache, calls: &AtomicUsize, id: u64) -> u64 {
         calls.fetch_add(1, Ordering::SeqCst);

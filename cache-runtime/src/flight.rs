@@ -1,14 +1,21 @@
 //! Request coalescing in one process ("single flight"): concurrent calls of
-//! one key share one lookup and, on a miss, one run of the function.
+//! one key that miss share one run of the function.
 //!
-//! The first caller of a key leads: it looks the key up and, on a miss, runs
-//! the function. Callers that arrive in the meantime wait for its
-//! [`Outcome`] instead of asking Redis or running the function themselves.
-//! The leader publishes the outcome as soon as it has it (its waiters do not
-//! wait for the store write), and closes the flight only after the write:
-//! callers that come during the write take the published outcome, and
-//! callers that come after the close find the value in the store. No window
-//! in which a second run can start.
+//! A call reads the store first, on its own (concurrent reads share round
+//! trips in the store instead: `store/reads.rs`). Only on a miss does it
+//! join the key's flight. The first caller of a key leads: it runs the
+//! function. Callers that arrive in the meantime wait for its [`Outcome`]
+//! instead of running the function themselves. The leader publishes the
+//! outcome as soon as it has it (its waiters do not wait for the store
+//! write), and closes the flight only after the write: callers that come
+//! during the write take the published outcome, and callers that come after
+//! the close find the value in the store.
+//!
+//! One window is left: a caller whose read missed just before a leader's
+//! write, and who joins just after that leader closed its flight. Each
+//! close therefore bumps a counter of the key's shard ([`Mark`]); a new
+//! leader whose read is older than a close reads again before it runs the
+//! function. No window in which a second run can start.
 //!
 //! A leader dropped before landing (its call was cancelled, or the function
 //! panicked) abandons the flight: its waiters wake, and one of them leads
@@ -16,7 +23,7 @@
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::Notify;
@@ -33,8 +40,37 @@ pub(crate) struct Flights {
 #[derive(Default)]
 struct Map {
     flights: Mutex<HashMap<Arc<str>, Arc<Flight>>>,
+    /// Flights closed so far, by shard of their key (see [`Mark`]).
+    closed: [AtomicU64; SHARDS],
     /// Keys with an early refresh running: one at a time per key.
     refreshing: Mutex<HashSet<Arc<str>>>,
+}
+
+/// Shards of the closed-flight counters: a close makes only the keys of
+/// its shard read again.
+const SHARDS: usize = 32;
+
+/// The shard of `key`, from its last bytes (a cache key ends in hex digits
+/// of its arguments' digest).
+fn shard(key: &str) -> usize {
+    let tail = key.as_bytes().iter().rev().take(8);
+    tail.fold(0, |hash: usize, byte| {
+        hash.wrapping_mul(31) ^ usize::from(*byte)
+    }) % SHARDS
+}
+
+/// Where the flights of a key's shard stood when a call read the store.
+pub(crate) struct Mark<'a> {
+    closed: &'a AtomicU64,
+    seen: u64,
+}
+
+impl Mark<'_> {
+    /// Whether a flight of the shard closed since: then the read may be
+    /// older than that flight's write.
+    pub(crate) fn passed(&self) -> bool {
+        self.closed.load(Ordering::Acquire) != self.seen
+    }
 }
 
 /// One key's shared call.
@@ -71,6 +107,16 @@ impl Flights {
         match blocking {
             true => &self.blocking_calls,
             false => &self.async_calls,
+        }
+    }
+
+    /// Taken before a read: tells the leader it becomes later whether the
+    /// read may have missed a flight's write.
+    pub(crate) fn mark(&self, blocking: bool, key: &str) -> Mark<'_> {
+        let closed = &self.map(blocking).closed[shard(key)];
+        Mark {
+            closed,
+            seen: closed.load(Ordering::Acquire),
         }
     }
 
@@ -157,7 +203,10 @@ impl Lead<'_> {
     fn close(&mut self) {
         if self.open {
             self.open = false;
-            lock(&self.map.flights).remove(&self.key);
+            let mut flights = lock(&self.map.flights);
+            flights.remove(&self.key);
+            // Under the lock: a caller who finds no flight sees the count.
+            self.map.closed[shard(&self.key)].fetch_add(1, Ordering::Release);
         }
     }
 
@@ -292,6 +341,25 @@ mod tests {
             panic!("leads")
         };
         lead.land(|| unreachable!("no waiters, no outcome"));
+    }
+
+    #[test]
+    fn a_close_passes_the_marks_of_its_shard_only() {
+        let flights = Flights::default();
+        let mark = flights.mark(false, "k");
+        let other = (0..)
+            .map(|n| n.to_string())
+            .find(|key| shard(key) != shard("k"));
+        let other = flights.mark(false, &other.unwrap());
+        let blocking = flights.mark(true, "k");
+        let Joined::Lead(lead) = flights.join(false, "k") else {
+            panic!("leads")
+        };
+        assert!(!mark.passed(), "open is not closed");
+        drop(lead);
+        assert!(mark.passed());
+        assert!(!other.passed());
+        assert!(!blocking.passed());
     }
 
     #[test]

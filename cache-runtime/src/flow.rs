@@ -35,6 +35,16 @@ use crate::store::ops::{Delete, Found, Get, Read, Set};
 use crate::store::Bytes;
 use crate::{Cache, Error};
 
+/// What a read of the store found.
+enum Looked<R, T> {
+    /// A fresh value: the call's result.
+    Hit(R),
+    /// A fresh value close to expiry, with its time left: refresh it.
+    Due(T, Duration),
+    /// Nothing fresh; the stale value when the policy serves one.
+    Miss(Option<Bytes>),
+}
+
 /// One call's parts, as the generated code hands them over.
 pub(crate) struct Call<'a, R, U> {
     site: &'static Site,
@@ -148,23 +158,49 @@ impl<'a, R, U> Call<'a, R, U> {
             }
         };
         self.span.record("key", key.as_str());
-        if !self.site.policy.coalesce {
-            return self.lead::<I, S>(&key, local, None, body).await;
-        }
+        // Taken before the read: a fill from a read older than an
+        // invalidation is refused (`local.rs`).
+        let filling = local.map(|tier| (tier, tier.epoch()));
+        // Read first: a hit needs no flight. A miss joins the key's flight;
+        // its leader reads again if a flight closed since (`flight.rs`).
+        let flights = self.cache.flights();
+        let mark = self
+            .site
+            .policy
+            .coalesce
+            .then(|| flights.mark(I::BLOCKING, &key));
+        let (mut lead, mut stale, mut read) = (None, None, true);
         loop {
-            match self.cache.flights().join(I::BLOCKING, &key) {
-                Joined::Lead(lead) => {
-                    return self.lead::<I, S>(&key, local, Some(lead), body).await
+            if read {
+                match self.look::<I, S>(&key, filling, &mut lead).await {
+                    Looked::Hit(result) => return result,
+                    Looked::Due(value, left) => {
+                        return self.refresh::<I, S>(&key, filling, value, left, body).await
+                    }
+                    Looked::Miss(found) => stale = found,
+                }
+            }
+            let (Some(mark), None) = (&mark, &lead) else {
+                break;
+            };
+            match flights.join(I::BLOCKING, &key) {
+                Joined::Lead(joined) => {
+                    read = mark.passed();
+                    lead = Some(joined);
                 }
                 Joined::Wait(flight) => {
                     if let Some(result) = self.take::<S>(&key, flight.wait().await) {
                         self.count(Event::Coalesced);
                         return result;
                     }
-                    // Nothing to share: lead the next flight, or wait for its leader.
+                    // Nothing to share: lead the next flight (the one that
+                    // closed passed the mark: reading again), or wait for
+                    // its leader.
+                    read = false;
                 }
             }
         }
+        self.miss::<I, S>(&key, filling, stale, lead, body).await
     }
 
     /// A waiter's result from the leader's outcome; `None` when it must
@@ -203,10 +239,55 @@ impl<'a, R, U> Call<'a, R, U> {
         Some(result)
     }
 
-    async fn lead<I: Io, S>(
+    /// Reads `key`: a fresh value is a hit (landing `lead`, if the call
+    /// leads a flight), which may be due for an early refresh; anything
+    /// else is a miss, with the stale value if the policy serves one.
+    async fn look<I: Io, S>(
         &self,
         key: &str,
-        local: Option<&Tier>,
+        filling: Option<(&Tier, u64)>,
+        lead: &mut Option<Lead<'_>>,
+    ) -> Looked<R, S::Stored>
+    where
+        S: Shape<R, Stored: Value>,
+    {
+        let policy = &self.site.policy;
+        let Some(found) = self.read::<I>(key, filling.is_some()).await else {
+            return Looked::Miss(None);
+        };
+        let left = match policy.freshness(found.ttl) {
+            Freshness::Fresh(left) => left,
+            Freshness::Stale => return Looked::Miss(Some(found.bytes)),
+            Freshness::Expired => return Looked::Miss(None),
+        };
+        let Some(value) = self.cache.decode::<S::Stored>(key, &found.bytes) else {
+            return Looked::Miss(None);
+        };
+        self.count(Event::Hit);
+        let run_time = self.site.run_time();
+        if let Some(left) = left.filter(|left| policy.refresh_due(*left, run_time)) {
+            land(lead.take(), || Outcome::Json(found.bytes.into_shared()));
+            return Looked::Due(value, left);
+        }
+        let result = S::restore(value);
+        let mut bytes = found.bytes;
+        if filling.is_some() {
+            let json = bytes.into_shared();
+            self.fill(filling, key, &result, &json, found.ttl);
+            bytes = Bytes::Shared(json);
+        }
+        land(lead.take(), || Outcome::Json(bytes.into_shared()));
+        Looked::Hit(result)
+    }
+
+    /// A miss: with `lock`, takes the key's lease or waits for the process
+    /// that holds it; runs the function, stores what may be stored, and
+    /// lands `lead`. A failure returns `stale` instead, if there is one.
+    async fn miss<I: Io, S>(
+        &self,
+        key: &str,
+        filling: Option<(&Tier, u64)>,
+        stale: Option<Bytes>,
         lead: Option<Lead<'_>>,
         body: impl Future<Output = R>,
     ) -> R
@@ -215,36 +296,6 @@ impl<'a, R, U> Call<'a, R, U> {
         U: Fn(&S::Stored) -> bool,
     {
         let policy = &self.site.policy;
-        // Taken before the read: a fill from a read older than an
-        // invalidation is refused (`local.rs`).
-        let filling = local.map(|tier| (tier, tier.epoch()));
-        let mut stale = None;
-        if let Some(found) = self.read::<I>(key, filling.is_some()).await {
-            match policy.freshness(found.ttl) {
-                Freshness::Fresh(left) => {
-                    if let Some(value) = self.cache.decode::<S::Stored>(key, &found.bytes) {
-                        self.count(Event::Hit);
-                        let run_time = self.site.run_time();
-                        let due = left.filter(|left| policy.refresh_due(*left, run_time));
-                        if let Some(left) = due {
-                            land(lead, || Outcome::Json(found.bytes.into_shared()));
-                            return self.refresh::<I, S>(key, filling, value, left, body).await;
-                        }
-                        let result = S::restore(value);
-                        let mut bytes = found.bytes;
-                        if filling.is_some() {
-                            let json = bytes.into_shared();
-                            self.fill(filling, key, &result, &json, found.ttl);
-                            bytes = Bytes::Shared(json);
-                        }
-                        land(lead, || Outcome::Json(bytes.into_shared()));
-                        return result;
-                    }
-                }
-                Freshness::Stale => stale = Some(found.bytes),
-                Freshness::Expired => {}
-            }
-        }
         self.count(Event::Miss);
 
         let lease = match policy.lock {
