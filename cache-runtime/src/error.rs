@@ -91,3 +91,21 @@ pub enum Error {
     #[error("the global cache is already set")]
     GlobalAlreadySet,
 }
+
+impl Error {
+    /// The same store failure again, for each of the callers it failed
+    /// (a batch of reads; `store/reads.rs`).
+    pub(crate) fn again(&self) -> Error {
+        match self {
+            Error::Timeout(waited) => Error::Timeout(*waited),
+            Error::Unavailable(retry) => Error::Unavailable(*retry),
+            Error::Redis(error) => Error::Redis(error.clone()),
+            // Not a store failure; still one, as each caller sees it.
+            other => Error::Redis(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "batched read failed",
+                other.to_string(),
+            ))),
+        }
+    }
+}

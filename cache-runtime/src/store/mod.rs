@@ -6,6 +6,7 @@ mod breaker;
 pub(crate) mod client;
 mod embedded;
 pub(crate) mod ops;
+mod reads;
 mod redis;
 
 use std::ops::Deref;
@@ -19,7 +20,7 @@ use crate::Error;
 
 #[allow(clippy::large_enum_variant)] // one per Cache, behind its Arc: size is irrelevant
 pub(crate) enum Store {
-    Redis(RedisStore),
+    Redis(Arc<RedisStore>),
     Embedded(EmbeddedStore),
     Disabled,
 }

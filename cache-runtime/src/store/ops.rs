@@ -31,6 +31,12 @@ pub(crate) trait Op: Sync {
     type Reply: FromRedisValue;
     fn request(&self) -> Request;
     fn reply(reply: Self::Reply) -> Self::Output;
+    /// The key, when the op is a plain `GET` of it: then it may share an
+    /// `MGET` with concurrent reads (`reads.rs`), and its reply is that
+    /// `MGET`'s item for the key.
+    fn read_of(&self) -> Option<&str> {
+        None
+    }
     /// The same operation on the in-process store.
     fn embedded(&self, store: &EmbeddedStore) -> Self::Output;
     /// The same operation on a store that keeps nothing.
@@ -49,6 +55,9 @@ impl Op for Get<'_> {
     }
     fn reply(reply: Self::Reply) -> Self::Output {
         reply.map(Bytes::Owned)
+    }
+    fn read_of(&self) -> Option<&str> {
+        Some(self.0)
     }
     fn embedded(&self, store: &EmbeddedStore) -> Self::Output {
         store.get(self.0).map(|(bytes, _)| Bytes::Shared(bytes))

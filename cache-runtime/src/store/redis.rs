@@ -3,6 +3,8 @@
 //! every command bounded by the operation timeout; and, for sync functions, a
 //! small pool of blocking connections with the same timeouts. Both speak the
 //! same commands (`ops.rs`), so a sync and an async function share entries.
+//! On a single server, concurrent async `GET`s share round trips as `MGET`s
+//! under load (`reads.rs`).
 //!
 //! Connecting is the one slow step, so it has its own bound
 //! (`connect_timeout`). A circuit breaker (`breaker.rs`) stops asking a Redis
@@ -10,14 +12,16 @@
 //! after a Redis restart or a cluster failover, and the breaker's probe finds
 //! it back.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use redis::{FromRedisValue, Value};
 use tokio::sync::OnceCell;
 
 use super::breaker::Breaker;
 use super::client::{cluster_client, cluster_nodes, Blocking, Client, Shared};
 use super::ops::{command, Op, Request};
+use super::reads::Reads;
 use crate::config::{redact, Backend, Config};
 use crate::key::KeyPattern;
 use crate::Error;
@@ -33,8 +37,10 @@ pub(crate) struct RedisStore {
     /// Connections for sync functions and blocking calls.
     idle: Mutex<Vec<Blocking>>,
     breaker: Breaker,
+    /// Concurrent `GET`s batched (`reads.rs`); not on a cluster.
+    reads: Option<Reads>,
     connect_timeout: Duration,
-    op_timeout: Duration,
+    pub(super) op_timeout: Duration,
 }
 
 /// A client for `url`; with the `tls` feature, trusting the configured CA.
@@ -119,6 +125,7 @@ impl RedisStore {
             (Client::Cluster(_), None) => unreachable!("a cluster client has nodes"),
         };
         Ok(RedisStore {
+            reads: matches!(client, Client::Single(_)).then(Reads::default),
             client,
             subscribe_to,
             breaker: Breaker::new(
@@ -138,8 +145,25 @@ impl RedisStore {
         matches!(self.client, Client::Cluster(_))
     }
 
-    pub(crate) async fn exec<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
-        self.query::<O::Reply>(&op.request()).await.map(O::reply)
+    pub(crate) async fn exec<O: Op>(self: &Arc<Self>, op: &O) -> Result<O::Output, Error> {
+        let reply = match (op.read_of(), &self.reads) {
+            (Some(key), Some(reads)) => reads.get(self, key).await?,
+            _ => self.send(&op.request()).await?,
+        };
+        let reply = O::Reply::from_redis_value(reply).map_err(redis::RedisError::from)?;
+        Ok(O::reply(reply))
+    }
+
+    /// The batched reads; only called on a single server.
+    pub(super) fn reads(&self) -> &Reads {
+        self.reads
+            .as_ref()
+            .expect("reads are batched on a single server")
+    }
+
+    /// Sends `request` as it is, and returns the reply unread.
+    pub(super) async fn send(&self, request: &Request) -> Result<Value, Error> {
+        self.query::<Value>(request).await
     }
 
     pub(crate) fn exec_blocking<O: Op>(&self, op: &O) -> Result<O::Output, Error> {

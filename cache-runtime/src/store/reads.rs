@@ -1,0 +1,131 @@
+//! Concurrent reads share round trips ("group commit"). Up to
+//! [`ON_THE_WIRE`] reads go to Redis as they come, each its own `GET`, as
+//! hand-written code sends them. Reads that arrive while that many are out
+//! queue up, and leave together as one `MGET` as soon as one of those comes
+//! back. Alone or lightly loaded, a read is sent at once and waits for
+//! nothing; under load, one request carries many keys, which costs Redis
+//! and redis-rs less per key than a `GET` each.
+//!
+//! A queued read waits at most the operation timeout for its answer. The
+//! `MGET` is sent by a task of its own, so a caller that gives up (a
+//! timeout, a cancelled call) never strands the reads queued with it; and
+//! a queued read whose batch could not be sent at all sends its own `GET`.
+//!
+//! Single server only: on a cluster, an `MGET`'s keys would span slots.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use redis::Value;
+use tokio::sync::oneshot;
+
+use super::ops::{command, Request};
+use super::RedisStore;
+use crate::Error;
+
+/// Reads sent one by one before others queue for a batch: up to this many
+/// callers see no difference from hand-written `GET`s; past it, batches.
+/// (docs/BENCHMARKS.md: 2 to 8 did alike at 64 tasks, within the noise;
+/// 16 lost most of the gain.)
+const ON_THE_WIRE: usize = 4;
+
+#[derive(Default)]
+pub(crate) struct Reads {
+    queue: Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Requests on the wire: single reads and batches.
+    out: usize,
+    keys: Vec<String>,
+    waiting: Vec<oneshot::Sender<Result<Value, Error>>>,
+}
+
+impl Reads {
+    /// The reply to `GET key`: sent now if few reads are out, else in the
+    /// next batch.
+    pub(crate) async fn get(&self, store: &Arc<RedisStore>, key: &str) -> Result<Value, Error> {
+        let queued = {
+            let mut queue = self.lock();
+            if queue.out < ON_THE_WIRE {
+                queue.out += 1;
+                None
+            } else {
+                let (sender, receiver) = oneshot::channel();
+                queue.keys.push(key.to_owned());
+                queue.waiting.push(sender);
+                Some(receiver)
+            }
+        };
+        match queued {
+            None => {
+                let _out = Out(store);
+                store.send(&get(key)).await
+            }
+            Some(answer) => match tokio::time::timeout(store.op_timeout, answer).await {
+                Ok(Ok(reply)) => reply,
+                // The batch was never sent: no runtime to send it on.
+                Ok(Err(_)) => store.send(&get(key)).await,
+                Err(_) => Err(Error::Timeout(store.op_timeout)),
+            },
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// One request on the wire. When it comes back (or is dropped), the reads
+/// queued meanwhile leave as one batch, which takes over its place.
+struct Out<'a>(&'a Arc<RedisStore>);
+
+impl Drop for Out<'_> {
+    fn drop(&mut self) {
+        let store = self.0;
+        let mut queue = store.reads().lock();
+        if queue.keys.is_empty() {
+            queue.out -= 1;
+            return;
+        }
+        let keys = std::mem::take(&mut queue.keys);
+        let waiting = std::mem::take(&mut queue.waiting);
+        drop(queue);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Dropped outside a runtime: the waiters send their own.
+            store.reads().lock().out -= 1;
+            return;
+        };
+        let store = store.clone();
+        runtime.spawn(async move {
+            let out = Out(&store);
+            let reply = store.send(&Request::Cmd(command("MGET", &keys))).await;
+            drop(out);
+            answer(waiting, reply);
+        });
+    }
+}
+
+/// Gives each waiter its value from an `MGET`'s reply, or the error.
+fn answer(waiting: Vec<oneshot::Sender<Result<Value, Error>>>, reply: Result<Value, Error>) {
+    match reply {
+        Ok(Value::Array(values)) if values.len() == waiting.len() => {
+            for (sender, value) in waiting.into_iter().zip(values) {
+                let _ = sender.send(Ok(value));
+            }
+        }
+        // Not an answer to the batch: each waiter sends its own.
+        Ok(_) => {}
+        Err(error) => {
+            for sender in waiting {
+                let _ = sender.send(Err(error.again()));
+            }
+        }
+    }
+}
+
+fn get(key: &str) -> Request {
+    Request::Cmd(command("GET", key))
+}

@@ -1,0 +1,182 @@
+//! Concurrent reads share round trips (`store/reads.rs`): under load, the
+//! reads queued behind those on the wire leave as one `MGET`. Against real
+//! redis-server processes started by each test.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_runtime::{cache_result, Cache, Config};
+use support::{stats_of, RedisServer};
+
+const KEYS: u64 = 256;
+
+/// One task per id, all at once; each returns `(id, result)`.
+async fn each_at_once<F, Fut, T>(call: F) -> Vec<tokio::task::JoinHandle<(u64, T)>>
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    spawn_each(0..KEYS, call)
+}
+
+fn spawn_each<F, Fut, T>(
+    ids: std::ops::Range<u64>,
+    call: F,
+) -> Vec<tokio::task::JoinHandle<(u64, T)>>
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    ids.map(|id| {
+        let call = call(id);
+        tokio::spawn(async move { (id, call.await) })
+    })
+    .collect()
+}
+
+/// `calls` of the `MGET` command the server has answered.
+fn mget_calls(server: &RedisServer) -> u64 {
+    let stats = server.cli(&["INFO", "commandstats"]);
+    let Some(line) = stats.lines().find(|line| line.starts_with("cmdstat_mget:")) else {
+        return 0;
+    };
+    let calls = line.split(['=', ',']).nth(1).expect("calls=<n>");
+    calls.parse().expect("a number")
+}
+
+#[cache_result(expire = 600, store = cache, skip(cache, calls))]
+async fn label(cache: &Cache, calls: &AtomicUsize, id: u64) -> String {
+    calls.fetch_add(1, Ordering::SeqCst);
+    format!("value {id}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_hits_share_round_trips_and_each_gets_its_own_value() {
+    let server = RedisServer::start();
+    let cache = Config::redis(server.url()).build().expect("valid URL");
+    let calls = Arc::new(AtomicUsize::new(0));
+    for id in 0..KEYS {
+        label(&cache, &calls, id).await;
+    }
+    assert_eq!(mget_calls(&server), 0, "one caller at a time: single GETs");
+
+    for _ in 0..20 {
+        let tasks = each_at_once(|id| {
+            let (cache, calls) = (cache.clone(), calls.clone());
+            async move { label(&cache, &calls, id).await }
+        })
+        .await;
+        for task in tasks {
+            let (id, value) = task.await.expect("no task panics");
+            assert_eq!(
+                value,
+                format!("value {id}"),
+                "each caller its own key's value"
+            );
+        }
+    }
+
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        KEYS as usize,
+        "every call a hit"
+    );
+    let stats = stats_of("label");
+    assert_eq!((stats.hits, stats.errors), (20 * KEYS, 0), "{stats:?}");
+    assert!(mget_calls(&server) > 0, "256 callers at once: batched");
+}
+
+#[cache_result(expire = 600, store = cache, skip(cache, calls))]
+async fn frozen(cache: &Cache, calls: &AtomicUsize, id: u64) -> String {
+    calls.fetch_add(1, Ordering::SeqCst);
+    format!("value {id}")
+}
+
+/// A read queued for a batch is bounded by the operation timeout like any
+/// other: when Redis stops answering, every caller runs its function.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_reads_give_up_after_the_operation_timeout() {
+    let server = RedisServer::start();
+    let cache = Config::redis(server.url())
+        .op_timeout(Duration::from_millis(300))
+        .build()
+        .expect("valid URL");
+    let calls = Arc::new(AtomicUsize::new(0));
+    frozen(&cache, &calls, 0).await;
+
+    server.pause();
+    let tasks = each_at_once(|id| {
+        let (cache, calls) = (cache.clone(), calls.clone());
+        async move { frozen(&cache, &calls, id).await }
+    })
+    .await;
+    let results = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.expect("no task panics"));
+        }
+        results
+    })
+    .await;
+    server.resume();
+
+    let results = results.expect("every caller returned: none waits for a frozen Redis");
+    for (id, value) in results {
+        assert_eq!(value, format!("value {id}"));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1 + KEYS as usize, "each ran");
+}
+
+#[cache_result(expire = 600, store = cache, skip(cache, calls))]
+async fn abandoned(cache: &Cache, calls: &AtomicUsize, id: u64) -> String {
+    calls.fetch_add(1, Ordering::SeqCst);
+    format!("value {id}")
+}
+
+/// The reads on the wire are the first callers' own: cancelling those
+/// callers must not leave the reads queued behind them waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_callers_do_not_strand_the_reads_queued_behind_them() {
+    let server = RedisServer::start();
+    let cache = Config::redis(server.url())
+        .op_timeout(Duration::from_secs(10))
+        .build()
+        .expect("valid URL");
+    let calls = Arc::new(AtomicUsize::new(0));
+    for id in 0..KEYS {
+        abandoned(&cache, &calls, id).await;
+    }
+
+    // Frozen: the first callers' reads go out and stay out; the rest queue.
+    server.pause();
+    let call = |id| {
+        let (cache, calls) = (cache.clone(), calls.clone());
+        async move { abandoned(&cache, &calls, id).await }
+    };
+    let first = spawn_each(0..16, call);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let rest = spawn_each(16..KEYS, call);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for task in &first {
+        task.abort();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.resume();
+
+    for task in rest {
+        let (id, value) = task.await.expect("no task panics");
+        assert_eq!(value, format!("value {id}"));
+    }
+    // Stranded reads would wait out the 10 s timeout, then run the function.
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        KEYS as usize,
+        "hits, not runs"
+    );
+    assert_eq!(stats_of("abandoned").errors, 0);
+}
