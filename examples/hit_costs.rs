@@ -25,6 +25,11 @@
 //! cancel the machine's slow drifts, which criterion's one-after-the-other
 //! groups cannot.
 //!
+//! **CPU per call under load**: `hit_costs spin <attribute|by_hand> <tasks>
+//! <calls>` makes `calls` calls in each of `tasks` tasks, after printing
+//! `ready` to stderr; `perf stat -e task-clock -p <pid>` on it and on its
+//! redis-server gives the client's and the server's CPU time per call.
+//!
 //! Figures in docs/BENCHMARKS.md.
 
 #[path = "../tests/support/mod.rs"]
@@ -53,6 +58,17 @@ fn main() {
     let mode = args.next().unwrap_or_else(|| "none".into());
     let number = |arg: Option<String>, default| arg.and_then(|n| n.parse().ok()).unwrap_or(default);
     let server = support::RedisServer::start();
+    if mode == "spin" {
+        let kind = args.next().unwrap_or_else(|| "attribute".into());
+        let tasks = number(args.next(), 64);
+        let calls = number(args.next(), 10_000);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        return runtime.block_on(spin(&server, &kind, tasks, calls));
+    }
     if mode == "compare" {
         let tasks = number(args.next(), 64);
         let rounds = number(args.next(), 10);
@@ -96,6 +112,46 @@ async fn count(server: &support::RedisServer, mode: &str, calls: u64) {
             _ => {}
         }
     }
+}
+
+/// `tasks` tasks making `calls` calls each of one kind, for `perf stat`.
+async fn spin(server: &support::RedisServer, kind: &str, tasks: u64, calls: u64) {
+    let cache = Config::redis(server.url()).build().unwrap();
+    let client = cache_runtime::redis::Client::open(server.url()).unwrap();
+    let redis = ConnectionManager::new(client).await.unwrap();
+    let mut keys = Vec::new();
+    for id in 0..tasks {
+        from_redis(&cache, id).await;
+        keys.push(entry!(from_redis(&cache, id)).key().unwrap().to_owned());
+    }
+    let keys = std::sync::Arc::new(keys);
+    eprintln!("ready");
+    std::thread::sleep(Duration::from_secs(1));
+    let started = std::time::Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|id| {
+            let (cache, mut redis, keys, kind) =
+                (cache.clone(), redis.clone(), keys.clone(), kind.to_owned());
+            tokio::spawn(async move {
+                for _ in 0..calls {
+                    if kind == "attribute" {
+                        drop(from_redis(&cache, id).await);
+                    } else {
+                        let bytes: Vec<u8> = redis.get(&keys[id as usize]).await.unwrap();
+                        drop(serde_json::from_slice::<Profile>(&bytes).unwrap());
+                    }
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "{kind}: {:.0} calls/s",
+        (tasks * calls) as f64 / elapsed.as_secs_f64()
+    );
 }
 
 /// Calls per second of `tasks` tasks running `call` for `WINDOW`.

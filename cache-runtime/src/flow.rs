@@ -4,11 +4,12 @@
 //! 0. with the in-process tier (`local.rs`), a fresh copy answers at once;
 //!    otherwise the call goes on below and keeps a copy of what it reads or
 //!    writes;
-//! 1. join the key's flight, or lead it (`flight.rs`); a waiter takes the
-//!    leader's outcome;
-//! 2. the leader reads the key, with its time left when the policy needs
-//!    it; a fresh value is a hit, which may start an early refresh (XFetch);
-//! 3. on a miss, with `lock`, it takes the key's lease or waits for the
+//! 1. read the key, with its time left when the policy needs it; a fresh
+//!    value is a hit, which may start an early refresh (XFetch);
+//! 2. on a miss, join the key's flight, or lead it (`flight.rs`); a waiter
+//!    takes the leader's outcome; a leader whose read is older than a
+//!    flight that closed since reads again;
+//! 3. the leader, with `lock`, takes the key's lease or waits for the
 //!    process that holds it (`lease.rs`); then it runs the function, stores
 //!    what may be stored, and lands the flight;
 //! 4. if the function fails and a stale value is at hand
