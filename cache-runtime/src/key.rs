@@ -169,12 +169,17 @@ fn push_prefix(key: &mut String, prefix: &str) {
     }
 }
 
+/// Appends the 32 hex digits of a digest, written in a buffer first (one
+/// push, where a push per digit checks the capacity 32 times).
 fn push_hex(out: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    let mut hex = [0; 32];
+    for (pair, byte) in hex.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
     }
+    let digits = 2 * bytes.len().min(16);
+    out.push_str(std::str::from_utf8(&hex[..digits]).expect("hex digits are ASCII"));
 }
 
 /// The identity of the function whose body holds the `__cache_site` marker

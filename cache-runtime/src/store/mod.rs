@@ -30,7 +30,10 @@ pub(crate) enum Store {
 impl Store {
     pub(crate) async fn exec<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
         match self {
-            Store::Redis(redis) => redis.exec(op).await,
+            // Boxed: a Redis command's future (timeout, retry, batching) is
+            // ~800 bytes, and would make every call's future too large for
+            // the allocator's fast path.
+            Store::Redis(redis) => Box::pin(redis.exec(op)).await,
             Store::Embedded(embedded) => Ok(op.embedded(embedded)),
             Store::Disabled => Ok(op.disabled()),
         }
