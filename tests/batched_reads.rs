@@ -180,3 +180,75 @@ async fn cancelled_callers_do_not_strand_the_reads_queued_behind_them() {
     );
     assert_eq!(stats_of("abandoned").errors, 0);
 }
+
+#[cache_result(expire = 600, store = cache, skip(cache, calls))]
+async fn outlived(cache: &Cache, calls: &AtomicUsize, id: u64) -> String {
+    calls.fetch_add(1, Ordering::SeqCst);
+    format!("value {id}")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// A runtime shut down with reads out and a batch queued (a test's
+/// runtime ending, a service stopping) must not keep their places on the
+/// wire: the next runtime's reads would all queue for a batch never sent.
+#[test]
+fn a_runtime_shut_down_mid_batch_gives_back_its_places_on_the_wire() {
+    let server = RedisServer::start();
+    let cache = Config::redis(server.url())
+        .op_timeout(Duration::from_secs(2))
+        .build()
+        .expect("valid URL");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let call = |id| {
+        let (cache, calls) = (cache.clone(), calls.clone());
+        async move { outlived(&cache, &calls, id).await }
+    };
+
+    let setup = runtime();
+    setup.block_on(async {
+        for id in 0..KEYS {
+            call(id).await;
+        }
+    });
+    drop(setup);
+    // More times than there are places on the wire: were one kept each
+    // time, none would be left.
+    for _ in 0..6 {
+        let ending = runtime();
+        ending.block_on(async {
+            server.pause();
+            drop(each_at_once(call).await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        });
+        ending.shutdown_timeout(Duration::ZERO);
+        server.resume();
+    }
+
+    let ran = calls.load(Ordering::SeqCst);
+    let next = runtime();
+    next.block_on(async {
+        // The connection died with a runtime: the first call may find it
+        // broken (an error, the function runs) and reconnect.
+        call(0).await;
+        let errors = stats_of("outlived").errors;
+        for _ in 0..3 {
+            for task in each_at_once(call).await {
+                let (id, value) = task.await.expect("no task panics");
+                assert_eq!(value, format!("value {id}"));
+            }
+        }
+        let stats = stats_of("outlived");
+        assert_eq!(stats.errors, errors, "{stats:?}");
+    });
+    assert!(
+        calls.load(Ordering::SeqCst) <= ran + 1,
+        "hits in the second runtime"
+    );
+}

@@ -8,8 +8,10 @@
 //!
 //! A queued read waits at most the operation timeout for its answer. The
 //! `MGET` is sent by a task of its own, so a caller that gives up (a
-//! timeout, a cancelled call) never strands the reads queued with it; and
-//! a queued read whose batch could not be sent at all sends its own `GET`.
+//! timeout, a cancelled call) never strands the reads queued with it; a
+//! batch whose task never runs (its runtime shut down) still gives its
+//! place back; and a queued read whose batch could not be sent at all sends
+//! its own `GET`.
 //!
 //! Single server only: on a cluster, an `MGET`'s keys would span slots.
 
@@ -78,34 +80,50 @@ impl Reads {
     }
 }
 
-/// One request on the wire. When it comes back (or is dropped), the reads
-/// queued meanwhile leave as one batch, which takes over its place.
+/// A caller's own read on the wire. When it comes back (or the call is
+/// dropped), the reads queued meanwhile leave as one batch, which takes
+/// over its place.
 struct Out<'a>(&'a Arc<RedisStore>);
 
 impl Drop for Out<'_> {
     fn drop(&mut self) {
-        let store = self.0;
-        let mut queue = store.reads().lock();
-        if queue.keys.is_empty() {
-            queue.out -= 1;
-            return;
-        }
-        let keys = std::mem::take(&mut queue.keys);
-        let waiting = std::mem::take(&mut queue.waiting);
-        drop(queue);
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            // Dropped outside a runtime: the waiters send their own.
-            store.reads().lock().out -= 1;
-            return;
-        };
-        let store = store.clone();
-        runtime.spawn(async move {
-            let out = Out(&store);
-            let reply = store.send(&Request::Cmd(command("MGET", &keys))).await;
-            drop(out);
-            answer(waiting, reply);
-        });
+        hand_over(self.0);
     }
+}
+
+/// A batch's place on the wire, held by its task; handed over in turn when
+/// the `MGET` returns, or when the task is dropped unrun (its runtime shut
+/// down).
+struct Place(Arc<RedisStore>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        hand_over(&self.0);
+    }
+}
+
+/// Gives a place on the wire to the reads queued for it, as one batch sent
+/// by a task of its own; with none queued, frees it.
+fn hand_over(store: &Arc<RedisStore>) {
+    let mut queue = store.reads().lock();
+    if queue.keys.is_empty() {
+        queue.out -= 1;
+        return;
+    }
+    let keys = std::mem::take(&mut queue.keys);
+    let waiting = std::mem::take(&mut queue.waiting);
+    drop(queue);
+    // Made before the task, so that a task dropped unrun frees it too.
+    let place = Place(store.clone());
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        // Dropped outside a runtime: the waiters send their own.
+        return;
+    };
+    runtime.spawn(async move {
+        let reply = place.0.send(&Request::Cmd(command("MGET", &keys))).await;
+        drop(place);
+        answer(waiting, reply);
+    });
 }
 
 /// Gives each waiter its value from an `MGET`'s reply, or the error.
