@@ -36,6 +36,7 @@
 #[allow(unused_imports)]
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use cache_runtime::redis::aio::ConnectionManager;
@@ -62,22 +63,12 @@ fn main() {
         let kind = args.next().unwrap_or_else(|| "attribute".into());
         let tasks = number(args.next(), 64);
         let calls = number(args.next(), 10_000);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        return runtime.block_on(spin(&server, &kind, tasks, calls));
+        return two_workers().block_on(spin(&server, &kind, tasks, calls));
     }
     if mode == "compare" {
         let tasks = number(args.next(), 64);
         let rounds = number(args.next(), 10);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        return runtime.block_on(compare(&server, tasks, rounds));
+        return two_workers().block_on(compare(&server, tasks, rounds));
     }
     let calls = number(args.next(), 1000);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -87,14 +78,39 @@ fn main() {
     runtime.block_on(count(&server, &mode, calls));
 }
 
-async fn count(server: &support::RedisServer, mode: &str, calls: u64) {
+fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A cache and a hand-written connection to `server`, with the values of
+/// ids `0..ids` stored; their keys, by id.
+async fn stored(
+    server: &support::RedisServer,
+    ids: u64,
+) -> (Cache, ConnectionManager, Arc<Vec<String>>) {
     let cache = Config::redis(server.url()).build().unwrap();
-    from_redis(&cache, 1).await;
-    let key = entry!(from_redis(&cache, 1)).key().unwrap().to_owned();
-    let mut redis =
-        ConnectionManager::new(cache_runtime::redis::Client::open(server.url()).unwrap())
-            .await
-            .unwrap();
+    let client = cache_runtime::redis::Client::open(server.url()).unwrap();
+    let redis = ConnectionManager::new(client).await.unwrap();
+    let mut keys = Vec::new();
+    for id in 0..ids {
+        from_redis(&cache, id).await;
+        keys.push(entry!(from_redis(&cache, id)).key().unwrap().to_owned());
+    }
+    (cache, redis, Arc::new(keys))
+}
+
+/// The same hit written by hand: `GET` and decode.
+async fn by_hand(redis: &mut ConnectionManager, key: &str) -> Profile {
+    let bytes: Vec<u8> = redis.get(key).await.unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+async fn count(server: &support::RedisServer, mode: &str, calls: u64) {
+    let (cache, mut redis, keys) = stored(server, 2).await;
     // Until the in-process tier has subscribed and holds the value.
     support::until_local_hit("from_local", Duration::from_secs(5), || {
         from_local(&cache, 1)
@@ -104,11 +120,7 @@ async fn count(server: &support::RedisServer, mode: &str, calls: u64) {
         match mode {
             "attribute" => drop(std::hint::black_box(from_redis(&cache, 1).await)),
             "local" => drop(std::hint::black_box(from_local(&cache, 1).await)),
-            "by_hand" => {
-                let bytes: Vec<u8> = redis.get(&key).await.unwrap();
-                let value: Profile = serde_json::from_slice(&bytes).unwrap();
-                drop(std::hint::black_box(value));
-            }
+            "by_hand" => drop(std::hint::black_box(by_hand(&mut redis, &keys[1]).await)),
             _ => {}
         }
     }
@@ -116,15 +128,7 @@ async fn count(server: &support::RedisServer, mode: &str, calls: u64) {
 
 /// `tasks` tasks making `calls` calls each of one kind, for `perf stat`.
 async fn spin(server: &support::RedisServer, kind: &str, tasks: u64, calls: u64) {
-    let cache = Config::redis(server.url()).build().unwrap();
-    let client = cache_runtime::redis::Client::open(server.url()).unwrap();
-    let redis = ConnectionManager::new(client).await.unwrap();
-    let mut keys = Vec::new();
-    for id in 0..tasks {
-        from_redis(&cache, id).await;
-        keys.push(entry!(from_redis(&cache, id)).key().unwrap().to_owned());
-    }
-    let keys = std::sync::Arc::new(keys);
+    let (cache, redis, keys) = stored(server, tasks).await;
     eprintln!("ready");
     std::thread::sleep(Duration::from_secs(1));
     let started = std::time::Instant::now();
@@ -137,8 +141,7 @@ async fn spin(server: &support::RedisServer, kind: &str, tasks: u64, calls: u64)
                     if kind == "attribute" {
                         drop(from_redis(&cache, id).await);
                     } else {
-                        let bytes: Vec<u8> = redis.get(&keys[id as usize]).await.unwrap();
-                        drop(serde_json::from_slice::<Profile>(&bytes).unwrap());
+                        drop(by_hand(&mut redis, &keys[id as usize]).await);
                     }
                 }
             })
@@ -183,19 +186,11 @@ where
 }
 
 async fn compare(server: &support::RedisServer, tasks: u64, rounds: u64) {
-    let cache = Config::redis(server.url()).build().unwrap();
-    let client = cache_runtime::redis::Client::open(server.url()).unwrap();
-    let redis = ConnectionManager::new(client).await.unwrap();
-    let mut keys = Vec::new();
-    for id in 0..tasks {
-        from_redis(&cache, id).await;
-        keys.push(entry!(from_redis(&cache, id)).key().unwrap().to_owned());
-    }
+    let (cache, redis, keys) = stored(server, tasks).await;
     support::until_local_hit("from_local", Duration::from_secs(5), || {
         from_local(&cache, 0)
     })
     .await;
-    let keys = std::sync::Arc::new(keys);
     let (mut by_attribute, mut by_local) = (Vec::new(), Vec::new());
     println!("{tasks} tasks, {rounds} rounds of 3 x 300 ms; calls/s");
     for _ in 0..rounds {
@@ -211,10 +206,7 @@ async fn compare(server: &support::RedisServer, tasks: u64, rounds: u64) {
             let (redis, keys) = (redis.clone(), keys.clone());
             throughput(tasks, move |id| {
                 let (mut redis, keys) = (redis.clone(), keys.clone());
-                async move {
-                    let bytes: Vec<u8> = redis.get(&keys[id as usize]).await.unwrap();
-                    drop(serde_json::from_slice::<Profile>(&bytes).unwrap());
-                }
+                async move { drop(by_hand(&mut redis, &keys[id as usize]).await) }
             })
             .await
         };
