@@ -66,7 +66,8 @@ impl Reads {
             }
             Some(answer) => match tokio::time::timeout(store.op_timeout, answer).await {
                 Ok(Ok(reply)) => reply,
-                // The batch was never sent: no runtime to send it on.
+                // No answer from a batch (not sent for want of a runtime, or
+                // a reply of another shape): a `GET` of its own.
                 Ok(Err(_)) => store.send(&get(key)).await,
                 Err(_) => Err(Error::Timeout(store.op_timeout)),
             },
