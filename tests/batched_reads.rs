@@ -92,6 +92,42 @@ async fn concurrent_hits_share_round_trips_and_each_gets_its_own_value() {
 }
 
 #[cache_result(expire = 600, store = cache, skip(cache, calls))]
+async fn unbatched(cache: &Cache, calls: &AtomicUsize, id: u64) -> String {
+    calls.fetch_add(1, Ordering::SeqCst);
+    format!("value {id}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_reads_false_sends_every_read_as_its_own_get() {
+    let server = RedisServer::start();
+    let cache = Config::redis(server.url())
+        .batch_reads(false)
+        .build()
+        .expect("valid URL");
+    let calls = Arc::new(AtomicUsize::new(0));
+    for id in 0..KEYS {
+        unbatched(&cache, &calls, id).await;
+    }
+    for _ in 0..5 {
+        for task in each_at_once(|id| {
+            let (cache, calls) = (cache.clone(), calls.clone());
+            async move { unbatched(&cache, &calls, id).await }
+        })
+        .await
+        {
+            let (id, value) = task.await.expect("no task panics");
+            assert_eq!(value, format!("value {id}"));
+        }
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        KEYS as usize,
+        "every call a hit"
+    );
+    assert_eq!(mget_calls(&server), 0);
+}
+
+#[cache_result(expire = 600, store = cache, skip(cache, calls))]
 async fn frozen(cache: &Cache, calls: &AtomicUsize, id: u64) -> String {
     calls.fetch_add(1, Ordering::SeqCst);
     format!("value {id}")

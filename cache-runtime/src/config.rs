@@ -35,6 +35,7 @@ pub struct Config {
     pub(crate) prefix: String,
     pub(crate) connect_timeout: Duration,
     pub(crate) op_timeout: Duration,
+    pub(crate) batch_reads: bool,
     pub(crate) breaker_threshold: u32,
     pub(crate) breaker_cooldown: Duration,
     pub(crate) max_value_bytes: usize,
@@ -110,6 +111,7 @@ impl Config {
             prefix: DEFAULT_PREFIX.to_owned(),
             connect_timeout: Duration::from_millis(500),
             op_timeout: Duration::from_millis(50),
+            batch_reads: true,
             breaker_threshold: 3,
             breaker_cooldown: Duration::from_secs(1),
             max_value_bytes: 8 * 1024 * 1024,
@@ -142,6 +144,16 @@ impl Config {
     /// goes on without the cache.
     pub fn op_timeout(mut self, timeout: Duration) -> Self {
         self.op_timeout = timeout;
+        self
+    }
+
+    /// Whether concurrent reads share round trips (on by default): while a
+    /// few `GET`s are out, the reads that arrive queue and leave together as
+    /// one `MGET` when one of those returns. Nothing waits for a timer: a
+    /// lone read is sent at once. Off, every read is its own `GET`. A single
+    /// server only; a cluster's reads are never batched.
+    pub fn batch_reads(mut self, on: bool) -> Self {
+        self.batch_reads = on;
         self
     }
 
@@ -241,6 +253,7 @@ impl fmt::Debug for Config {
             .field("prefix", &self.prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("op_timeout", &self.op_timeout)
+            .field("batch_reads", &self.batch_reads)
             .field("breaker_threshold", &self.breaker_threshold)
             .field("breaker_cooldown", &self.breaker_cooldown)
             .field("max_value_bytes", &self.max_value_bytes)

@@ -37,7 +37,8 @@ pub(crate) struct RedisStore {
     /// Connections for sync functions and blocking calls.
     idle: Mutex<Vec<Blocking>>,
     breaker: Breaker,
-    /// Concurrent `GET`s batched (`reads.rs`); not on a cluster.
+    /// Concurrent `GET`s batched (`reads.rs`): on a single server, unless
+    /// `Config::batch_reads(false)`.
     reads: Option<Reads>,
     connect_timeout: Duration,
     pub(super) op_timeout: Duration,
@@ -125,7 +126,7 @@ impl RedisStore {
             (Client::Cluster(_), None) => unreachable!("a cluster client has nodes"),
         };
         Ok(RedisStore {
-            reads: matches!(client, Client::Single(_)).then(Reads::default),
+            reads: (config.batch_reads && matches!(client, Client::Single(_))).then(Reads::default),
             client,
             subscribe_to,
             breaker: Breaker::new(
