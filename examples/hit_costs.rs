@@ -25,8 +25,8 @@
 //! cancel the machine's slow drifts, which criterion's one-after-the-other
 //! groups cannot.
 //!
-//! **CPU per call under load**: `hit_costs spin <attribute|by_hand> <tasks>
-//! <calls>` makes `calls` calls in each of `tasks` tasks, after printing
+//! **CPU per call under load**: `hit_costs spin <attribute|unbatched|by_hand>
+//! <tasks> <calls>` (`unbatched`: `Config::batch_reads(false)`) makes `calls` calls in each of `tasks` tasks, after printing
 //! `ready` to stderr; `perf stat -e task-clock -p <pid>` on it and on its
 //! redis-server gives the client's and the server's CPU time per call.
 //!
@@ -129,6 +129,14 @@ async fn count(server: &support::RedisServer, mode: &str, calls: u64) {
 /// `tasks` tasks making `calls` calls each of one kind, for `perf stat`.
 async fn spin(server: &support::RedisServer, kind: &str, tasks: u64, calls: u64) {
     let (cache, redis, keys) = stored(server, tasks).await;
+    // `unbatched`: the attribute with every read its own `GET`.
+    let cache = match kind {
+        "unbatched" => Config::redis(server.url())
+            .batch_reads(false)
+            .build()
+            .unwrap(),
+        _ => cache,
+    };
     eprintln!("ready");
     std::thread::sleep(Duration::from_secs(1));
     let started = std::time::Instant::now();
@@ -138,7 +146,7 @@ async fn spin(server: &support::RedisServer, kind: &str, tasks: u64, calls: u64)
                 (cache.clone(), redis.clone(), keys.clone(), kind.to_owned());
             tokio::spawn(async move {
                 for _ in 0..calls {
-                    if kind == "attribute" {
+                    if kind != "by_hand" {
                         drop(from_redis(&cache, id).await);
                     } else {
                         drop(by_hand(&mut redis, &keys[id as usize]).await);
