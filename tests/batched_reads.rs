@@ -288,3 +288,57 @@ fn a_runtime_shut_down_mid_batch_gives_back_its_places_on_the_wire() {
         "hits in the second runtime"
     );
 }
+
+#[cache_result(expire = 600, store = cache, skip(cache, calls))]
+async fn lone(cache: &Cache, calls: &AtomicUsize, id: u64) -> String {
+    calls.fetch_add(1, Ordering::SeqCst);
+    format!("value {id}")
+}
+
+/// A read alone in the queue when a place frees sends its own `GET`; one
+/// cancelled before then gives the place back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_alone_in_the_queue_sends_its_own_get() {
+    let server = RedisServer::start();
+    let cache = Config::redis(server.url())
+        .op_timeout(Duration::from_secs(10))
+        .build()
+        .expect("valid URL");
+    let calls = Arc::new(AtomicUsize::new(0));
+    for id in 0..KEYS {
+        lone(&cache, &calls, id).await;
+    }
+    let call = |id| {
+        let (cache, calls) = (cache.clone(), calls.clone());
+        async move { lone(&cache, &calls, id).await }
+    };
+    // Frozen: four reads go out (all there is room for), the fifth queues.
+    for cancel in [false, true, true, true, true, true] {
+        server.pause();
+        let out = spawn_each(0..4, call);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let queued = spawn_each(4..5, call);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if cancel {
+            queued[0].abort();
+        }
+        server.resume();
+        for task in out.into_iter().chain(if cancel { vec![] } else { queued }) {
+            let (id, value) = task.await.expect("no task panics");
+            assert_eq!(value, format!("value {id}"));
+        }
+    }
+    assert_eq!(mget_calls(&server), 0, "a batch of one is a GET");
+
+    // Had a cancelled read kept its place, these would queue for good.
+    for task in each_at_once(call).await {
+        let (id, value) = task.await.expect("no task panics");
+        assert_eq!(value, format!("value {id}"));
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        KEYS as usize,
+        "every call a hit"
+    );
+    assert_eq!(stats_of("lone").errors, 0);
+}

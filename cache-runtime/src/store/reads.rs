@@ -2,9 +2,10 @@
 //! [`ON_THE_WIRE`] reads go to Redis as they come, each its own `GET`, as
 //! hand-written code sends them. Reads that arrive while that many are out
 //! queue up, and leave together as one `MGET` as soon as one of those comes
-//! back. Alone or lightly loaded, a read is sent at once and waits for
-//! nothing; under load, one request carries many keys, which costs Redis
-//! and redis-rs less per key than a `GET` each.
+//! back (a read alone in the queue then sends its own `GET`). Alone or
+//! lightly loaded, a read is sent at once and waits for nothing; under
+//! load, one request carries many keys, which costs Redis and redis-rs less
+//! per key than a `GET` each.
 //!
 //! A queued read waits at most the operation timeout for its answer. The
 //! `MGET` is sent by a task of its own, so a caller that gives up (a
@@ -40,7 +41,15 @@ struct Queue {
     /// Requests on the wire: single reads and batches.
     out: usize,
     keys: Vec<String>,
-    waiting: Vec<oneshot::Sender<Result<Value, Error>>>,
+    waiting: Vec<oneshot::Sender<Answer>>,
+}
+
+/// What a queued read is told.
+enum Answer {
+    /// Its value, from its batch's `MGET` (or the batch's failure).
+    Reply(Result<Value, Error>),
+    /// It was alone in the queue: a place is free for its own `GET`.
+    Go(Place),
 }
 
 impl Reads {
@@ -64,13 +73,22 @@ impl Reads {
                 let _out = Out(store);
                 store.send(&get(key)).await
             }
-            Some(answer) => match tokio::time::timeout(store.op_timeout, answer).await {
-                Ok(Ok(reply)) => reply,
-                // No answer from a batch (not sent for want of a runtime, or
-                // a reply of another shape): a `GET` of its own.
-                Ok(Err(_)) => store.send(&get(key)).await,
-                Err(_) => Err(Error::Timeout(store.op_timeout)),
-            },
+            Some(answer) => {
+                let answer = async {
+                    match answer.await {
+                        Ok(Answer::Reply(reply)) => reply,
+                        Ok(Answer::Go(_place)) => store.send(&get(key)).await,
+                        // No answer from a batch (not sent for want of a
+                        // runtime, or a reply of another shape): a `GET` of
+                        // its own.
+                        Err(_) => store.send(&get(key)).await,
+                    }
+                };
+                match tokio::time::timeout(store.op_timeout, answer).await {
+                    Ok(reply) => reply,
+                    Err(_) => Err(Error::Timeout(store.op_timeout)),
+                }
+            }
         }
     }
 
@@ -92,9 +110,10 @@ impl Drop for Out<'_> {
     }
 }
 
-/// A batch's place on the wire, held by its task; handed over in turn when
-/// the `MGET` returns, or when the task is dropped unrun (its runtime shut
-/// down).
+/// A place on the wire given to a batch's task or to a lone queued read;
+/// handed over in turn when its request returns, or when it is dropped
+/// unused (a task dropped unrun as its runtime shut down, a read cancelled
+/// before it could go).
 struct Place(Arc<RedisStore>);
 
 impl Drop for Place {
@@ -103,17 +122,31 @@ impl Drop for Place {
     }
 }
 
-/// Gives a place on the wire to the reads queued for it, as one batch sent
-/// by a task of its own; with none queued, frees it.
+/// Gives a place on the wire to the reads queued for it: to a lone one for
+/// its own `GET` (no task, no `MGET`: the cost of a direct read), to
+/// several as one batch sent by a task of its own; with none queued, frees
+/// it.
 fn hand_over(store: &Arc<RedisStore>) {
     let mut queue = store.reads().lock();
-    if queue.keys.is_empty() {
-        queue.out -= 1;
-        return;
+    match queue.keys.len() {
+        0 => queue.out -= 1,
+        1 => {
+            queue.keys.clear();
+            let alone = queue.waiting.pop().expect("a waiter per key");
+            drop(queue);
+            // A read cancelled meanwhile drops the place: handed over again.
+            let _ = alone.send(Answer::Go(Place(store.clone())));
+        }
+        _ => {
+            let keys = std::mem::take(&mut queue.keys);
+            let waiting = std::mem::take(&mut queue.waiting);
+            drop(queue);
+            send_batch(store, keys, waiting);
+        }
     }
-    let keys = std::mem::take(&mut queue.keys);
-    let waiting = std::mem::take(&mut queue.waiting);
-    drop(queue);
+}
+
+fn send_batch(store: &Arc<RedisStore>, keys: Vec<String>, waiting: Vec<oneshot::Sender<Answer>>) {
     // Made before the task, so that a task dropped unrun frees it too.
     let place = Place(store.clone());
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -128,18 +161,18 @@ fn hand_over(store: &Arc<RedisStore>) {
 }
 
 /// Gives each waiter its value from an `MGET`'s reply, or the error.
-fn answer(waiting: Vec<oneshot::Sender<Result<Value, Error>>>, reply: Result<Value, Error>) {
+fn answer(waiting: Vec<oneshot::Sender<Answer>>, reply: Result<Value, Error>) {
     match reply {
         Ok(Value::Array(values)) if values.len() == waiting.len() => {
             for (sender, value) in waiting.into_iter().zip(values) {
-                let _ = sender.send(Ok(value));
+                let _ = sender.send(Answer::Reply(Ok(value)));
             }
         }
         // Not an answer to the batch: each waiter sends its own.
         Ok(_) => {}
         Err(error) => {
             for sender in waiting {
-                let _ = sender.send(Err(error.again()));
+                let _ = sender.send(Answer::Reply(Err(error.again())));
             }
         }
     }
