@@ -342,3 +342,73 @@ async fn a_read_alone_in_the_queue_sends_its_own_get() {
     );
     assert_eq!(stats_of("lone").errors, 0);
 }
+
+#[cache_result(expire = 1, stale_if_error = 600, store = cache, skip(cache, calls))]
+async fn timed(cache: &Cache, calls: &AtomicUsize, id: u64) -> Result<String, String> {
+    calls.fetch_add(1, Ordering::SeqCst);
+    Ok(format!("value {id}"))
+}
+
+#[cache_result(expire = 600, store = cache, skip(cache, calls))]
+async fn untimed(cache: &Cache, calls: &AtomicUsize, id: u64) -> String {
+    calls.fetch_add(1, Ordering::SeqCst);
+    format!("value {id}")
+}
+
+/// Reads that need the key's time left (`stale_if_error`, `early_refresh`,
+/// the in-process tier) batch too, with reads that do not: each gets its
+/// own key's `PTTL`. Odd keys are past their logical expiry (in the stale
+/// window), even keys fresh; a `PTTL` given to the wrong reader would turn
+/// hits into runs or runs into hits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_with_their_time_left_batch_and_each_gets_its_own() {
+    let server = RedisServer::start();
+    let cache = Config::redis(server.url()).build().expect("valid URL");
+    let (timed_calls, untimed_calls) =
+        (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    for id in (1..KEYS).step_by(2) {
+        timed(&cache, &timed_calls, id).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for id in (0..KEYS).step_by(2) {
+        timed(&cache, &timed_calls, id).await.unwrap();
+    }
+    for id in 0..KEYS {
+        untimed(&cache, &untimed_calls, id).await;
+    }
+    assert_eq!(timed_calls.load(Ordering::SeqCst), KEYS as usize);
+
+    let with_ttl = each_at_once(|id| {
+        let (cache, calls) = (cache.clone(), timed_calls.clone());
+        async move { timed(&cache, &calls, id).await }
+    })
+    .await;
+    let without = each_at_once(|id| {
+        let (cache, calls) = (cache.clone(), untimed_calls.clone());
+        async move { untimed(&cache, &calls, id).await }
+    })
+    .await;
+    for task in with_ttl {
+        let (id, value) = task.await.expect("no task panics");
+        assert_eq!(value, Ok(format!("value {id}")));
+    }
+    for task in without {
+        let (id, value) = task.await.expect("no task panics");
+        assert_eq!(value, format!("value {id}"));
+    }
+
+    let stale_runs = KEYS as usize / 2;
+    assert_eq!(
+        timed_calls.load(Ordering::SeqCst),
+        KEYS as usize + stale_runs,
+        "odd keys ran"
+    );
+    assert_eq!(
+        untimed_calls.load(Ordering::SeqCst),
+        KEYS as usize,
+        "all hits"
+    );
+    let stats = server.cli(&["INFO", "commandstats"]);
+    assert!(stats.contains("cmdstat_mget:"), "batched: {stats}");
+    assert!(stats.contains("cmdstat_pttl:"), "{stats}");
+}

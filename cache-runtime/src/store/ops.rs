@@ -31,10 +31,10 @@ pub(crate) trait Op: Sync {
     type Reply: FromRedisValue;
     fn request(&self) -> Request;
     fn reply(reply: Self::Reply) -> Self::Output;
-    /// The key, when the op is a plain `GET` of it: then it may share an
-    /// `MGET` with concurrent reads (`reads.rs`), and its reply is that
-    /// `MGET`'s item for the key.
-    fn read_of(&self) -> Option<&str> {
+    /// The key, when the op is a read of it (`GET`, and `PTTL` when the
+    /// flag says so): then it may share a batch with concurrent reads
+    /// (`reads.rs`), which gives it the reply its own request would get.
+    fn read_of(&self) -> Option<(&str, bool)> {
         None
     }
     /// The same operation on the in-process store.
@@ -56,8 +56,8 @@ impl Op for Get<'_> {
     fn reply(reply: Self::Reply) -> Self::Output {
         reply.map(Bytes::Owned)
     }
-    fn read_of(&self) -> Option<&str> {
-        Some(self.0)
+    fn read_of(&self) -> Option<(&str, bool)> {
+        Some((self.0, false))
     }
     fn embedded(&self, store: &EmbeddedStore) -> Self::Output {
         store.get(self.0).map(|(bytes, _)| Bytes::Shared(bytes))
@@ -84,6 +84,9 @@ impl Op for Read<'_> {
         let mut pipe = redis::pipe();
         pipe.cmd("GET").arg(self.0).cmd("PTTL").arg(self.0);
         Request::Pipe(pipe)
+    }
+    fn read_of(&self) -> Option<(&str, bool)> {
+        Some((self.0, true))
     }
     fn reply((bytes, millis): Self::Reply) -> Self::Output {
         Some(Found {

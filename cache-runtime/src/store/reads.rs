@@ -5,7 +5,8 @@
 //! back (a read alone in the queue then sends its own `GET`). Alone or
 //! lightly loaded, a read is sent at once and waits for nothing; under
 //! load, one request carries many keys, which costs Redis and redis-rs less
-//! per key than a `GET` each.
+//! per key than a `GET` each. Reads that need the key's time left (`GET` +
+//! `PTTL`) join the same batch: their `PTTL`s ride in its pipeline.
 //!
 //! A queued read waits at most the operation timeout for its answer. The
 //! `MGET` is sent by a task of its own, so a caller that gives up (a
@@ -41,7 +42,14 @@ struct Queue {
     /// Requests on the wire: single reads and batches.
     out: usize,
     keys: Vec<String>,
-    waiting: Vec<oneshot::Sender<Answer>>,
+    waiting: Vec<Waiter>,
+}
+
+/// A queued read: where its answer goes, and whether it wants the key's
+/// time left (`PTTL`) with the value.
+struct Waiter {
+    ttl: bool,
+    answer: oneshot::Sender<Answer>,
 }
 
 /// What a queued read is told.
@@ -53,35 +61,42 @@ enum Answer {
 }
 
 impl Reads {
-    /// The reply to `GET key`: sent now if few reads are out, else in the
-    /// next batch.
-    pub(crate) async fn get(&self, store: &Arc<RedisStore>, key: &str) -> Result<Value, Error> {
+    /// The reply to a read of `key` (`GET`, with `PTTL` when `ttl`): sent
+    /// now as `request()` if few reads are out, else in the next batch,
+    /// where it is shaped as `request()`'s reply would be.
+    pub(crate) async fn get(
+        &self,
+        store: &Arc<RedisStore>,
+        key: &str,
+        ttl: bool,
+        request: impl Fn() -> Request,
+    ) -> Result<Value, Error> {
         let queued = {
             let mut queue = self.lock();
             if queue.out < ON_THE_WIRE {
                 queue.out += 1;
                 None
             } else {
-                let (sender, receiver) = oneshot::channel();
+                let (answer, receiver) = oneshot::channel();
                 queue.keys.push(key.to_owned());
-                queue.waiting.push(sender);
+                queue.waiting.push(Waiter { ttl, answer });
                 Some(receiver)
             }
         };
         match queued {
             None => {
                 let _out = Out(store);
-                store.send(&get(key)).await
+                store.send(&request()).await
             }
             Some(answer) => {
                 let answer = async {
                     match answer.await {
                         Ok(Answer::Reply(reply)) => reply,
-                        Ok(Answer::Go(_place)) => store.send(&get(key)).await,
+                        Ok(Answer::Go(_place)) => store.send(&request()).await,
                         // No answer from a batch (not sent for want of a
-                        // runtime, or a reply of another shape): a `GET` of
+                        // runtime, or a reply of another shape): a read of
                         // its own.
-                        Err(_) => store.send(&get(key)).await,
+                        Err(_) => store.send(&request()).await,
                     }
                 };
                 match tokio::time::timeout(store.op_timeout, answer).await {
@@ -135,7 +150,7 @@ fn hand_over(store: &Arc<RedisStore>) {
             let alone = queue.waiting.pop().expect("a waiter per key");
             drop(queue);
             // A read cancelled meanwhile drops the place: handed over again.
-            let _ = alone.send(Answer::Go(Place(store.clone())));
+            let _ = alone.answer.send(Answer::Go(Place(store.clone())));
         }
         _ => {
             let keys = std::mem::take(&mut queue.keys);
@@ -146,7 +161,7 @@ fn hand_over(store: &Arc<RedisStore>) {
     }
 }
 
-fn send_batch(store: &Arc<RedisStore>, keys: Vec<String>, waiting: Vec<oneshot::Sender<Answer>>) {
+fn send_batch(store: &Arc<RedisStore>, keys: Vec<String>, waiting: Vec<Waiter>) {
     // Made before the task, so that a task dropped unrun frees it too.
     let place = Place(store.clone());
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -154,30 +169,60 @@ fn send_batch(store: &Arc<RedisStore>, keys: Vec<String>, waiting: Vec<oneshot::
         return;
     };
     runtime.spawn(async move {
-        let reply = place.0.send(&Request::Cmd(command("MGET", &keys))).await;
+        let reply = place.0.send(&batch(&keys, &waiting)).await;
         drop(place);
         answer(waiting, reply);
     });
 }
 
-/// Gives each waiter its value from an `MGET`'s reply, or the error.
-fn answer(waiting: Vec<oneshot::Sender<Answer>>, reply: Result<Value, Error>) {
-    match reply {
-        Ok(Value::Array(values)) if values.len() == waiting.len() => {
-            for (sender, value) in waiting.into_iter().zip(values) {
-                let _ = sender.send(Answer::Reply(Ok(value)));
-            }
-        }
-        // Not an answer to the batch: each waiter sends its own.
-        Ok(_) => {}
-        Err(error) => {
-            for sender in waiting {
-                let _ = sender.send(Answer::Reply(Err(error.again())));
-            }
-        }
+/// `MGET` of every key; then, in the same pipeline, `PTTL` of each key
+/// whose reader wants its time left.
+fn batch(keys: &[String], waiting: &[Waiter]) -> Request {
+    let mget = command("MGET", keys);
+    if !waiting.iter().any(|waiter| waiter.ttl) {
+        return Request::Cmd(mget);
     }
+    let mut pipe = redis::pipe();
+    pipe.add_command(mget);
+    for (key, _) in keys.iter().zip(waiting).filter(|(_, waiter)| waiter.ttl) {
+        pipe.cmd("PTTL").arg(key);
+    }
+    Request::Batch(pipe)
 }
 
-fn get(key: &str) -> Request {
-    Request::Cmd(command("GET", key))
+/// Gives each waiter its value from the batch's reply (with its `PTTL`, as
+/// `[value, pttl]`, when it asked for it), or the batch's error.
+fn answer(waiting: Vec<Waiter>, reply: Result<Value, Error>) {
+    let any_ttl = waiting.iter().any(|waiter| waiter.ttl);
+    let (values, mut ttls) = match reply {
+        Ok(Value::Array(values)) if !any_ttl => (values, Vec::new().into_iter()),
+        Ok(Value::Array(mut replies)) if !replies.is_empty() => {
+            let ttls = replies.split_off(1);
+            match replies.pop() {
+                Some(Value::Array(values)) => (values, ttls.into_iter()),
+                // Not an answer to the batch: each waiter sends its own.
+                _ => return,
+            }
+        }
+        Ok(_) => return,
+        Err(error) => {
+            for waiter in waiting {
+                let _ = waiter.answer.send(Answer::Reply(Err(error.again())));
+            }
+            return;
+        }
+    };
+    if values.len() != waiting.len() {
+        return;
+    }
+    for (waiter, value) in waiting.into_iter().zip(values) {
+        let value = match waiter.ttl {
+            true => match ttls.next() {
+                Some(ttl) => Value::Array(vec![value, ttl]),
+                None => continue,
+            },
+            false => value,
+        };
+        let _ = waiter.answer.send(Answer::Reply(Ok(value)));
+    }
 }

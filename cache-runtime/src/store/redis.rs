@@ -37,7 +37,7 @@ pub(crate) struct RedisStore {
     /// Connections for sync functions and blocking calls.
     idle: Mutex<Vec<Blocking>>,
     breaker: Breaker,
-    /// Concurrent `GET`s batched (`reads.rs`): on a single server, unless
+    /// Concurrent reads batched (`reads.rs`): on a single server, unless
     /// `Config::batch_reads(false)`.
     reads: Option<Reads>,
     connect_timeout: Duration,
@@ -148,7 +148,7 @@ impl RedisStore {
 
     pub(crate) async fn exec<O: Op>(self: &Arc<Self>, op: &O) -> Result<O::Output, Error> {
         let reply = match (op.read_of(), &self.reads) {
-            (Some(key), Some(reads)) => reads.get(self, key).await?,
+            (Some((key, ttl)), Some(reads)) => reads.get(self, key, ttl, || op.request()).await?,
             _ => self.send(&op.request()).await?,
         };
         let reply = O::Reply::from_redis_value(reply).map_err(redis::RedisError::from)?;
