@@ -56,7 +56,7 @@ struct Waiter {
 enum Answer {
     /// Its value, from its batch's `MGET` (or the batch's failure).
     Reply(Result<Value, Error>),
-    /// It was alone in the queue: a place is free for its own `GET`.
+    /// It was alone in the queue: a place is free for its own request.
     Go(Place),
 }
 
@@ -64,7 +64,7 @@ impl Reads {
     /// The reply to a read of `key` (`GET`, with `PTTL` when `ttl`): sent
     /// now as `request()` if few reads are out, else in the next batch,
     /// where it is shaped as `request()`'s reply would be.
-    pub(crate) async fn get(
+    pub(crate) async fn read(
         &self,
         store: &Arc<RedisStore>,
         key: &str,

@@ -148,7 +148,7 @@ impl RedisStore {
 
     pub(crate) async fn exec<O: Op>(self: &Arc<Self>, op: &O) -> Result<O::Output, Error> {
         let reply = match (op.read_of(), &self.reads) {
-            (Some((key, ttl)), Some(reads)) => reads.get(self, key, ttl, || op.request()).await?,
+            (Some((key, ttl)), Some(reads)) => reads.read(self, key, ttl, || op.request()).await?,
             _ => self.send(&op.request()).await?,
         };
         let reply = O::Reply::from_redis_value(reply).map_err(redis::RedisError::from)?;
