@@ -13,6 +13,47 @@ use support::{stats_of, RedisServer};
 
 const KEYS: u64 = 256;
 
+/// One function per test (each test counts its own function's calls), all
+/// alike: `value(id)`, counted in `calls`.
+macro_rules! valued {
+    ($($name:ident),*) => {$(
+        #[cache_result(expire = 600, store = cache, skip(cache, calls))]
+        async fn $name(cache: &Cache, calls: &AtomicUsize, id: u64) -> String {
+            calls.fetch_add(1, Ordering::SeqCst);
+            value(id)
+        }
+    )*};
+}
+
+valued!(label, unbatched, frozen, abandoned, outlived, lone, untimed);
+
+fn value(id: u64) -> String {
+    format!("value {id}")
+}
+
+/// Awaits `tasks`: each must return its own id's value.
+async fn each_its_own<I>(tasks: I)
+where
+    I: IntoIterator<Item = tokio::task::JoinHandle<(u64, String)>>,
+{
+    for task in tasks {
+        let (id, returned) = task.await.expect("no task panics");
+        assert_eq!(returned, value(id), "each caller its own key's value");
+    }
+}
+
+/// `rounds` rounds of one caller per key at once; each must get its own
+/// key's value.
+async fn rounds<F, Fut>(rounds: usize, call: F)
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = String> + Send + 'static,
+{
+    for _ in 0..rounds {
+        each_its_own(each_at_once(&call).await).await;
+    }
+}
+
 /// One task per id, all at once; each returns `(id, result)`.
 async fn each_at_once<F, Fut, T>(call: F) -> Vec<tokio::task::JoinHandle<(u64, T)>>
 where
@@ -49,12 +90,6 @@ fn mget_calls(server: &RedisServer) -> u64 {
     calls.parse().expect("a number")
 }
 
-#[cache_result(expire = 600, store = cache, skip(cache, calls))]
-async fn label(cache: &Cache, calls: &AtomicUsize, id: u64) -> String {
-    calls.fetch_add(1, Ordering::SeqCst);
-    format!("value {id}")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_hits_share_round_trips_and_each_gets_its_own_value() {
     let server = RedisServer::start();
@@ -65,21 +100,11 @@ async fn concurrent_hits_share_round_trips_and_each_gets_its_own_value() {
     }
     assert_eq!(mget_calls(&server), 0, "one caller at a time: single GETs");
 
-    for _ in 0..20 {
-        let tasks = each_at_once(|id| {
-            let (cache, calls) = (cache.clone(), calls.clone());
-            async move { label(&cache, &calls, id).await }
-        })
-        .await;
-        for task in tasks {
-            let (id, value) = task.await.expect("no task panics");
-            assert_eq!(
-                value,
-                format!("value {id}"),
-                "each caller its own key's value"
-            );
-        }
-    }
+    rounds(20, |id| {
+        let (cache, calls) = (cache.clone(), calls.clone());
+        async move { label(&cache, &calls, id).await }
+    })
+    .await;
 
     assert_eq!(
         calls.load(Ordering::SeqCst),
@@ -89,12 +114,6 @@ async fn concurrent_hits_share_round_trips_and_each_gets_its_own_value() {
     let stats = stats_of("label");
     assert_eq!((stats.hits, stats.errors), (20 * KEYS, 0), "{stats:?}");
     assert!(mget_calls(&server) > 0, "256 callers at once: batched");
-}
-
-#[cache_result(expire = 600, store = cache, skip(cache, calls))]
-async fn unbatched(cache: &Cache, calls: &AtomicUsize, id: u64) -> String {
-    calls.fetch_add(1, Ordering::SeqCst);
-    format!("value {id}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,29 +127,17 @@ async fn batch_reads_false_sends_every_read_as_its_own_get() {
     for id in 0..KEYS {
         unbatched(&cache, &calls, id).await;
     }
-    for _ in 0..5 {
-        for task in each_at_once(|id| {
-            let (cache, calls) = (cache.clone(), calls.clone());
-            async move { unbatched(&cache, &calls, id).await }
-        })
-        .await
-        {
-            let (id, value) = task.await.expect("no task panics");
-            assert_eq!(value, format!("value {id}"));
-        }
-    }
+    rounds(5, |id| {
+        let (cache, calls) = (cache.clone(), calls.clone());
+        async move { unbatched(&cache, &calls, id).await }
+    })
+    .await;
     assert_eq!(
         calls.load(Ordering::SeqCst),
         KEYS as usize,
         "every call a hit"
     );
     assert_eq!(mget_calls(&server), 0);
-}
-
-#[cache_result(expire = 600, store = cache, skip(cache, calls))]
-async fn frozen(cache: &Cache, calls: &AtomicUsize, id: u64) -> String {
-    calls.fetch_add(1, Ordering::SeqCst);
-    format!("value {id}")
 }
 
 /// A read queued for a batch is bounded by the operation timeout like any
@@ -151,27 +158,10 @@ async fn queued_reads_give_up_after_the_operation_timeout() {
         async move { frozen(&cache, &calls, id).await }
     })
     .await;
-    let results = tokio::time::timeout(Duration::from_secs(20), async {
-        let mut results = Vec::new();
-        for task in tasks {
-            results.push(task.await.expect("no task panics"));
-        }
-        results
-    })
-    .await;
+    let returned = tokio::time::timeout(Duration::from_secs(20), each_its_own(tasks)).await;
     server.resume();
-
-    let results = results.expect("every caller returned: none waits for a frozen Redis");
-    for (id, value) in results {
-        assert_eq!(value, format!("value {id}"));
-    }
+    returned.expect("every caller returned: none waits for a frozen Redis");
     assert_eq!(calls.load(Ordering::SeqCst), 1 + KEYS as usize, "each ran");
-}
-
-#[cache_result(expire = 600, store = cache, skip(cache, calls))]
-async fn abandoned(cache: &Cache, calls: &AtomicUsize, id: u64) -> String {
-    calls.fetch_add(1, Ordering::SeqCst);
-    format!("value {id}")
 }
 
 /// The reads on the wire are the first callers' own: cancelling those
@@ -204,10 +194,7 @@ async fn cancelled_callers_do_not_strand_the_reads_queued_behind_them() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     server.resume();
 
-    for task in rest {
-        let (id, value) = task.await.expect("no task panics");
-        assert_eq!(value, format!("value {id}"));
-    }
+    each_its_own(rest).await;
     // Stranded reads would wait out the 10 s timeout, then run the function.
     assert_eq!(
         calls.load(Ordering::SeqCst),
@@ -215,12 +202,6 @@ async fn cancelled_callers_do_not_strand_the_reads_queued_behind_them() {
         "hits, not runs"
     );
     assert_eq!(stats_of("abandoned").errors, 0);
-}
-
-#[cache_result(expire = 600, store = cache, skip(cache, calls))]
-async fn outlived(cache: &Cache, calls: &AtomicUsize, id: u64) -> String {
-    calls.fetch_add(1, Ordering::SeqCst);
-    format!("value {id}")
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -274,12 +255,7 @@ fn a_runtime_shut_down_mid_batch_gives_back_its_places_on_the_wire() {
         // broken (an error, the function runs) and reconnect.
         call(0).await;
         let errors = stats_of("outlived").errors;
-        for _ in 0..3 {
-            for task in each_at_once(call).await {
-                let (id, value) = task.await.expect("no task panics");
-                assert_eq!(value, format!("value {id}"));
-            }
-        }
+        rounds(3, call).await;
         let stats = stats_of("outlived");
         assert_eq!(stats.errors, errors, "{stats:?}");
     });
@@ -287,12 +263,6 @@ fn a_runtime_shut_down_mid_batch_gives_back_its_places_on_the_wire() {
         calls.load(Ordering::SeqCst) <= ran + 1,
         "hits in the second runtime"
     );
-}
-
-#[cache_result(expire = 600, store = cache, skip(cache, calls))]
-async fn lone(cache: &Cache, calls: &AtomicUsize, id: u64) -> String {
-    calls.fetch_add(1, Ordering::SeqCst);
-    format!("value {id}")
 }
 
 /// A read alone in the queue when a place frees sends its own `GET`; one
@@ -323,18 +293,12 @@ async fn a_read_alone_in_the_queue_sends_its_own_get() {
             queued[0].abort();
         }
         server.resume();
-        for task in out.into_iter().chain(if cancel { vec![] } else { queued }) {
-            let (id, value) = task.await.expect("no task panics");
-            assert_eq!(value, format!("value {id}"));
-        }
+        each_its_own(out.into_iter().chain(if cancel { vec![] } else { queued })).await;
     }
     assert_eq!(mget_calls(&server), 0, "a batch of one is a GET");
 
     // Had a cancelled read kept its place, these would queue for good.
-    for task in each_at_once(call).await {
-        let (id, value) = task.await.expect("no task panics");
-        assert_eq!(value, format!("value {id}"));
-    }
+    rounds(1, call).await;
     assert_eq!(
         calls.load(Ordering::SeqCst),
         KEYS as usize,
@@ -346,13 +310,7 @@ async fn a_read_alone_in_the_queue_sends_its_own_get() {
 #[cache_result(expire = 1, stale_if_error = 600, store = cache, skip(cache, calls))]
 async fn timed(cache: &Cache, calls: &AtomicUsize, id: u64) -> Result<String, String> {
     calls.fetch_add(1, Ordering::SeqCst);
-    Ok(format!("value {id}"))
-}
-
-#[cache_result(expire = 600, store = cache, skip(cache, calls))]
-async fn untimed(cache: &Cache, calls: &AtomicUsize, id: u64) -> String {
-    calls.fetch_add(1, Ordering::SeqCst);
-    format!("value {id}")
+    Ok(value(id))
 }
 
 /// Reads that need the key's time left (`stale_if_error`, `early_refresh`,
@@ -389,13 +347,10 @@ async fn reads_with_their_time_left_batch_and_each_gets_its_own() {
     })
     .await;
     for task in with_ttl {
-        let (id, value) = task.await.expect("no task panics");
-        assert_eq!(value, Ok(format!("value {id}")));
+        let (id, returned) = task.await.expect("no task panics");
+        assert_eq!(returned, Ok(value(id)));
     }
-    for task in without {
-        let (id, value) = task.await.expect("no task panics");
-        assert_eq!(value, format!("value {id}"));
-    }
+    each_its_own(without).await;
 
     let stale_runs = KEYS as usize / 2;
     assert_eq!(
