@@ -28,8 +28,8 @@ use crate::Error;
 
 /// Reads sent one by one before others queue for a batch: up to this many
 /// callers see no difference from hand-written `GET`s; past it, batches.
-/// (docs/BENCHMARKS.md: 2 to 8 did alike at 64 tasks, within the noise;
-/// 16 lost most of the gain.)
+/// (docs/BENCHMARKS.md: of 2, 4 and 8, 4 did best at 16 tasks and 2 at
+/// 64; 16 lost most of the gain.)
 const ON_THE_WIRE: usize = 4;
 
 #[derive(Default)]
