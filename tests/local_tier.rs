@@ -29,7 +29,8 @@ subjects!(
     evicted_elsewhere,
     cleared,
     channel_down,
-    hot_loop
+    hot_loop,
+    tier_on
 );
 
 /// Not `Clone`: its copies are kept as JSON and decoded on each hit.
@@ -360,4 +361,85 @@ async fn an_early_refresh_updates_the_local_copy() {
             "a replaced value came back: {value}"
         );
     }
+}
+
+// The tier keys a hashed-key function's copies by the function and the
+// arguments' JSON (no MD5 on a hit); a template function's by its Redis key.
+
+#[cache_result(expire = 60, store = cache, skip(cache, source), local = true)]
+async fn twin_a(cache: &Cache, source: &AtomicU64, id: u64) -> u64 {
+    source.load(Ordering::SeqCst) + id
+}
+
+#[cache_result(expire = 60, store = cache, skip(cache, source), local = true)]
+async fn twin_b(cache: &Cache, source: &AtomicU64, id: u64) -> u64 {
+    source.load(Ordering::SeqCst) + 2 * id
+}
+
+/// Same arguments, same JSON, two functions: two copies, each its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_with_the_same_arguments_keep_their_own_copies() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let (a, b) = (AtomicU64::new(1000), AtomicU64::new(5000));
+    until_local("twin_a", || twin_a(&cache, &a, 7)).await;
+    until_local("twin_b", || twin_b(&cache, &b, 7)).await;
+    let (a_hits, b_hits) = (stats_of("twin_a").local_hits, stats_of("twin_b").local_hits);
+    for _ in 0..10 {
+        assert_eq!(twin_a(&cache, &a, 7).await, 1007);
+        assert_eq!(twin_b(&cache, &b, 7).await, 5014);
+    }
+    assert_eq!(stats_of("twin_a").local_hits - a_hits, 10);
+    assert_eq!(stats_of("twin_b").local_hits - b_hits, 10);
+}
+
+#[cache_result(expire = 60, store = cache, local = true, key = "user:{id}")]
+async fn templated(cache: &Cache, source: &AtomicU64, id: u64) -> u64 {
+    source.load(Ordering::SeqCst) + id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_functions_keep_copies_that_evictions_reach() {
+    let server = RedisServer::start();
+    let (here, elsewhere) = (cache_for(&server), cache_for(&server));
+    let source = AtomicU64::new(100);
+    until_local("templated", || templated(&here, &source, 8)).await;
+
+    source.store(300, Ordering::SeqCst);
+    assert_eq!(templated(&here, &source, 8).await, 108, "the copy");
+    entry!(templated(&elsewhere, &source, 8))
+        .evict()
+        .await
+        .unwrap();
+    let evicted = Instant::now();
+    while templated(&here, &source, 8).await != 308 {
+        assert!(
+            evicted.elapsed() < Duration::from_millis(250),
+            "the copy outlived the eviction"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[cache_result(expire = 60, store = cache, skip(cache, source), local = true)]
+async fn by_map(
+    cache: &Cache,
+    source: &AtomicU64,
+    weights: std::collections::BTreeMap<(u8, u8), u8>,
+) -> u64 {
+    source.fetch_add(1, Ordering::SeqCst) + weights.len() as u64
+}
+
+/// A map with non-string keys has no JSON: the call runs, uncached, with or
+/// without a tier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_argument_without_json_runs_uncached_with_a_tier_too() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let source = AtomicU64::new(0);
+    until_local("tier_on", || tier_on(&cache, &source, 1)).await;
+    let weights = std::collections::BTreeMap::from([((1, 2), 3)]);
+    assert_eq!(by_map(&cache, &source, weights.clone()).await, 1);
+    assert_eq!(by_map(&cache, &source, weights).await, 2);
+    assert_eq!(stats_of("by_map").uncached, 2);
 }

@@ -26,11 +26,12 @@ use crate::companion::{ENTRY_PREFIX, FUNCTION_PREFIX};
 //             fn __cache_site() {}
 //             type_name_of_val(&__cache_site) // "my_crate::get_user::{{closure}}::__cache_site"
 //         });                                  // -> "my_crate::get_user"
-//         let __cache_key = __private::hashed_key(__cache_store, None, None,
-//             __private::KeyHasher::new(__cache_identity)
-//                 .arg(type_name::<User>())
-//                 .arg(&id)
-//                 .finish());
+//         // Hashed for Redis now, or (with an in-process tier) kept as the
+//         // arguments' JSON and hashed only if the tier has no copy.
+//         let __cache_key = __cache_state
+//             .keys(__cache_store, __cache_identity, type_name::<User>(), None, None)
+//             .arg(&id)
+//             .finish();
 //         __private::ok(__cache_state, __cache_store, __cache_key, __private::never,
 //             { (&&Sharing::<Result<User, DbError>>::NEW).sharer() }, // Some when Clone
 //             async move {
@@ -43,7 +44,10 @@ use crate::companion::{ENTRY_PREFIX, FUNCTION_PREFIX};
 //     // For `entry!(get_user(&db, 42))`: the same key, from the same arguments.
 //     #[doc(hidden)]
 //     pub fn __cache_entry_get_user(db: &Db, id: u64) -> __private::Entry<Result<User, DbError>, OkOnly> {
-//         let __cache_store = ...; let __cache_key = ...; // as above, identity from its own marker
+//         let __cache_store = ...; // as above; the key from the same `.arg`s:
+//         let __cache_key = KeysBuilder::hashed(__cache_store, identity, type_name::<User>(), None, None)
+//             .arg(&id)
+//             .key();
 //         __private::Entry::new(__cache_store, __cache_key, Policy::new(Duration::from_secs(60)))
 //     }
 //
@@ -162,9 +166,11 @@ impl<'a> Generator<'a> {
 
     /// `let __cache_store = ...; let __cache_key = ...;`, the function's
     /// identity given as an expression of type `&str`. With the function's
-    /// `Site` (`state`), the hashing of identity and stored type is done
-    /// once and resumed on each call; the companions, which have none, hash
-    /// it all each time (the same bytes, the same key).
+    /// `Site` (`state`), the call's keys: the hashing of identity and stored
+    /// type is done once and resumed on each call, and with an in-process
+    /// tier the arguments' JSON is its key. The companions, which have no
+    /// site, hash it all each time: the same bytes, the same Redis key,
+    /// through the same `.arg` calls (so a bad argument is reported once).
     fn prologue(&self, identity: TokenStream, state: Option<&Ident>) -> TokenStream {
         let Generator {
             store_var, key_var, ..
@@ -184,25 +190,35 @@ impl<'a> Generator<'a> {
                         <#shape as ::cache_runtime::__private::Shape<#ret>>::Stored,
                     >()
                 };
-                let hasher = match state {
-                    Some(state) => quote!(#state.key_hasher(#identity, #stored)),
-                    None => quote! {
-                        ::cache_runtime::__private::KeyHasher::new(#identity).arg(#stored)
-                    },
-                };
-                quote! {
-                    ::cache_runtime::__private::hashed_key(#store_var, #prefix, #version,
-                        #hasher
+                match state {
+                    // The call's keys: hashed for Redis, or kept for the
+                    // in-process tier (`cache_runtime::call_key`).
+                    Some(state) => quote! {
+                        #state.keys(#store_var, #identity, #stored, #prefix, #version)
                             #(#args)*
-                            .finish())
+                            .finish()
+                    },
+                    None => quote! {
+                        ::cache_runtime::__private::KeysBuilder::hashed(
+                            #store_var, #identity, #stored, #prefix, #version,
+                        )
+                            #(#args)*
+                            .key()
+                    },
                 }
             }
             KeyKind::Template(template) => {
                 let format = &template.format;
                 let exprs = template.exprs();
-                quote! {
-                    ::cache_runtime::__private::template_key(#store_var, #prefix,
-                        ::core::format_args!(#format, #(#exprs),*))
+                let rendered = quote!(::core::format_args!(#format, #(#exprs),*));
+                match state {
+                    Some(state) => quote! {
+                        ::cache_runtime::__private::CallKeys::template(#state, #store_var, #prefix,
+                            #rendered)
+                    },
+                    None => quote! {
+                        ::cache_runtime::__private::template_key(#store_var, #prefix, #rendered)
+                    },
                 }
             }
         };

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::call_key::CallKeys;
 use crate::flow::Call;
 use crate::io::{block_on, Async, Blocking};
 use crate::site::Site;
@@ -45,26 +46,26 @@ macro_rules! entry_points {
         pub async fn $name<T: Value, $($generic,)* U: Fn(&T) -> bool>(
             site: &'static Site,
             cache: &Cache,
-            key: Result<String, Error>,
+            keys: Result<CallKeys<'_>, Error>,
             unless: U,
             sharer: Option<Sharer<$ret>>,
             body: impl Future<Output = $ret>,
         ) -> $ret {
             let call = Call::new(site, cache, unless, sharer);
-            call.run::<Async, $shape>(key, body).await
+            call.run::<Async, $shape>(keys, body).await
         }
 
         $(#[$doc])*
         pub fn $blocking<T: Value, $($generic,)* U: Fn(&T) -> bool>(
             site: &'static Site,
             cache: &Cache,
-            key: Result<String, Error>,
+            keys: Result<CallKeys<'_>, Error>,
             unless: U,
             sharer: Option<Sharer<$ret>>,
             body: impl FnOnce() -> $ret,
         ) -> $ret {
             let call = Call::new(site, cache, unless, sharer);
-            block_on(call.run::<Blocking, $shape>(key, async move { body() }))
+            block_on(call.run::<Blocking, $shape>(keys, async move { body() }))
         }
     )*};
 }

@@ -262,18 +262,6 @@ impl CachedFunction {
     }
 }
 
-/// The key of a call with hashed arguments, under the function's prefix or
-/// the cache's.
-#[doc(hidden)]
-pub fn hashed_key(
-    cache: &Cache,
-    prefix: Option<&str>,
-    version: Option<u32>,
-    call: Result<crate::key::CallKey<'_>, Error>,
-) -> Result<String, Error> {
-    Ok(call?.to_key(prefix.unwrap_or(cache.prefix()), version))
-}
-
 /// The key of a call with a key template.
 #[doc(hidden)]
 pub fn template_key(

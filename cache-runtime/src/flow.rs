@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use tracing::{Instrument, Span};
 
 use crate::call::{Kind, Shape, Sharer, Value};
+use crate::call_key::CallKeys;
 use crate::flight::{land, publish, Joined, Lead, Outcome};
 use crate::io::Io;
 use crate::lease::{self, Lease, Waited};
@@ -44,6 +45,14 @@ enum Looked<R, T> {
     Due(T, Duration),
     /// Nothing fresh; the stale value when the policy serves one.
     Miss(Option<Bytes>),
+}
+
+/// A call's place in the in-process tier, for the copy it may keep.
+struct Filling<'a> {
+    tier: &'a Tier,
+    /// Where invalidations stood before the call read Redis.
+    epoch: u64,
+    local: Vec<u8>,
 }
 
 /// One call's parts, as the generated code hands them over.
@@ -83,7 +92,7 @@ impl<'a, R, U> Call<'a, R, U> {
     /// must; inside the call's span, and timed.
     pub(crate) async fn run<I: Io, S>(
         &self,
-        key: Result<String, Error>,
+        keys: Result<CallKeys<'_>, Error>,
         body: impl Future<Output = R>,
     ) -> R
     where
@@ -91,9 +100,8 @@ impl<'a, R, U> Call<'a, R, U> {
         U: Fn(&S::Stored) -> bool,
     {
         let started = Instant::now();
-        let local = self.cache.local_tier(&self.site.policy);
-        let result = match self.local_answer::<S>(local, key) {
-            Ok(result) => {
+        let result = match self.local_answer::<S>(&keys) {
+            Some(result) => {
                 I::cooperate().await;
                 result
             }
@@ -102,8 +110,8 @@ impl<'a, R, U> Call<'a, R, U> {
             // caller's own future stays small. Inside, the store's commands,
             // the miss and the refresh are boxed too: a hit's box is ~650
             // bytes, within the allocator's fast path (it was 2,384).
-            Err(key) => {
-                Box::pin(self.answer::<I, S>(key, local, body))
+            None => {
+                Box::pin(self.answer::<I, S>(keys, body))
                     .instrument(self.span.clone())
                     .await
             }
@@ -113,25 +121,20 @@ impl<'a, R, U> Call<'a, R, U> {
     }
 
     /// The answer from the in-process tier, if the call has one and it
-    /// holds a fresh copy; else the key back.
-    fn local_answer<S>(
-        &self,
-        local: Option<&Tier>,
-        key: Result<String, Error>,
-    ) -> Result<R, Result<String, Error>>
+    /// holds a fresh copy.
+    fn local_answer<S>(&self, keys: &Result<CallKeys<'_>, Error>) -> Option<R>
     where
         S: Shape<R, Stored: Value>,
     {
-        let Ok(key_str) = key.as_deref() else {
-            return Err(key);
-        };
-        match local.and_then(|tier| self.local_hit::<S>(tier, key_str)) {
-            Some(result) => {
-                self.span.record("key", key_str);
-                Ok(result)
-            }
-            None => Err(key),
+        let keys = keys.as_ref().ok()?;
+        let (tier, local) = keys.local()?;
+        let result = self.local_hit::<S>(tier, local)?;
+        // The Redis key is not needed for a local hit: made only for a
+        // span that records it.
+        if !self.span.is_disabled() {
+            self.span.record("key", keys.redis_key().as_str());
         }
+        Some(result)
     }
 
     /// Counts `event`; an outcome also goes in the call's span.
@@ -144,16 +147,15 @@ impl<'a, R, U> Call<'a, R, U> {
 
     async fn answer<I: Io, S>(
         &self,
-        key: Result<String, Error>,
-        local: Option<&Tier>,
+        keys: Result<CallKeys<'_>, Error>,
         body: impl Future<Output = R>,
     ) -> R
     where
         S: Shape<R, Stored: Value>,
         U: Fn(&S::Stored) -> bool,
     {
-        let key = match key {
-            Ok(key) => key,
+        let (key, local) = match keys {
+            Ok(keys) => keys.split(),
             Err(error) => {
                 tracing::warn!(%error, "argument cannot be part of a cache key; running uncached");
                 self.count(Event::Uncached);
@@ -161,9 +163,14 @@ impl<'a, R, U> Call<'a, R, U> {
             }
         };
         self.span.record("key", key.as_str());
-        // Taken before the read: a fill from a read older than an
-        // invalidation is refused (`local.rs`).
-        let filling = local.map(|tier| (tier, tier.epoch()));
+        // The epoch is taken before the read: a fill from a read older than
+        // an invalidation is refused (`local.rs`).
+        let filling = local.map(|(tier, local)| Filling {
+            tier,
+            epoch: tier.epoch(),
+            local,
+        });
+        let filling = filling.as_ref();
         // Read first: a hit needs no flight. A miss joins the key's flight;
         // its leader reads again if a flight closed since (`flight.rs`).
         let flights = self.cache.flights();
@@ -224,12 +231,12 @@ impl<'a, R, U> Call<'a, R, U> {
     }
 
     /// A fresh copy of `key` in the in-process tier, as the return value.
-    fn local_hit<S>(&self, tier: &Tier, key: &str) -> Option<R>
+    fn local_hit<S>(&self, tier: &Tier, local: &[u8]) -> Option<R>
     where
         S: Shape<R, Stored: Value>,
     {
         let policy = &self.site.policy;
-        let (held, left) = tier.get(key)?;
+        let (held, left) = tier.get(local)?;
         // Near expiry (XFetch) or past it (stale window): Redis decides.
         let Freshness::Fresh(left) = policy.freshness(Some(left)) else {
             return None;
@@ -239,7 +246,9 @@ impl<'a, R, U> Call<'a, R, U> {
         }
         let result = match held {
             Held::Value(value) => self.sharer.as_ref()?.unwrap(&*value)?,
-            Held::Json(json) => S::restore(self.cache.decode::<S::Stored>(key, &json)?),
+            Held::Json(json) => {
+                S::restore(self.cache.decode::<S::Stored>("(in-process copy)", &json)?)
+            }
         };
         self.count(Event::LocalHit);
         Some(result)
@@ -251,7 +260,7 @@ impl<'a, R, U> Call<'a, R, U> {
     async fn look<I: Io, S>(
         &self,
         key: &str,
-        filling: Option<(&Tier, u64)>,
+        filling: Option<&Filling<'_>>,
         lead: &mut Option<Lead<'_>>,
     ) -> Looked<R, S::Stored>
     where
@@ -292,7 +301,7 @@ impl<'a, R, U> Call<'a, R, U> {
     async fn miss<I: Io, S>(
         &self,
         key: &str,
-        filling: Option<(&Tier, u64)>,
+        filling: Option<&Filling<'_>>,
         stale: Option<Bytes>,
         lead: Option<Lead<'_>>,
         body: impl Future<Output = R>,
@@ -355,7 +364,7 @@ impl<'a, R, U> Call<'a, R, U> {
     async fn refresh<I: Io, S>(
         &self,
         key: &str,
-        filling: Option<(&Tier, u64)>,
+        filling: Option<&Filling<'_>>,
         current: S::Stored,
         left: Duration,
         body: impl Future<Output = R>,
@@ -488,13 +497,13 @@ impl<'a, R, U> Call<'a, R, U> {
     /// one: the value itself when it can be cloned, else its JSON.
     fn fill(
         &self,
-        filling: Option<(&Tier, u64)>,
+        filling: Option<&Filling<'_>>,
         key: &str,
         result: &R,
         json: &Arc<[u8]>,
         left: Option<Duration>,
     ) {
-        let Some((tier, epoch)) = filling else {
+        let Some(Filling { tier, epoch, local }) = filling else {
             return;
         };
         let held = match &self.sharer {
@@ -503,7 +512,7 @@ impl<'a, R, U> Call<'a, R, U> {
         };
         let policy = &self.site.policy;
         let left = left.unwrap_or(policy.ttl);
-        tier.fill(epoch, key, held, json.len(), left, policy.local_for);
+        tier.fill(*epoch, local, key, held, json.len(), left, policy.local_for);
     }
 
     /// What the waiters get for `result`: the whole result when it can be

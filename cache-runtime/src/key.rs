@@ -76,8 +76,18 @@ impl<'a> KeyHasher<'a> {
     /// Adds the next argument.
     #[must_use]
     pub fn arg<T: KeyArg + ?Sized>(mut self, value: &T) -> Self {
+        self.push(value);
+        self
+    }
+
+    pub(crate) fn push<T: KeyArg + ?Sized>(&mut self, value: &T) {
         self.md5.update(b",");
         self.write_json(value);
+    }
+
+    /// Adds arguments already serialized, as `arg` writes them (`,<json>` each).
+    pub(crate) fn json_args(mut self, args: &[u8]) -> Self {
+        self.md5.update(args);
         self
     }
 

@@ -30,6 +30,7 @@
 
 mod cache;
 mod call;
+mod call_key;
 mod config;
 pub mod connection;
 mod entry;
@@ -118,8 +119,9 @@ pub mod __private {
         some_blocking, unless, Kind, OkOnly, OkSome, Shape, ShareClone, ShareJson, Sharer, Sharing,
         SomeOnly, Value, Whole,
     };
-    pub use crate::entry::{hashed_key, template_key, CachedFunction, Entry};
-    pub use crate::key::{site_identity as site, KeyHasher};
+    pub use crate::call_key::{CallKeys, KeysBuilder};
+    pub use crate::entry::{template_key, CachedFunction, Entry};
+    pub use crate::key::site_identity as site;
     pub use crate::policy::Policy;
     pub use crate::site::Site;
 }

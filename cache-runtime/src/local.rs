@@ -15,8 +15,9 @@
 //! only if the epoch did not move between the Redis read and the fill.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache as Moka;
@@ -180,9 +181,14 @@ impl Local {
     }
 }
 
-/// The copies themselves.
+/// The copies themselves, by their tier key (see `call_key.rs`).
 pub(crate) struct Tier {
-    entries: Moka<Arc<str>, Slot>,
+    entries: Moka<Arc<[u8]>, Slot>,
+    /// Which copy holds each Redis key: announcements name Redis keys.
+    holders: Arc<Holders>,
+    /// Numbers the fills, so that a copy's eviction forgets its own holder
+    /// and never a newer one's.
+    fills: AtomicU64,
     /// Advanced by every invalidation, and when the tier goes on or off.
     epoch: AtomicU64,
     /// Subscribed to the channel: copies may be kept and served.
@@ -204,6 +210,9 @@ struct Slot {
     expires_at: Instant,
     /// The JSON's size, for the byte bound.
     json_len: u32,
+    /// The Redis key it is a copy of, and its fill's number.
+    redis_key: Arc<str>,
+    fill: u64,
 }
 
 impl Expires for Slot {
@@ -212,14 +221,55 @@ impl Expires for Slot {
     }
 }
 
+/// Redis key -> the tier key of its copy, and the fill that made it. It may
+/// name copies that are gone (dropping those is harmless); it never misses
+/// one that is there: an entry is added before its copy, and removed only
+/// with it.
+#[derive(Default)]
+struct Holders(Mutex<HashMap<Arc<str>, Holder>>);
+
+/// A copy's tier key, and the number of the fill that made it.
+type Holder = (Arc<[u8]>, u64);
+
+impl Holders {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, Holder>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records `local` as the copy of `redis_key`; the copy it replaces, if
+    /// another.
+    fn hold(&self, redis_key: &Arc<str>, local: &Arc<[u8]>, fill: u64) -> Option<Arc<[u8]>> {
+        let before = self.lock().insert(redis_key.clone(), (local.clone(), fill));
+        before.map(|(held, _)| held).filter(|held| held != local)
+    }
+
+    /// Forgets the copy of `redis_key` if it is still the one `fill` made.
+    fn forget(&self, redis_key: &str, fill: u64) {
+        let mut holders = self.lock();
+        if holders
+            .get(redis_key)
+            .is_some_and(|(_, held)| *held == fill)
+        {
+            holders.remove(redis_key);
+        }
+    }
+}
+
 impl Tier {
     fn new(settings: &LocalTier) -> Self {
-        let builder = Moka::builder().expire_after(UntilExpiry);
+        let holders = Arc::new(Holders::default());
+        let evicted = Arc::clone(&holders);
+        let builder = Moka::builder()
+            .expire_after(UntilExpiry)
+            .eviction_listener(move |_, slot: Slot, _| evicted.forget(&slot.redis_key, slot.fill));
         let entries = match settings.bound {
             Bound::Bytes(bytes) => builder
                 .max_capacity(bytes)
-                .weigher(|key: &Arc<str>, slot: &Slot| {
-                    u32::try_from(key.len())
+                .weigher(|local: &Arc<[u8]>, slot: &Slot| {
+                    let keys = local.len() + slot.redis_key.len();
+                    u32::try_from(keys)
                         .unwrap_or(u32::MAX)
                         .saturating_add(slot.json_len)
                 })
@@ -228,15 +278,17 @@ impl Tier {
         };
         Tier {
             entries,
+            holders,
+            fills: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
             live: AtomicBool::new(false),
             max_ttl: settings.max_ttl,
         }
     }
 
-    /// The copy of `key` and the time it has left.
-    pub(crate) fn get(&self, key: &str) -> Option<(Held, Duration)> {
-        let slot = self.entries.get(key)?;
+    /// The copy under tier key `local` and the time it has left.
+    pub(crate) fn get(&self, local: &[u8]) -> Option<(Held, Duration)> {
+        let slot = self.entries.get(local)?;
         // moka hides expired entries; this covers the moment before its
         // housekeeping, and a tier switched off meanwhile.
         let left = slot.expires_at.checked_duration_since(Instant::now())?;
@@ -249,12 +301,15 @@ impl Tier {
         self.epoch.load(Ordering::SeqCst)
     }
 
-    /// Keeps a copy of what Redis holds at `key` for `left` more (and the
-    /// function allows `most`), unless an invalidation came since `epoch`.
+    /// Keeps a copy of what Redis holds at `redis_key` for `left` more (and
+    /// the function allows `most`) under tier key `local`, unless an
+    /// invalidation came since `epoch`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn fill(
         &self,
         epoch: u64,
-        key: &str,
+        local: &[u8],
+        redis_key: &str,
         held: Held,
         json_len: usize,
         left: Duration,
@@ -270,25 +325,42 @@ impl Tier {
         if left.is_zero() {
             return;
         }
-        let key: Arc<str> = key.into();
+        let local: Arc<[u8]> = local.into();
+        let redis_key: Arc<str> = redis_key.into();
+        let fill = self.fills.fetch_add(1, Ordering::Relaxed);
+        // The holder first: an invalidation from now on finds the copy.
+        let replaced = self.holders.hold(&redis_key, &local, fill);
         let slot = Slot {
             held,
             expires_at: Instant::now() + left,
             json_len: u32::try_from(json_len).unwrap_or(u32::MAX),
+            redis_key,
+            fill,
         };
-        self.entries.insert(key.clone(), slot);
-        // An invalidation between the check above and the insert has not
-        // seen this copy: take it back. (One after this sees it.)
+        self.entries.insert(local.clone(), slot);
+        if let Some(replaced) = replaced {
+            self.entries.invalidate(&replaced);
+        }
+        // An invalidation between the check above and the holder has not
+        // seen this copy: take it back. (One after it finds the holder.)
         if self.epoch() != epoch {
-            self.entries.invalidate(&key);
+            self.entries.invalidate(&local);
         }
     }
 
     fn invalidate(&self, what: Invalidation<'_>) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         match what {
-            Invalidation::Key(key) => self.entries.invalidate(key),
-            Invalidation::All => self.entries.invalidate_all(),
+            Invalidation::Key(key) => {
+                let holder = self.holders.lock().remove(key);
+                if let Some((local, _)) = holder {
+                    self.entries.invalidate(&local);
+                }
+            }
+            Invalidation::All => {
+                self.holders.lock().clear();
+                self.entries.invalidate_all();
+            }
         }
     }
 
@@ -409,7 +481,7 @@ mod tests {
     }
 
     fn text(tier: &Tier, key: &str) -> Option<String> {
-        match tier.get(key)?.0 {
+        match tier.get(key.as_bytes())?.0 {
             Held::Json(bytes) => Some(String::from_utf8(bytes.to_vec()).unwrap()),
             Held::Value(_) => None,
         }
@@ -420,7 +492,7 @@ mod tests {
     #[test]
     fn a_fill_is_served_until_invalidated() {
         let tier = live_tier();
-        tier.fill(tier.epoch(), "k", json("1"), 1, MINUTE, None);
+        tier.fill(tier.epoch(), b"k", "k", json("1"), 1, MINUTE, None);
         assert_eq!(text(&tier, "k").as_deref(), Some("1"));
         tier.apply(b"kk");
         assert_eq!(text(&tier, "k"), None);
@@ -431,7 +503,7 @@ mod tests {
         let tier = live_tier();
         let epoch = tier.epoch();
         tier.apply(b"kother");
-        tier.fill(epoch, "k", json("old"), 3, MINUTE, None);
+        tier.fill(epoch, b"k", "k", json("old"), 3, MINUTE, None);
         assert_eq!(text(&tier, "k"), None);
     }
 
@@ -439,16 +511,17 @@ mod tests {
     fn copies_expire_with_the_shortest_bound() {
         let tier = Tier::new(&LocalTier::max_entries(10).max_ttl(MINUTE));
         tier.set_live(true);
-        tier.fill(tier.epoch(), "a", json("1"), 1, 2 * MINUTE, None);
+        tier.fill(tier.epoch(), b"a", "a", json("1"), 1, 2 * MINUTE, None);
         tier.fill(
             tier.epoch(),
+            b"b",
             "b",
             json("1"),
             1,
             2 * MINUTE,
             Some(Duration::from_secs(5)),
         );
-        let left = |key| tier.get(key).unwrap().1;
+        let left = |key: &str| tier.get(key.as_bytes()).unwrap().1;
         assert!(left("a") <= MINUTE && left("a") > MINUTE - Duration::from_secs(5));
         assert!(left("b") <= Duration::from_secs(5));
     }
@@ -456,17 +529,17 @@ mod tests {
     #[test]
     fn an_off_tier_keeps_and_serves_nothing() {
         let tier = live_tier();
-        tier.fill(tier.epoch(), "k", json("1"), 1, MINUTE, None);
+        tier.fill(tier.epoch(), b"k", "k", json("1"), 1, MINUTE, None);
         tier.set_live(false);
         assert_eq!(text(&tier, "k"), None);
-        tier.fill(tier.epoch(), "k", json("1"), 1, MINUTE, None);
+        tier.fill(tier.epoch(), b"k", "k", json("1"), 1, MINUTE, None);
         assert_eq!(text(&tier, "k"), None);
     }
 
     #[test]
     fn unknown_messages_drop_everything() {
         let tier = live_tier();
-        tier.fill(tier.epoch(), "k", json("1"), 1, MINUTE, None);
+        tier.fill(tier.epoch(), b"k", "k", json("1"), 1, MINUTE, None);
         tier.apply(b"?future message");
         assert_eq!(text(&tier, "k"), None);
     }
@@ -474,12 +547,75 @@ mod tests {
     #[test]
     fn messages_round_trip() {
         let tier = live_tier();
-        tier.fill(tier.epoch(), "a:b", json("1"), 1, MINUTE, None);
-        tier.fill(tier.epoch(), "c", json("1"), 1, MINUTE, None);
+        tier.fill(tier.epoch(), b"a:b", "a:b", json("1"), 1, MINUTE, None);
+        tier.fill(tier.epoch(), b"c", "c", json("1"), 1, MINUTE, None);
         tier.apply(&Invalidation::Key("a:b").message());
         assert_eq!(text(&tier, "a:b"), None);
         assert!(text(&tier, "c").is_some());
         tier.apply(&Invalidation::All.message());
         assert_eq!(text(&tier, "c"), None);
+    }
+
+    #[test]
+    fn evicted_copies_leave_no_holders_behind() {
+        let tier = Tier::new(&LocalTier::max_entries(10));
+        tier.set_live(true);
+        for i in 0..1000 {
+            let key = format!("k{i}");
+            tier.fill(
+                tier.epoch(),
+                key.as_bytes(),
+                &key,
+                json("1"),
+                1,
+                MINUTE,
+                None,
+            );
+        }
+        tier.entries.run_pending_tasks();
+        let held = tier.holders.lock().len() as u64;
+        assert!(held <= tier.entries.entry_count() + 1, "{held} holders");
+    }
+
+    #[test]
+    fn a_copy_filled_again_after_its_eviction_is_still_invalidated() {
+        let tier = Tier::new(&LocalTier::max_entries(1));
+        tier.set_live(true);
+        let fill = |key: &str| {
+            tier.fill(
+                tier.epoch(),
+                key.as_bytes(),
+                key,
+                json("1"),
+                1,
+                MINUTE,
+                None,
+            )
+        };
+        for _ in 0..20 {
+            fill("a");
+            fill("b");
+            tier.entries.run_pending_tasks();
+        }
+        fill("a");
+        tier.entries.run_pending_tasks();
+        if text(&tier, "a").is_some() {
+            tier.apply(b"ka");
+            assert_eq!(text(&tier, "a"), None);
+        }
+        fill("a");
+        tier.apply(b"ka");
+        assert_eq!(text(&tier, "a"), None);
+    }
+
+    #[test]
+    fn a_redis_key_under_a_new_tier_key_drops_the_old_copy() {
+        let tier = live_tier();
+        tier.fill(tier.epoch(), b"one", "k", json("1"), 1, MINUTE, None);
+        tier.fill(tier.epoch(), b"two", "k", json("2"), 1, MINUTE, None);
+        assert!(tier.get(b"one").is_none());
+        assert!(tier.get(b"two").is_some());
+        tier.apply(b"kk");
+        assert!(tier.get(b"two").is_none());
     }
 }

@@ -50,14 +50,14 @@ impl Expires for Entry {
 /// as with `SETEX`. Shared with the in-process tier (`local.rs`).
 pub(crate) struct UntilExpiry;
 
-impl<V: Expires> Expiry<Arc<str>, V> for UntilExpiry {
-    fn expire_after_create(&self, _: &Arc<str>, value: &V, now: Instant) -> Option<Duration> {
+impl<K, V: Expires> Expiry<K, V> for UntilExpiry {
+    fn expire_after_create(&self, _: &K, value: &V, now: Instant) -> Option<Duration> {
         left(value, now)
     }
 
     fn expire_after_update(
         &self,
-        _: &Arc<str>,
+        _: &K,
         value: &V,
         now: Instant,
         _: Option<Duration>,

@@ -1,0 +1,244 @@
+//! A cached call's keys, as the generated code hands them to the call
+//! (`flow.rs`): its key in Redis and, when the call has an in-process tier,
+//! its key there.
+//!
+//! The tier's key is the function's `Site` address (8 bytes) followed by
+//! the arguments' JSON, `,<arg 1>,<arg 2>...`: the very bytes the Redis
+//! key's MD5 takes after the identity and the stored type. A hit in the tier
+//! needs neither MD5 nor the Redis key's `String`; on a miss the Redis key
+//! is hashed from those bytes, and is the same key as ever ([`KeyHasher`]).
+//! A template function's tier key is its Redis key behind eight zero bytes
+//! (no site lives at address 0): two functions that share a template share
+//! their copies, as they share the entry.
+
+use crate::key::{KeyArg, KeyHasher};
+use crate::local::Tier;
+use crate::site::Site;
+use crate::{Cache, Error};
+
+/// Where the tier key's arguments start: after the site's address.
+const ARGS: usize = std::mem::size_of::<usize>();
+
+/// The keys of one call. Built by `#[cache_result]`; not a stable API.
+#[doc(hidden)]
+pub struct CallKeys<'a> {
+    redis: Redis<'a>,
+    local: Option<(&'a Tier, Vec<u8>)>,
+}
+
+enum Redis<'a> {
+    Ready(String),
+    /// To be hashed from the tier key's arguments.
+    Deferred(Deferred<'a>),
+}
+
+/// What the Redis key takes besides the arguments.
+struct Deferred<'a> {
+    cache: &'a Cache,
+    site: &'static Site,
+    identity: &'static str,
+    stored_type: &'static str,
+    prefix: Option<&'static str>,
+    version: Option<u32>,
+}
+
+impl<'a> CallKeys<'a> {
+    /// The keys of a call to a function with a key template.
+    pub fn template(
+        site: &'static Site,
+        cache: &'a Cache,
+        prefix: Option<&'static str>,
+        rendered: std::fmt::Arguments<'_>,
+    ) -> Result<Self, Error> {
+        let key = crate::entry::template_key(cache, prefix, rendered)?;
+        let local = cache.local_tier(&site.policy).map(|tier| {
+            let mut local = Vec::with_capacity(ARGS + key.len());
+            local.extend_from_slice(&[0; ARGS]);
+            local.extend_from_slice(key.as_bytes());
+            (tier, local)
+        });
+        Ok(CallKeys {
+            redis: Redis::Ready(key),
+            local,
+        })
+    }
+
+    /// The tier this call uses, and its key there.
+    pub(crate) fn local(&self) -> Option<(&'a Tier, &[u8])> {
+        self.local
+            .as_ref()
+            .map(|(tier, key)| (*tier, key.as_slice()))
+    }
+
+    /// The Redis key, and the tier with the call's key in it.
+    pub(crate) fn split(self) -> (String, Option<(&'a Tier, Vec<u8>)>) {
+        let redis = match self.redis {
+            Redis::Ready(key) => key,
+            Redis::Deferred(parts) => parts.hash(args_of(&self.local)),
+        };
+        (redis, self.local)
+    }
+
+    /// The Redis key, made for the occasion (for a span).
+    pub(crate) fn redis_key(&self) -> String {
+        match &self.redis {
+            Redis::Ready(key) => key.clone(),
+            Redis::Deferred(parts) => parts.hash(args_of(&self.local)),
+        }
+    }
+}
+
+/// The arguments' JSON in a tier key.
+fn args_of<'k>(local: &'k Option<(&Tier, Vec<u8>)>) -> &'k [u8] {
+    local.as_ref().map_or(&[], |(_, key)| &key[ARGS..])
+}
+
+impl Deferred<'_> {
+    fn hash(&self, args: &[u8]) -> String {
+        let call = self
+            .site
+            .key_hasher(self.identity, self.stored_type)
+            .json_args(args)
+            .finish()
+            .expect("the arguments serialized once already");
+        call.to_key(self.prefix.unwrap_or(self.cache.prefix()), self.version)
+    }
+}
+
+/// Takes a cached call's arguments, one `arg` each, in declaration order.
+/// The function's companions (`entry!`) use it too, without a tier: the
+/// same calls, so that a wrong argument is reported once.
+#[doc(hidden)]
+pub struct KeysBuilder<'a> {
+    args: Args<'a>,
+    cache: &'a Cache,
+    prefix: Option<&'static str>,
+    version: Option<u32>,
+}
+
+enum Args<'a> {
+    /// No tier: straight into MD5.
+    Hashed(KeyHasher<'a>),
+    /// A tier: into its key; hashed for Redis only if it has no copy.
+    Local {
+        tier: &'a Tier,
+        key: Vec<u8>,
+        error: Option<serde_json::Error>,
+        site: &'static Site,
+        identity: &'static str,
+        stored_type: &'static str,
+    },
+}
+
+impl<'a> KeysBuilder<'a> {
+    /// For a call of the function `site`.
+    pub(crate) fn new(
+        site: &'static Site,
+        cache: &'a Cache,
+        identity: &'static str,
+        stored_type: &'static str,
+        prefix: Option<&'static str>,
+        version: Option<u32>,
+    ) -> Self {
+        let args = match cache.local_tier(&site.policy) {
+            Some(tier) => {
+                let mut key = Vec::with_capacity(64);
+                key.extend_from_slice(&(site as *const Site as usize).to_ne_bytes());
+                Args::Local {
+                    tier,
+                    key,
+                    error: None,
+                    site,
+                    identity,
+                    stored_type,
+                }
+            }
+            None => Args::Hashed(site.key_hasher(identity, stored_type)),
+        };
+        KeysBuilder {
+            args,
+            cache,
+            prefix,
+            version,
+        }
+    }
+
+    /// For a companion of the function `identity`: its Redis key only.
+    pub fn hashed(
+        cache: &'a Cache,
+        identity: &'a str,
+        stored_type: &str,
+        prefix: Option<&'static str>,
+        version: Option<u32>,
+    ) -> Self {
+        KeysBuilder {
+            args: Args::Hashed(KeyHasher::new(identity).arg(stored_type)),
+            cache,
+            prefix,
+            version,
+        }
+    }
+
+    /// Adds the next argument.
+    #[must_use]
+    pub fn arg<T: KeyArg + ?Sized>(mut self, value: &T) -> Self {
+        match &mut self.args {
+            Args::Hashed(hasher) => hasher.push(value),
+            Args::Local { key, error, .. } => {
+                if error.is_none() {
+                    key.push(b',');
+                    if let Err(failed) = serde_json::to_writer(&mut *key, value) {
+                        *error = Some(failed);
+                    }
+                }
+            }
+        }
+        self
+    }
+
+    /// The call's keys, or the first argument that failed to serialize.
+    pub fn finish(self) -> Result<CallKeys<'a>, Error> {
+        let KeysBuilder {
+            args,
+            cache,
+            prefix,
+            version,
+        } = self;
+        match args {
+            Args::Hashed(hasher) => {
+                let key = hasher.finish()?;
+                let key = key.to_key(prefix.unwrap_or(cache.prefix()), version);
+                Ok(CallKeys {
+                    redis: Redis::Ready(key),
+                    local: None,
+                })
+            }
+            Args::Local {
+                error: Some(error), ..
+            } => Err(Error::Key(error)),
+            Args::Local {
+                tier,
+                key,
+                site,
+                identity,
+                stored_type,
+                error: None,
+            } => Ok(CallKeys {
+                redis: Redis::Deferred(Deferred {
+                    cache,
+                    site,
+                    identity,
+                    stored_type,
+                    prefix,
+                    version,
+                }),
+                local: Some((tier, key)),
+            }),
+        }
+    }
+
+    /// The Redis key alone (for a companion).
+    pub fn key(self) -> Result<String, Error> {
+        Ok(self.finish()?.split().0)
+    }
+}
