@@ -489,10 +489,24 @@ mod tests {
 
     const MINUTE: Duration = Duration::from_secs(60);
 
+    /// A copy of Redis key `key` under the same tier key, for a minute.
+    fn copy(tier: &Tier, key: &str, value: &str) {
+        let held = json(value);
+        tier.fill(
+            tier.epoch(),
+            key.as_bytes(),
+            key,
+            held,
+            value.len(),
+            MINUTE,
+            None,
+        );
+    }
+
     #[test]
     fn a_fill_is_served_until_invalidated() {
         let tier = live_tier();
-        tier.fill(tier.epoch(), b"k", "k", json("1"), 1, MINUTE, None);
+        copy(&tier, "k", "1");
         assert_eq!(text(&tier, "k").as_deref(), Some("1"));
         tier.apply(b"kk");
         assert_eq!(text(&tier, "k"), None);
@@ -529,17 +543,17 @@ mod tests {
     #[test]
     fn an_off_tier_keeps_and_serves_nothing() {
         let tier = live_tier();
-        tier.fill(tier.epoch(), b"k", "k", json("1"), 1, MINUTE, None);
+        copy(&tier, "k", "1");
         tier.set_live(false);
         assert_eq!(text(&tier, "k"), None);
-        tier.fill(tier.epoch(), b"k", "k", json("1"), 1, MINUTE, None);
+        copy(&tier, "k", "1");
         assert_eq!(text(&tier, "k"), None);
     }
 
     #[test]
     fn unknown_messages_drop_everything() {
         let tier = live_tier();
-        tier.fill(tier.epoch(), b"k", "k", json("1"), 1, MINUTE, None);
+        copy(&tier, "k", "1");
         tier.apply(b"?future message");
         assert_eq!(text(&tier, "k"), None);
     }
@@ -547,8 +561,8 @@ mod tests {
     #[test]
     fn messages_round_trip() {
         let tier = live_tier();
-        tier.fill(tier.epoch(), b"a:b", "a:b", json("1"), 1, MINUTE, None);
-        tier.fill(tier.epoch(), b"c", "c", json("1"), 1, MINUTE, None);
+        copy(&tier, "a:b", "1");
+        copy(&tier, "c", "1");
         tier.apply(&Invalidation::Key("a:b").message());
         assert_eq!(text(&tier, "a:b"), None);
         assert!(text(&tier, "c").is_some());
