@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use cache_runtime::{cache_result, Cache, Config};
+use cache_runtime::{cache_result, entry, Cache, Config};
 use support::{stats_of, RedisServer};
 use tracing_subscriber::fmt::format::FmtSpan;
 
@@ -20,6 +20,11 @@ async fn traced(cache: &Cache, id: u64) -> u64 {
 async fn timed(cache: &Cache, id: u64) -> u64 {
     tokio::time::sleep(Duration::from_millis(20)).await;
     id + 1
+}
+
+#[cache_result(expire = 60, store = cache, skip(cache), local = true)]
+async fn traced_locally(cache: &Cache, id: u64) -> u64 {
+    id * 3
 }
 
 /// Each call is a `cache` span at debug level, with the function, the key
@@ -59,6 +64,37 @@ async fn every_call_has_a_span_with_its_outcome() {
         );
         assert!(line.contains(&format!("outcome=\"{outcome}\"")), "{line}");
     }
+}
+
+/// A local hit never needs the Redis key, so it is hashed only for an
+/// enabled span: the span still names the same key as `entry!`.
+#[tokio::test(flavor = "current_thread")]
+async fn a_local_hit_span_names_the_redis_key() {
+    let server = RedisServer::start();
+    let cache = Config::redis(server.url()).build().unwrap();
+    let captured = support::Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    support::until_local_hit("traced_locally", Duration::from_secs(5), || {
+        traced_locally(&cache, 5)
+    })
+    .await;
+
+    let key = entry!(traced_locally(&cache, 5)).key().unwrap().to_owned();
+    let text = captured.text();
+    let local_hit = text
+        .lines()
+        .rfind(|line| line.contains(": close"))
+        .expect("a closed span");
+    assert!(local_hit.contains("outcome=\"local_hit\""), "{local_hit}");
+    assert!(local_hit.contains(&format!("key=\"{key}\"")), "{local_hit}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
