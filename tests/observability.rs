@@ -27,12 +27,9 @@ async fn traced_locally(cache: &Cache, id: u64) -> u64 {
     id * 3
 }
 
-/// Each call is a `cache` span at debug level, with the function, the key
-/// and the outcome, that closes when the call returns.
-#[tokio::test(flavor = "current_thread")]
-async fn every_call_has_a_span_with_its_outcome() {
-    let server = RedisServer::start();
-    let cache = Config::redis(server.url()).build().unwrap();
+/// Every span's close, at debug level, as text, on this thread (until the
+/// guard drops).
+fn capture_span_closes() -> (support::Captured, tracing::subscriber::DefaultGuard) {
     let captured = support::Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -41,7 +38,16 @@ async fn every_call_has_a_span_with_its_outcome() {
         .with_span_events(FmtSpan::CLOSE)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+/// Each call is a `cache` span at debug level, with the function, the key
+/// and the outcome, that closes when the call returns.
+#[tokio::test(flavor = "current_thread")]
+async fn every_call_has_a_span_with_its_outcome() {
+    let server = RedisServer::start();
+    let cache = Config::redis(server.url()).build().unwrap();
+    let (captured, _guard) = capture_span_closes();
 
     traced(&cache, 21).await;
     traced(&cache, 21).await;
@@ -72,15 +78,7 @@ async fn every_call_has_a_span_with_its_outcome() {
 async fn a_local_hit_span_names_the_redis_key() {
     let server = RedisServer::start();
     let cache = Config::redis(server.url()).build().unwrap();
-    let captured = support::Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_span_events(FmtSpan::CLOSE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = capture_span_closes();
 
     support::until_local_hit("traced_locally", Duration::from_secs(5), || {
         traced_locally(&cache, 5)

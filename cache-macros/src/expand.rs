@@ -28,8 +28,8 @@ use crate::companion::{ENTRY_PREFIX, FUNCTION_PREFIX};
 //         });                                  // -> "my_crate::get_user"
 //         // Hashed for Redis now, or (with an in-process tier) kept as the
 //         // arguments' JSON and hashed only if the tier has no copy.
-//         let __cache_key = __cache_state
-//             .keys(__cache_store, __cache_identity, type_name::<User>(), None, None)
+//         let __cache_key = __private::KeysBuilder::new(__cache_state, __cache_store,
+//                 __cache_identity, type_name::<User>(), None, None)
 //             .arg(&id)
 //             .finish();
 //         __private::ok(__cache_state, __cache_store, __cache_key, __private::never,
@@ -194,7 +194,9 @@ impl<'a> Generator<'a> {
                     // The call's keys: hashed for Redis, or kept for the
                     // in-process tier (`cache_runtime::call_key`).
                     Some(state) => quote! {
-                        #state.keys(#store_var, #identity, #stored, #prefix, #version)
+                        ::cache_runtime::__private::KeysBuilder::new(
+                            #state, #store_var, #identity, #stored, #prefix, #version,
+                        )
                             #(#args)*
                             .finish()
                     },

@@ -34,11 +34,10 @@ enum Redis<'a> {
 
 /// What the Redis key takes besides the arguments.
 struct Deferred<'a> {
-    cache: &'a Cache,
     site: &'static Site,
     identity: &'static str,
     stored_type: &'static str,
-    prefix: Option<&'static str>,
+    prefix: &'a str,
     version: Option<u32>,
 }
 
@@ -101,7 +100,7 @@ impl Deferred<'_> {
             .json_args(args)
             .finish()
             .expect("the arguments serialized once already");
-        call.to_key(self.prefix.unwrap_or(self.cache.prefix()), self.version)
+        call.to_key(self.prefix, self.version)
     }
 }
 
@@ -109,30 +108,28 @@ impl Deferred<'_> {
 /// The function's companions (`entry!`) use it too, without a tier: the
 /// same calls, so that a wrong argument is reported once.
 #[doc(hidden)]
-pub struct KeysBuilder<'a> {
-    args: Args<'a>,
-    cache: &'a Cache,
-    prefix: Option<&'static str>,
-    version: Option<u32>,
-}
+pub struct KeysBuilder<'a>(Args<'a>);
 
 enum Args<'a> {
     /// No tier: straight into MD5.
-    Hashed(KeyHasher<'a>),
+    Hashed {
+        hasher: KeyHasher<'a>,
+        prefix: &'a str,
+        version: Option<u32>,
+    },
     /// A tier: into its key; hashed for Redis only if it has no copy.
     Local {
         tier: &'a Tier,
         key: Vec<u8>,
         error: Option<serde_json::Error>,
-        site: &'static Site,
-        identity: &'static str,
-        stored_type: &'static str,
+        redis: Deferred<'a>,
     },
 }
 
 impl<'a> KeysBuilder<'a> {
-    /// For a call of the function `site`.
-    pub(crate) fn new(
+    /// For a call of the function `site`, under the function's `prefix` or
+    /// the cache's.
+    pub fn new(
         site: &'static Site,
         cache: &'a Cache,
         identity: &'static str,
@@ -140,7 +137,8 @@ impl<'a> KeysBuilder<'a> {
         prefix: Option<&'static str>,
         version: Option<u32>,
     ) -> Self {
-        let args = match cache.local_tier(&site.policy) {
+        let prefix = prefix.unwrap_or(cache.prefix());
+        KeysBuilder(match cache.local_tier(&site.policy) {
             Some(tier) => {
                 let mut key = Vec::with_capacity(64);
                 key.extend_from_slice(&(site as *const Site as usize).to_ne_bytes());
@@ -148,19 +146,21 @@ impl<'a> KeysBuilder<'a> {
                     tier,
                     key,
                     error: None,
-                    site,
-                    identity,
-                    stored_type,
+                    redis: Deferred {
+                        site,
+                        identity,
+                        stored_type,
+                        prefix,
+                        version,
+                    },
                 }
             }
-            None => Args::Hashed(site.key_hasher(identity, stored_type)),
-        };
-        KeysBuilder {
-            args,
-            cache,
-            prefix,
-            version,
-        }
+            None => Args::Hashed {
+                hasher: site.key_hasher(identity, stored_type),
+                prefix,
+                version,
+            },
+        })
     }
 
     /// For a companion of the function `identity`: its Redis key only.
@@ -171,19 +171,18 @@ impl<'a> KeysBuilder<'a> {
         prefix: Option<&'static str>,
         version: Option<u32>,
     ) -> Self {
-        KeysBuilder {
-            args: Args::Hashed(KeyHasher::new(identity).arg(stored_type)),
-            cache,
-            prefix,
+        KeysBuilder(Args::Hashed {
+            hasher: KeyHasher::new(identity).arg(stored_type),
+            prefix: prefix.unwrap_or(cache.prefix()),
             version,
-        }
+        })
     }
 
     /// Adds the next argument.
     #[must_use]
     pub fn arg<T: KeyArg + ?Sized>(mut self, value: &T) -> Self {
-        match &mut self.args {
-            Args::Hashed(hasher) => hasher.push(value),
+        match &mut self.0 {
+            Args::Hashed { hasher, .. } => hasher.push(value),
             Args::Local { key, error, .. } => {
                 if error.is_none() {
                     key.push(b',');
@@ -198,40 +197,22 @@ impl<'a> KeysBuilder<'a> {
 
     /// The call's keys, or the first argument that failed to serialize.
     pub fn finish(self) -> Result<CallKeys<'a>, Error> {
-        let KeysBuilder {
-            args,
-            cache,
-            prefix,
-            version,
-        } = self;
-        match args {
-            Args::Hashed(hasher) => {
-                let key = hasher.finish()?;
-                let key = key.to_key(prefix.unwrap_or(cache.prefix()), version);
-                Ok(CallKeys {
-                    redis: Redis::Ready(key),
-                    local: None,
-                })
-            }
+        match self.0 {
+            Args::Hashed {
+                hasher,
+                prefix,
+                version,
+            } => Ok(CallKeys {
+                redis: Redis::Ready(hasher.finish()?.to_key(prefix, version)),
+                local: None,
+            }),
             Args::Local {
                 error: Some(error), ..
             } => Err(Error::Key(error)),
             Args::Local {
-                tier,
-                key,
-                site,
-                identity,
-                stored_type,
-                error: None,
+                tier, key, redis, ..
             } => Ok(CallKeys {
-                redis: Redis::Deferred(Deferred {
-                    cache,
-                    site,
-                    identity,
-                    stored_type,
-                    prefix,
-                    version,
-                }),
+                redis: Redis::Deferred(redis),
                 local: Some((tier, key)),
             }),
         }

@@ -8,11 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::call_key::KeysBuilder;
 use crate::key::{site_identity, KeyHasher, Md5};
 use crate::policy::Policy;
 use crate::stats::{Counters, Event};
-use crate::Cache;
 
 /// One cached function's state. Built by `#[cache_result]`; not a stable API.
 #[doc(hidden)]
@@ -62,18 +60,6 @@ impl Site {
     /// computed on the first call and copied on the others.
     pub fn key_hasher<'a>(&'static self, identity: &'a str, stored_type: &str) -> KeyHasher<'a> {
         KeyHasher::resume(identity, stored_type, &self.key_start)
-    }
-
-    /// The keys of a call, built from its arguments (see `call_key.rs`).
-    pub fn keys<'a>(
-        &'static self,
-        cache: &'a Cache,
-        identity: &'static str,
-        stored_type: &'static str,
-        prefix: Option<&'static str>,
-        version: Option<u32>,
-    ) -> KeysBuilder<'a> {
-        KeysBuilder::new(self, cache, identity, stored_type, prefix, version)
     }
 
     /// The identity, once the function has been called.
