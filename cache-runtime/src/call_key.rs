@@ -11,6 +11,8 @@
 //! (no site lives at address 0): two functions that share a template share
 //! their copies, as they share the entry.
 
+use smallvec::SmallVec;
+
 use crate::key::{KeyArg, KeyHasher};
 use crate::local::Tier;
 use crate::site::Site;
@@ -19,11 +21,15 @@ use crate::{Cache, Error};
 /// Where the tier key's arguments start: after the site's address.
 const ARGS: usize = std::mem::size_of::<usize>();
 
+/// A tier key, inline up to 24 bytes (a site and a short argument, an id):
+/// a local hit then allocates nothing for its key.
+pub(crate) type TierKey = SmallVec<[u8; 24]>;
+
 /// The keys of one call. Built by `#[cache_result]`; not a stable API.
 #[doc(hidden)]
 pub struct CallKeys<'a> {
     redis: Redis<'a>,
-    local: Option<(&'a Tier, Vec<u8>)>,
+    local: Option<(&'a Tier, TierKey)>,
 }
 
 enum Redis<'a> {
@@ -51,7 +57,7 @@ impl<'a> CallKeys<'a> {
     ) -> Result<Self, Error> {
         let key = crate::entry::template_key(cache, prefix, rendered)?;
         let local = cache.local_tier(&site.policy).map(|tier| {
-            let mut local = Vec::with_capacity(ARGS + key.len());
+            let mut local = TierKey::with_capacity(ARGS + key.len());
             local.extend_from_slice(&[0; ARGS]);
             local.extend_from_slice(key.as_bytes());
             (tier, local)
@@ -70,7 +76,7 @@ impl<'a> CallKeys<'a> {
     }
 
     /// The Redis key, and the tier with the call's key in it.
-    pub(crate) fn split(self) -> (String, Option<(&'a Tier, Vec<u8>)>) {
+    pub(crate) fn split(self) -> (String, Option<(&'a Tier, TierKey)>) {
         let redis = match self.redis {
             Redis::Ready(key) => key,
             Redis::Deferred(parts) => parts.hash(args_of(&self.local)),
@@ -88,7 +94,7 @@ impl<'a> CallKeys<'a> {
 }
 
 /// The arguments' JSON in a tier key.
-fn args_of<'k>(local: &'k Option<(&Tier, Vec<u8>)>) -> &'k [u8] {
+fn args_of<'k>(local: &'k Option<(&Tier, TierKey)>) -> &'k [u8] {
     local.as_ref().map_or(&[], |(_, key)| &key[ARGS..])
 }
 
@@ -120,7 +126,7 @@ enum Args<'a> {
     /// A tier: into its key; hashed for Redis only if it has no copy.
     Local {
         tier: &'a Tier,
-        key: Vec<u8>,
+        key: TierKey,
         error: Option<serde_json::Error>,
         redis: Deferred<'a>,
     },
@@ -140,8 +146,7 @@ impl<'a> KeysBuilder<'a> {
         let prefix = prefix.unwrap_or(cache.prefix());
         KeysBuilder(match cache.local_tier(&site.policy) {
             Some(tier) => {
-                let mut key = Vec::with_capacity(64);
-                key.extend_from_slice(&(site as *const Site as usize).to_ne_bytes());
+                let key = TierKey::from_slice(&(site as *const Site as usize).to_ne_bytes());
                 Args::Local {
                     tier,
                     key,

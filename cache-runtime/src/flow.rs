@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use tracing::{Instrument, Span};
 
 use crate::call::{Kind, Shape, Sharer, Value};
-use crate::call_key::CallKeys;
+use crate::call_key::{CallKeys, TierKey};
 use crate::flight::{land, publish, Joined, Lead, Outcome};
 use crate::io::Io;
 use crate::lease::{self, Lease, Waited};
@@ -52,7 +52,7 @@ struct Filling<'a> {
     tier: &'a Tier,
     /// Where invalidations stood before the call read Redis.
     epoch: u64,
-    local: Vec<u8>,
+    local: TierKey,
 }
 
 /// One call's parts, as the generated code hands them over.
@@ -100,7 +100,7 @@ impl<'a, R, U> Call<'a, R, U> {
         U: Fn(&S::Stored) -> bool,
     {
         let started = Instant::now();
-        let result = match self.local_answer::<S>(&keys) {
+        let result = match self.local_answer::<S>(&keys, started) {
             Some(result) => {
                 I::cooperate().await;
                 result
@@ -121,14 +121,14 @@ impl<'a, R, U> Call<'a, R, U> {
     }
 
     /// The answer from the in-process tier, if the call has one and it
-    /// holds a fresh copy.
-    fn local_answer<S>(&self, keys: &Result<CallKeys<'_>, Error>) -> Option<R>
+    /// holds a fresh copy at `now`.
+    fn local_answer<S>(&self, keys: &Result<CallKeys<'_>, Error>, now: Instant) -> Option<R>
     where
         S: Shape<R, Stored: Value>,
     {
         let keys = keys.as_ref().ok()?;
         let (tier, local) = keys.local()?;
-        let result = self.local_hit::<S>(tier, local)?;
+        let result = self.local_hit::<S>(tier, local, now)?;
         // The Redis key is not needed for a local hit: made only for a
         // span that records it.
         if !self.span.is_disabled() {
@@ -231,12 +231,12 @@ impl<'a, R, U> Call<'a, R, U> {
     }
 
     /// A fresh copy of `key` in the in-process tier, as the return value.
-    fn local_hit<S>(&self, tier: &Tier, local: &[u8]) -> Option<R>
+    fn local_hit<S>(&self, tier: &Tier, local: &[u8], now: Instant) -> Option<R>
     where
         S: Shape<R, Stored: Value>,
     {
         let policy = &self.site.policy;
-        let (held, left) = tier.get(local)?;
+        let (held, left) = tier.get(local, now)?;
         // Near expiry (XFetch) or past it (stale window): Redis decides.
         let Freshness::Fresh(left) = policy.freshness(Some(left)) else {
             return None;

@@ -16,14 +16,15 @@
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::hash::RandomState;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use moka::sync::Cache as Moka;
+use quick_cache::sync::Cache as Map;
+use quick_cache::{Lifecycle, OptionsBuilder, Weighter};
 
 use crate::policy::Policy;
-use crate::store::{Expires, UntilExpiry};
 
 /// The in-process tier's settings, for [`Config::local_tier`](crate::Config::local_tier).
 ///
@@ -63,8 +64,10 @@ impl Default for LocalTier {
 
 impl LocalTier {
     /// A tier bounded by the bytes of its keys and values (each value
-    /// counted as the size of its JSON); least recently and least
-    /// frequently used copies go first (moka's TinyLFU).
+    /// counted as the size of its JSON); copies read least go first
+    /// (quick_cache's S3-FIFO-like policy, which resists scans). The bound
+    /// is split across the map's shards (4 per core, fewer for a small
+    /// bound): a copy larger than one shard's share is not kept.
     pub fn max_bytes(bytes: u64) -> Self {
         LocalTier {
             bound: Bound::Bytes(bytes),
@@ -183,7 +186,7 @@ impl Local {
 
 /// The copies themselves, by their tier key (see `call_key.rs`).
 pub(crate) struct Tier {
-    entries: Moka<Arc<[u8]>, Slot>,
+    entries: Copies,
     /// Which copy holds each Redis key: announcements name Redis keys.
     holders: Arc<Holders>,
     /// Numbers the fills, so that a copy's eviction forgets its own holder
@@ -215,9 +218,32 @@ struct Slot {
     fill: u64,
 }
 
-impl Expires for Slot {
-    fn expires_at(&self) -> Option<Instant> {
-        Some(self.expires_at)
+type Copies = Map<Arc<[u8]>, Slot, Weight, RandomState, Evictions>;
+
+/// A copy's weight against the tier's bound.
+#[derive(Clone)]
+struct Weight(Bound);
+
+impl Weighter<Arc<[u8]>, Slot> for Weight {
+    fn weight(&self, local: &Arc<[u8]>, slot: &Slot) -> u64 {
+        match self.0 {
+            Bound::Bytes(_) => {
+                (local.len() + slot.redis_key.len()) as u64 + u64::from(slot.json_len)
+            }
+            Bound::Entries(_) => 1,
+        }
+    }
+}
+
+/// An evicted copy takes its holder with it.
+#[derive(Clone)]
+struct Evictions(Arc<Holders>);
+
+impl Lifecycle<Arc<[u8]>, Slot> for Evictions {
+    type RequestState = ();
+
+    fn on_evict(&self, _: &mut (), _: Arc<[u8]>, slot: Slot) {
+        self.0.forget(&slot.redis_key, slot.fill);
     }
 }
 
@@ -260,22 +286,23 @@ impl Holders {
 impl Tier {
     fn new(settings: &LocalTier) -> Self {
         let holders = Arc::new(Holders::default());
-        let evicted = Arc::clone(&holders);
-        let builder = Moka::builder()
-            .expire_after(UntilExpiry)
-            .eviction_listener(move |_, slot: Slot, _| evicted.forget(&slot.redis_key, slot.fill));
-        let entries = match settings.bound {
-            Bound::Bytes(bytes) => builder
-                .max_capacity(bytes)
-                .weigher(|local: &Arc<[u8]>, slot: &Slot| {
-                    let keys = local.len() + slot.redis_key.len();
-                    u32::try_from(keys)
-                        .unwrap_or(u32::MAX)
-                        .saturating_add(slot.json_len)
-                })
-                .build(),
-            Bound::Entries(entries) => builder.max_capacity(entries).build(),
+        let (capacity, copies) = match settings.bound {
+            // The map sizes its shards and its memory of recent keys from
+            // an estimate of the count; a copy is a few hundred bytes.
+            Bound::Bytes(bytes) => (bytes, bytes / 512),
+            Bound::Entries(entries) => (entries, entries),
         };
+        let options = OptionsBuilder::new()
+            .weight_capacity(capacity)
+            .estimated_items_capacity(usize::try_from(copies.max(1)).unwrap_or(usize::MAX))
+            .build()
+            .expect("weight capacity and estimate are set");
+        let entries = Map::with_options(
+            options,
+            Weight(settings.bound),
+            RandomState::new(),
+            Evictions(Arc::clone(&holders)),
+        );
         Tier {
             entries,
             holders,
@@ -286,13 +313,48 @@ impl Tier {
         }
     }
 
-    /// The copy under tier key `local` and the time it has left.
-    pub(crate) fn get(&self, local: &[u8]) -> Option<(Held, Duration)> {
+    /// The copy under tier key `local` and the time it has left at `now`
+    /// (the call's start: one clock read serves both).
+    pub(crate) fn get(&self, local: &[u8], now: Instant) -> Option<(Held, Duration)> {
         let slot = self.entries.get(local)?;
-        // moka hides expired entries; this covers the moment before its
-        // housekeeping, and a tier switched off meanwhile.
-        let left = slot.expires_at.checked_duration_since(Instant::now())?;
-        (self.live.load(Ordering::Acquire) && !left.is_zero()).then_some((slot.held, left))
+        match slot.expires_at.checked_duration_since(now) {
+            Some(left) if !left.is_zero() => {
+                // Checked after the read: a tier switched off meanwhile.
+                self.live
+                    .load(Ordering::Acquire)
+                    .then_some((slot.held, left))
+            }
+            _ => {
+                self.drop_expired(local, &slot);
+                None
+            }
+        }
+    }
+
+    /// Removes `slot`, found expired at `local`, unless a newer fill
+    /// replaced it meanwhile.
+    fn drop_expired(&self, local: &[u8], slot: &Slot) {
+        if self
+            .entries
+            .remove_if(local, |now| now.fill == slot.fill)
+            .is_some()
+        {
+            self.holders.forget(&slot.redis_key, slot.fill);
+        }
+    }
+
+    /// Removes every expired copy (the map has no expiry of its own: a copy
+    /// nobody reads again would otherwise wait for the bound to push it
+    /// out). Run by the listener thread, every [`SWEEP`].
+    fn sweep(&self) {
+        let now = Instant::now();
+        self.entries.retain(|_, slot| {
+            let live = slot.expires_at > now;
+            if !live {
+                self.holders.forget(&slot.redis_key, slot.fill);
+            }
+            live
+        });
     }
 
     /// Where invalidations stand; take it before reading Redis, give it
@@ -339,12 +401,12 @@ impl Tier {
         };
         self.entries.insert(local.clone(), slot);
         if let Some(replaced) = replaced {
-            self.entries.invalidate(&replaced);
+            self.entries.remove(&replaced);
         }
         // An invalidation between the check above and the holder has not
         // seen this copy: take it back. (One after it finds the holder.)
         if self.epoch() != epoch {
-            self.entries.invalidate(&local);
+            self.entries.remove(&local);
         }
     }
 
@@ -354,12 +416,12 @@ impl Tier {
             Invalidation::Key(key) => {
                 let holder = self.holders.lock().remove(key);
                 if let Some((local, _)) = holder {
-                    self.entries.invalidate(&local);
+                    self.entries.remove(&local);
                 }
             }
             Invalidation::All => {
                 self.holders.lock().clear();
-                self.entries.invalidate_all();
+                self.entries.clear();
             }
         }
     }
@@ -391,6 +453,8 @@ impl Tier {
 /// How often an idle listener checks that its connection is alive (`PING`)
 /// and that its tier still exists.
 const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How often the listener removes expired copies.
+const SWEEP: Duration = Duration::from_secs(10);
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -445,6 +509,7 @@ impl Listener {
             tracing::debug!(channel = %self.channel, "in-process tier on");
             *backoff = MIN_BACKOFF;
             drop(tier);
+            let mut swept = Instant::now();
             loop {
                 let message = match pubsub.get_message() {
                     Ok(message) => Some(message),
@@ -459,6 +524,10 @@ impl Listener {
                     None => {
                         pubsub.ping::<redis::Value>()?;
                     }
+                }
+                if swept.elapsed() >= SWEEP {
+                    tier.sweep();
+                    swept = Instant::now();
                 }
             }
         })();
@@ -481,7 +550,7 @@ mod tests {
     }
 
     fn text(tier: &Tier, key: &str) -> Option<String> {
-        match tier.get(key.as_bytes())?.0 {
+        match tier.get(key.as_bytes(), Instant::now())?.0 {
             Held::Json(bytes) => Some(String::from_utf8(bytes.to_vec()).unwrap()),
             Held::Value(_) => None,
         }
@@ -535,7 +604,7 @@ mod tests {
             2 * MINUTE,
             Some(Duration::from_secs(5)),
         );
-        let left = |key: &str| tier.get(key.as_bytes()).unwrap().1;
+        let left = |key: &str| tier.get(key.as_bytes(), Instant::now()).unwrap().1;
         assert!(left("a") <= MINUTE && left("a") > MINUTE - Duration::from_secs(5));
         assert!(left("b") <= Duration::from_secs(5));
     }
@@ -586,9 +655,9 @@ mod tests {
                 None,
             );
         }
-        tier.entries.run_pending_tasks();
-        let held = tier.holders.lock().len() as u64;
-        assert!(held <= tier.entries.entry_count() + 1, "{held} holders");
+        assert!(tier.entries.len() <= 10, "{} copies", tier.entries.len());
+        let held = tier.holders.lock().len();
+        assert!(held <= tier.entries.len(), "{held} holders");
     }
 
     #[test]
@@ -609,10 +678,8 @@ mod tests {
         for _ in 0..20 {
             fill("a");
             fill("b");
-            tier.entries.run_pending_tasks();
         }
         fill("a");
-        tier.entries.run_pending_tasks();
         if text(&tier, "a").is_some() {
             tier.apply(b"ka");
             assert_eq!(text(&tier, "a"), None);
@@ -627,9 +694,60 @@ mod tests {
         let tier = live_tier();
         tier.fill(tier.epoch(), b"one", "k", json("1"), 1, MINUTE, None);
         tier.fill(tier.epoch(), b"two", "k", json("2"), 1, MINUTE, None);
-        assert!(tier.get(b"one").is_none());
-        assert!(tier.get(b"two").is_some());
+        assert!(tier.get(b"one", Instant::now()).is_none());
+        assert!(tier.get(b"two", Instant::now()).is_some());
         tier.apply(b"kk");
-        assert!(tier.get(b"two").is_none());
+        assert!(tier.get(b"two", Instant::now()).is_none());
+    }
+
+    /// Fills `key` for a millisecond and waits until it has expired.
+    fn expired(tier: &Tier, key: &str) {
+        let left = Duration::from_millis(1);
+        tier.fill(tier.epoch(), key.as_bytes(), key, json("1"), 1, left, None);
+        std::thread::sleep(5 * left);
+    }
+
+    #[test]
+    fn an_expired_copy_read_is_removed_with_its_holder() {
+        let tier = live_tier();
+        expired(&tier, "k");
+        assert_eq!(text(&tier, "k"), None);
+        assert_eq!(tier.entries.len(), 0);
+        assert!(tier.holders.lock().is_empty());
+    }
+
+    #[test]
+    fn a_sweep_removes_expired_copies_and_their_holders_only() {
+        let tier = live_tier();
+        expired(&tier, "gone");
+        copy(&tier, "kept", "1");
+        tier.sweep();
+        assert_eq!(tier.entries.len(), 1);
+        assert!(tier.holders.lock().contains_key("kept"));
+        assert!(!tier.holders.lock().contains_key("gone"));
+        assert_eq!(text(&tier, "kept").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn a_byte_bound_holds_keys_and_json() {
+        let tier = Tier::new(&LocalTier::max_bytes(10_000));
+        tier.set_live(true);
+        let value = "x".repeat(90);
+        for i in 0..1000 {
+            copy(&tier, &format!("k{i:04}"), &value);
+        }
+        // Each copy weighs its two keys (5 bytes each) and its JSON.
+        assert!(tier.entries.weight() <= 10_000, "{}", tier.entries.weight());
+        assert!(tier.entries.len() >= 10, "{} copies", tier.entries.len());
+        assert!(tier.holders.lock().len() <= tier.entries.len());
+    }
+
+    #[test]
+    fn a_copy_larger_than_the_bound_is_not_kept_nor_held() {
+        let tier = Tier::new(&LocalTier::max_bytes(1_000));
+        tier.set_live(true);
+        copy(&tier, "big", &"x".repeat(2_000));
+        assert_eq!(text(&tier, "big"), None);
+        assert!(tier.holders.lock().is_empty());
     }
 }

@@ -35,42 +35,29 @@ impl Entry {
     }
 }
 
-/// A value that carries the moment it expires (`None`: never).
-pub(crate) trait Expires {
-    fn expires_at(&self) -> Option<Instant>;
-}
-
-impl Expires for Entry {
-    fn expires_at(&self) -> Option<Instant> {
-        self.expires_at
-    }
-}
-
 /// moka's per-entry expiry: each value lives until its own `expires_at`,
-/// as with `SETEX`. Shared with the in-process tier (`local.rs`).
-pub(crate) struct UntilExpiry;
+/// as with `SETEX`.
+struct UntilExpiry;
 
-impl<K, V: Expires> Expiry<K, V> for UntilExpiry {
-    fn expire_after_create(&self, _: &K, value: &V, now: Instant) -> Option<Duration> {
-        left(value, now)
+impl Expiry<Arc<str>, Entry> for UntilExpiry {
+    fn expire_after_create(&self, _: &Arc<str>, entry: &Entry, now: Instant) -> Option<Duration> {
+        left(entry, now)
     }
 
     fn expire_after_update(
         &self,
-        _: &K,
-        value: &V,
+        _: &Arc<str>,
+        entry: &Entry,
         now: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        left(value, now)
+        left(entry, now)
     }
 }
 
 /// The time left at `now` (`None`: no expiry).
-fn left(value: &impl Expires, now: Instant) -> Option<Duration> {
-    value
-        .expires_at()
-        .map(|at| at.saturating_duration_since(now))
+fn left(entry: &Entry, now: Instant) -> Option<Duration> {
+    entry.expires_at.map(|at| at.saturating_duration_since(now))
 }
 
 impl EmbeddedStore {

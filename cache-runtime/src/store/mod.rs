@@ -12,7 +12,7 @@ mod redis;
 use std::ops::Deref;
 use std::sync::Arc;
 
-pub(crate) use self::embedded::{EmbeddedStore, Expires, UntilExpiry};
+pub(crate) use self::embedded::EmbeddedStore;
 use self::ops::Op;
 pub(crate) use self::redis::RedisStore;
 use crate::key::KeyPattern;
