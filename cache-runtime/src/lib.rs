@@ -49,6 +49,7 @@ pub mod session;
 mod site;
 mod stats;
 mod store;
+mod striped;
 
 pub use crate::cache::{global, set_global, Cache, StoreKind};
 pub use crate::config::{Config, DEFAULT_PREFIX, DEFAULT_URL};

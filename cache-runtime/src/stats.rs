@@ -1,5 +1,6 @@
 //! What each cached function did in this process: hits, misses, runs,
-//! writes, errors. Counting costs one relaxed atomic add per event.
+//! writes, errors. Counting costs one relaxed atomic add per event, on the
+//! calling thread's stripe (`striped.rs`).
 //!
 //! ```
 //! for stats in cache_runtime::stats() {
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use crate::latency::{Histogram, Latency};
 use crate::site::{registered, Site};
+use crate::striped::Striped;
 
 /// What a cached call can do; see [`FunctionStats`] for each. The first five
 /// are a call's outcome: every call has exactly one.
@@ -58,27 +60,30 @@ impl Event {
 
 /// A site's counters and latency histogram.
 pub(crate) struct Counters {
-    counts: [AtomicU64; EVENTS],
+    counts: Striped<[AtomicU64; EVENTS]>,
     latency: Histogram,
 }
 
 impl Counters {
     pub(crate) const fn new() -> Self {
         Counters {
-            counts: [const { AtomicU64::new(0) }; EVENTS],
+            counts: Striped::new(),
             latency: Histogram::new(),
         }
     }
 
     fn get(&self, event: Event) -> u64 {
-        self.counts[event as usize].load(Ordering::Relaxed)
+        let counts = self.counts.all();
+        counts
+            .map(|counts| counts[event as usize].load(Ordering::Relaxed))
+            .sum()
     }
 }
 
 impl Site {
     /// Counts `event` (and, with the `metrics` feature, reports it).
     pub(crate) fn count(&'static self, event: Event) {
-        self.counters.counts[event as usize].fetch_add(1, Ordering::Relaxed);
+        self.counters.counts.mine()[event as usize].fetch_add(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
         if let Some(function) = self.name() {
             match event.is_outcome() {
