@@ -8,6 +8,8 @@
 //! - `attribute`: a Redis hit through `#[cache_result]`;
 //! - `by_hand`: `GET` + `serde_json::from_slice` on a `ConnectionManager`;
 //! - `local`: a hit from the in-process tier (`local = true`);
+//! - `local_by_hand`: the floor of any in-process hit, a `get` (the value
+//!   cloned) on the tier's own map, `quick_cache`, keyed by the id;
 //! - `none`: no calls (the fixed cost, to subtract).
 //!
 //! ```text
@@ -20,8 +22,9 @@
 //!
 //! **Throughput, interleaved**: `hit_costs compare <tasks> <rounds>` runs
 //! `tasks` tasks (each on a key of its own) for 300 ms through the
-//! attribute, then by hand, then the in-process tier, `rounds` times over,
-//! and prints each round's ratios and their medians. Alternating short runs
+//! attribute, then by hand, then the in-process tier, then its floor by
+//! hand, `rounds` times over, and prints each round's ratios and their
+//! medians. Alternating short runs
 //! cancel the machine's slow drifts, which criterion's one-after-the-other
 //! groups cannot.
 //!
@@ -43,6 +46,17 @@ use cache_runtime::redis::aio::ConnectionManager;
 use cache_runtime::redis::AsyncCommands;
 use cache_runtime::{cache_result, entry, Cache, Config};
 use support::payload::{profile, Profile};
+
+/// The in-process floor: the values by id in a plain concurrent map.
+type Floor = Arc<quick_cache::sync::Cache<u64, Profile>>;
+
+fn floor(ids: u64) -> Floor {
+    let map = quick_cache::sync::Cache::new(ids.max(1) as usize);
+    for id in 0..ids {
+        map.insert(id, profile(id));
+    }
+    Arc::new(map)
+}
 
 #[cache_result(expire = 600, store = cache, skip(cache))]
 async fn from_redis(cache: &Cache, id: u64) -> Profile {
@@ -116,10 +130,12 @@ async fn count(server: &support::RedisServer, mode: &str, calls: u64) {
         from_local(&cache, 1)
     })
     .await;
+    let by_hand_local = floor(2);
     for _ in 0..calls {
         match mode {
             "attribute" => drop(std::hint::black_box(from_redis(&cache, 1).await)),
             "local" => drop(std::hint::black_box(from_local(&cache, 1).await)),
+            "local_by_hand" => drop(std::hint::black_box(by_hand_local.get(&1))),
             "by_hand" => drop(std::hint::black_box(by_hand(&mut redis, &keys[1]).await)),
             _ => {}
         }
@@ -165,21 +181,59 @@ async fn spin(server: &support::RedisServer, kind: &str, tasks: u64, calls: u64)
     );
 }
 
-/// Calls per second of `tasks` tasks running `call` for `WINDOW`.
-async fn throughput<F, Fut>(tasks: u64, call: F) -> f64
-where
-    F: Fn(u64) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
+/// One task's calls of one kind, with what it needs held across calls (no
+/// clone per call: a clone of a shared `Arc` is a contended atomic, which
+/// would weigh on the fastest kind most).
+trait Caller: Send + 'static {
+    fn call(&mut self) -> impl std::future::Future<Output = ()> + Send + '_;
+}
+
+struct FromRedis(Cache, u64);
+struct FromLocal(Cache, u64);
+struct ByHand(ConnectionManager, String);
+struct LocalByHand(Floor, u64);
+
+impl Caller for FromRedis {
+    async fn call(&mut self) {
+        drop(from_redis(&self.0, self.1).await);
+    }
+}
+
+impl Caller for FromLocal {
+    async fn call(&mut self) {
+        drop(from_local(&self.0, self.1).await);
+    }
+}
+
+impl Caller for ByHand {
+    async fn call(&mut self) {
+        drop(by_hand(&mut self.0, &self.1).await);
+    }
+}
+
+impl Caller for LocalByHand {
+    async fn call(&mut self) {
+        drop(std::hint::black_box(self.0.get(&self.1)));
+        // As a local hit does (`Io::cooperate`): a task that never yields
+        // would starve the others.
+        tokio::task::consume_budget().await;
+    }
+}
+
+/// Calls per second of `tasks` tasks, each calling its `caller(task)` for
+/// `WINDOW`.
+async fn throughput<C: Caller>(tasks: u64, caller: impl Fn(u64) -> C) -> f64 {
     const WINDOW: Duration = Duration::from_millis(300);
     let started = std::time::Instant::now();
     let handles: Vec<_> = (0..tasks)
         .map(|task| {
-            let call = call.clone();
+            let mut caller = caller(task);
             tokio::spawn(async move {
                 let mut calls = 0u64;
-                while started.elapsed() < WINDOW {
-                    call(task).await;
+                // The clock every 16 calls: a read per call would be a
+                // tenth of an in-process hit.
+                while !calls.is_multiple_of(16) || started.elapsed() < WINDOW {
+                    caller.call().await;
                     calls += 1;
                 }
                 calls
@@ -199,49 +253,35 @@ async fn compare(server: &support::RedisServer, tasks: u64, rounds: u64) {
         from_local(&cache, 0)
     })
     .await;
-    let (mut by_attribute, mut by_local) = (Vec::new(), Vec::new());
+    let by_hand_local = floor(tasks);
+    let (mut by_attribute, mut by_local, mut of_floor) = (Vec::new(), Vec::new(), Vec::new());
     println!("{tasks} tasks, {rounds} rounds of 3 x 300 ms; calls/s");
     for _ in 0..rounds {
-        let attribute = {
-            let cache = cache.clone();
-            throughput(tasks, move |id| {
-                let cache = cache.clone();
-                async move { drop(from_redis(&cache, id).await) }
-            })
-            .await
-        };
-        let by_hand = {
-            let (redis, keys) = (redis.clone(), keys.clone());
-            throughput(tasks, move |id| {
-                let (mut redis, keys) = (redis.clone(), keys.clone());
-                async move { drop(by_hand(&mut redis, &keys[id as usize]).await) }
-            })
-            .await
-        };
-        let local = {
-            let cache = cache.clone();
-            throughput(tasks, move |id| {
-                let cache = cache.clone();
-                async move { drop(from_local(&cache, id).await) }
-            })
-            .await
-        };
+        let attribute = throughput(tasks, |id| FromRedis(cache.clone(), id)).await;
+        let by_hand =
+            throughput(tasks, |id| ByHand(redis.clone(), keys[id as usize].clone())).await;
+        let local = throughput(tasks, |id| FromLocal(cache.clone(), id)).await;
+        let floor = throughput(tasks, |id| LocalByHand(by_hand_local.clone(), id)).await;
         println!(
-            "  attribute {attribute:>10.0}  by hand {by_hand:>10.0}  local {local:>11.0}  \
-             attribute/by hand {:.2}  local/attribute {:.1}",
+            "  attribute {attribute:>8.0}  by hand {by_hand:>8.0}  local {local:>9.0}  \
+             local by hand {floor:>9.0}  attribute/by hand {:.2}  local/attribute {:.1}  \
+             local/local by hand {:.2}",
             attribute / by_hand,
-            local / attribute
+            local / attribute,
+            local / floor
         );
         by_attribute.push(attribute / by_hand);
         by_local.push(local / attribute);
+        of_floor.push(local / floor);
     }
     let median = |ratios: &mut Vec<f64>| {
         ratios.sort_by(f64::total_cmp);
         ratios[ratios.len() / 2]
     };
     println!(
-        "median: attribute/by hand {:.2}, local/attribute {:.1}",
+        "median: attribute/by hand {:.2}, local/attribute {:.1}, local/local by hand {:.2}",
         median(&mut by_attribute),
-        median(&mut by_local)
+        median(&mut by_local),
+        median(&mut of_floor)
     );
 }
