@@ -336,7 +336,7 @@ impl Tier {
     fn drop_expired(&self, local: &[u8], slot: &Slot) {
         if self
             .entries
-            .remove_if(local, |now| now.fill == slot.fill)
+            .remove_if(local, |current| current.fill == slot.fill)
             .is_some()
         {
             self.holders.forget(&slot.redis_key, slot.fill);

@@ -73,9 +73,9 @@ impl Counters {
     }
 
     fn get(&self, event: Event) -> u64 {
-        let counts = self.counts.all();
-        counts
-            .map(|counts| counts[event as usize].load(Ordering::Relaxed))
+        self.counts
+            .all()
+            .map(|stripe| stripe[event as usize].load(Ordering::Relaxed))
             .sum()
     }
 }
