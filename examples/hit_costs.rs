@@ -24,9 +24,8 @@
 //! `tasks` tasks (each on a key of its own) for 300 ms through the
 //! attribute, then by hand, then the in-process tier, then its floor by
 //! hand, `rounds` times over, and prints each round's ratios and their
-//! medians. Alternating short runs
-//! cancel the machine's slow drifts, which criterion's one-after-the-other
-//! groups cannot.
+//! medians. Alternating short runs cancel the machine's slow drifts, which
+//! criterion's one-after-the-other groups cannot.
 //!
 //! **CPU per call under load**: `hit_costs spin <attribute|unbatched|by_hand>
 //! <tasks> <calls>` (`unbatched`: `Config::batch_reads(false)`) makes `calls` calls in each of `tasks` tasks, after printing
@@ -255,7 +254,7 @@ async fn compare(server: &support::RedisServer, tasks: u64, rounds: u64) {
     .await;
     let by_hand_local = floor(tasks);
     let (mut by_attribute, mut by_local, mut of_floor) = (Vec::new(), Vec::new(), Vec::new());
-    println!("{tasks} tasks, {rounds} rounds of 3 x 300 ms; calls/s");
+    println!("{tasks} tasks, {rounds} rounds of 4 x 300 ms; calls/s");
     for _ in 0..rounds {
         let attribute = throughput(tasks, |id| FromRedis(cache.clone(), id)).await;
         let by_hand =
