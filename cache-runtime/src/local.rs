@@ -15,8 +15,9 @@
 //! only if the epoch did not move between the Redis read and the fill.
 
 use std::any::Any;
+use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::RandomState;
+use std::hash::{Hash, Hasher, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -207,28 +208,58 @@ pub(crate) enum Held {
     Value(Arc<dyn Any + Send + Sync>),
 }
 
+/// A copy, as the map holds it (cloned by every hit: an `Arc` and plain
+/// values).
 #[derive(Clone)]
 struct Slot {
     held: Held,
     expires_at: Instant,
     /// The JSON's size, for the byte bound.
     json_len: u32,
-    /// The Redis key it is a copy of, and its fill's number.
-    redis_key: Arc<str>,
+    /// The fill that made it.
     fill: u64,
 }
 
-type Copies = Map<Arc<[u8]>, Slot, Weight, RandomState, Evictions>;
+/// A copy's key in the map: its tier key, which alone is hashed and
+/// compared (the map is looked up by `[u8]`), and the Redis key it is a
+/// copy of, kept here rather than in the [`Slot`] that hits clone.
+#[derive(Clone)]
+struct CopyKey {
+    local: Arc<[u8]>,
+    redis_key: Arc<str>,
+}
+
+impl PartialEq for CopyKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.local == other.local
+    }
+}
+
+impl Eq for CopyKey {}
+
+impl Hash for CopyKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.local.hash(state);
+    }
+}
+
+impl Borrow<[u8]> for CopyKey {
+    fn borrow(&self) -> &[u8] {
+        &self.local
+    }
+}
+
+type Copies = Map<CopyKey, Slot, Weight, RandomState, Evictions>;
 
 /// A copy's weight against the tier's bound.
 #[derive(Clone)]
 struct Weight(Bound);
 
-impl Weighter<Arc<[u8]>, Slot> for Weight {
-    fn weight(&self, local: &Arc<[u8]>, slot: &Slot) -> u64 {
+impl Weighter<CopyKey, Slot> for Weight {
+    fn weight(&self, key: &CopyKey, slot: &Slot) -> u64 {
         match self.0 {
             Bound::Bytes(_) => {
-                (local.len() + slot.redis_key.len()) as u64 + u64::from(slot.json_len)
+                (key.local.len() + key.redis_key.len()) as u64 + u64::from(slot.json_len)
             }
             Bound::Entries(_) => 1,
         }
@@ -239,11 +270,11 @@ impl Weighter<Arc<[u8]>, Slot> for Weight {
 #[derive(Clone)]
 struct Evictions(Arc<Holders>);
 
-impl Lifecycle<Arc<[u8]>, Slot> for Evictions {
+impl Lifecycle<CopyKey, Slot> for Evictions {
     type RequestState = ();
 
-    fn on_evict(&self, _: &mut (), _: Arc<[u8]>, slot: Slot) {
-        self.0.forget(&slot.redis_key, slot.fill);
+    fn on_evict(&self, _: &mut (), key: CopyKey, slot: Slot) {
+        self.0.forget(&key.redis_key, slot.fill);
     }
 }
 
@@ -334,12 +365,11 @@ impl Tier {
     /// Removes `slot`, found expired at `local`, unless a newer fill
     /// replaced it meanwhile.
     fn drop_expired(&self, local: &[u8], slot: &Slot) {
-        if self
+        if let Some((key, _)) = self
             .entries
             .remove_if(local, |current| current.fill == slot.fill)
-            .is_some()
         {
-            self.holders.forget(&slot.redis_key, slot.fill);
+            self.holders.forget(&key.redis_key, slot.fill);
         }
     }
 
@@ -348,10 +378,10 @@ impl Tier {
     /// out). Run by the listener thread, every [`SWEEP`].
     fn sweep(&self) {
         let now = Instant::now();
-        self.entries.retain(|_, slot| {
+        self.entries.retain(|key, slot| {
             let live = slot.expires_at > now;
             if !live {
-                self.holders.forget(&slot.redis_key, slot.fill);
+                self.holders.forget(&key.redis_key, slot.fill);
             }
             live
         });
@@ -396,17 +426,20 @@ impl Tier {
             held,
             expires_at: Instant::now() + left,
             json_len: u32::try_from(json_len).unwrap_or(u32::MAX),
-            redis_key,
             fill,
         };
-        self.entries.insert(local.clone(), slot);
+        let key = CopyKey {
+            local: local.clone(),
+            redis_key,
+        };
+        self.entries.insert(key, slot);
         if let Some(replaced) = replaced {
-            self.entries.remove(&replaced);
+            self.entries.remove(&*replaced);
         }
         // An invalidation between the check above and the holder has not
         // seen this copy: take it back. (One after it finds the holder.)
         if self.epoch() != epoch {
-            self.entries.remove(&local);
+            self.entries.remove(&*local);
         }
     }
 
@@ -416,7 +449,7 @@ impl Tier {
             Invalidation::Key(key) => {
                 let holder = self.holders.lock().remove(key);
                 if let Some((local, _)) = holder {
-                    self.entries.remove(&local);
+                    self.entries.remove(&*local);
                 }
             }
             Invalidation::All => {
