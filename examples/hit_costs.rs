@@ -27,8 +27,9 @@
 //! medians. Alternating short runs cancel the machine's slow drifts, which
 //! criterion's one-after-the-other groups cannot.
 //!
-//! **CPU per call under load**: `hit_costs spin <attribute|unbatched|by_hand>
-//! <tasks> <calls>` (`unbatched`: `Config::batch_reads(false)`) makes `calls` calls in each of `tasks` tasks, after printing
+//! **CPU per call under load**: `hit_costs spin <kind> <tasks> <calls>`, a
+//! kind above or `unbatched` (`Config::batch_reads(false)`), makes `calls`
+//! calls in each of `tasks` tasks, after printing
 //! `ready` to stderr; `perf stat -e task-clock -p <pid>` on it and on its
 //! redis-server gives the client's and the server's CPU time per call.
 //!
@@ -152,20 +153,44 @@ async fn spin(server: &support::RedisServer, kind: &str, tasks: u64, calls: u64)
             .unwrap(),
         _ => cache,
     };
+    if kind == "local" {
+        for id in 0..tasks {
+            support::until_local_hit("from_local", Duration::from_secs(5), || {
+                from_local(&cache, id)
+            })
+            .await;
+        }
+    }
+    let floor = floor(tasks);
     eprintln!("ready");
     std::thread::sleep(Duration::from_secs(1));
     let started = std::time::Instant::now();
+    match kind {
+        "by_hand" => {
+            spin_each(tasks, calls, |id| {
+                ByHand(redis.clone(), keys[id as usize].clone())
+            })
+            .await
+        }
+        "local" => spin_each(tasks, calls, |id| FromLocal(cache.clone(), id)).await,
+        "local_by_hand" => spin_each(tasks, calls, |id| LocalByHand(floor.clone(), id)).await,
+        _ => spin_each(tasks, calls, |id| FromRedis(cache.clone(), id)).await,
+    }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "{kind}: {:.0} calls/s",
+        (tasks * calls) as f64 / elapsed.as_secs_f64()
+    );
+}
+
+/// `calls` calls in each of `tasks` tasks.
+async fn spin_each<C: Caller>(tasks: u64, calls: u64, caller: impl Fn(u64) -> C) {
     let handles: Vec<_> = (0..tasks)
-        .map(|id| {
-            let (cache, mut redis, keys, kind) =
-                (cache.clone(), redis.clone(), keys.clone(), kind.to_owned());
+        .map(|task| {
+            let mut caller = caller(task);
             tokio::spawn(async move {
                 for _ in 0..calls {
-                    if kind != "by_hand" {
-                        drop(from_redis(&cache, id).await);
-                    } else {
-                        drop(by_hand(&mut redis, &keys[id as usize]).await);
-                    }
+                    caller.call().await;
                 }
             })
         })
@@ -173,11 +198,6 @@ async fn spin(server: &support::RedisServer, kind: &str, tasks: u64, calls: u64)
     for handle in handles {
         handle.await.unwrap();
     }
-    let elapsed = started.elapsed();
-    eprintln!(
-        "{kind}: {:.0} calls/s",
-        (tasks * calls) as f64 / elapsed.as_secs_f64()
-    );
 }
 
 /// One task's calls of one kind, with what it needs held across calls (no

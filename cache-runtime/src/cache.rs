@@ -68,6 +68,9 @@ impl Cache {
     }
 
     fn with_store(store: Store, config: Config) -> Cache {
+        // The calls' clock calibrates itself on its first read (under a
+        // millisecond here, 200 ms at most): here, not in a first call.
+        quanta::Instant::now();
         let local = match &store {
             Store::Redis(redis) => Some(Local::new(
                 config.local,

@@ -20,8 +20,11 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+// The call's clock (see `flow.rs`): a copy's expiry is checked with the
+// call's start time.
+use quanta::Instant;
 use quick_cache::sync::Cache as Map;
 use quick_cache::{Lifecycle, OptionsBuilder, Weighter};
 
