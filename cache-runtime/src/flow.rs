@@ -269,6 +269,9 @@ impl<'a, R, U> Call<'a, R, U> {
         S: Shape<R, Stored: Value>,
     {
         let policy = &self.site.policy;
+        // Redis counts the time left from when it reads: from before the
+        // request, the copy's expiry is never later than the entry's.
+        let asked = quanta::Instant::now();
         let Some(found) = self.read::<I>(key, filling.is_some()).await else {
             return Looked::Miss(None);
         };
@@ -290,7 +293,8 @@ impl<'a, R, U> Call<'a, R, U> {
         let mut bytes = found.bytes;
         if filling.is_some() {
             let json = bytes.into_shared();
-            self.fill(filling, key, &result, &json, found.ttl);
+            let expires = found.ttl.map(|left| asked + left);
+            self.fill(filling, key, &result, &json, expires);
             bytes = Bytes::Shared(json);
         }
         land(lead.take(), || Outcome::Json(bytes.into_shared()));
@@ -350,8 +354,8 @@ impl<'a, R, U> Call<'a, R, U> {
         publish(&mut lead, || self.outcome::<S>(&result, json.clone()));
         if let (Kind::Value(value), Some(json)) = (kind, &json) {
             if !(self.unless)(value) {
-                if let Some(ttl) = self.write::<I>(key, json).await {
-                    self.fill(filling, key, &result, json, Some(ttl));
+                if let Some(expires) = self.write::<I>(key, json).await {
+                    self.fill(filling, key, &result, json, Some(expires));
                 }
             }
         }
@@ -398,8 +402,8 @@ impl<'a, R, U> Call<'a, R, U> {
             Kind::Value(value) if !(self.unless)(value) => {
                 if let Some(json) = self.encode(key, value) {
                     // This process's copy, if any, follows the new value.
-                    if let Some(ttl) = self.write::<I>(key, &json).await {
-                        self.fill(filling, key, &result, &json, Some(ttl));
+                    if let Some(expires) = self.write::<I>(key, &json).await {
+                        self.fill(filling, key, &result, &json, Some(expires));
                     }
                 }
                 result
@@ -477,13 +481,15 @@ impl<'a, R, U> Call<'a, R, U> {
     }
 
     /// Stores `json` with the policy's TTL, if it is within the size limit;
-    /// the TTL when it was stored.
-    async fn write<I: Io>(&self, key: &str, json: &[u8]) -> Option<Duration> {
+    /// when it was stored, when it expires at the latest (the TTL counted
+    /// from before the request).
+    async fn write<I: Io>(&self, key: &str, json: &[u8]) -> Option<quanta::Instant> {
         if let Err(error) = self.cache.check_size(json) {
             tracing::warn!(key, %error, "the result is returned but not stored");
             return None;
         }
         let ttl = self.site.policy.write_ttl();
+        let asked = quanta::Instant::now();
         let set = Set {
             key,
             value: json,
@@ -491,19 +497,20 @@ impl<'a, R, U> Call<'a, R, U> {
         };
         self.log_error(key, I::exec(self.cache.store(), &set).await)?;
         self.count(Event::Store);
-        Some(ttl)
+        Some(asked + ttl)
     }
 
     /// Keeps a copy of what Redis now holds at `key` (`result`, whose JSON
-    /// is `json`, for `left` more) in the in-process tier, if the call has
-    /// one: the value itself when it can be cloned, else its JSON.
+    /// is `json`, until `expires`, or for the policy's TTL when Redis did not
+    /// say) in the in-process tier, if the call has one: the value itself
+    /// when it can be cloned, else its JSON.
     fn fill(
         &self,
         filling: Option<&Filling<'_>>,
         key: &str,
         result: &R,
         json: &Arc<[u8]>,
-        left: Option<Duration>,
+        expires: Option<quanta::Instant>,
     ) {
         let Some(Filling { tier, epoch, local }) = filling else {
             return;
@@ -513,8 +520,16 @@ impl<'a, R, U> Call<'a, R, U> {
             None => Held::Json(json.clone()),
         };
         let policy = &self.site.policy;
-        let left = left.unwrap_or(policy.ttl);
-        tier.fill(*epoch, local, key, held, json.len(), left, policy.local_for);
+        let expires = expires.unwrap_or_else(|| quanta::Instant::now() + policy.ttl);
+        tier.fill(
+            *epoch,
+            local,
+            key,
+            held,
+            json.len(),
+            expires,
+            policy.local_for,
+        );
     }
 
     /// What the waiters get for `result`: the whole result when it can be

@@ -396,9 +396,9 @@ impl Tier {
         self.epoch.load(Ordering::SeqCst)
     }
 
-    /// Keeps a copy of what Redis holds at `redis_key` for `left` more (and
-    /// the function allows `most`) under tier key `local`, unless an
-    /// invalidation came since `epoch`.
+    /// Keeps a copy of what Redis holds at `redis_key` until `expires` (the
+    /// entry's expiry there, at the latest) and for `most` at most, under
+    /// tier key `local`, unless an invalidation came since `epoch`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn fill(
         &self,
@@ -407,17 +407,19 @@ impl Tier {
         redis_key: &str,
         held: Held,
         json_len: usize,
-        left: Duration,
+        expires: Instant,
         most: Option<Duration>,
     ) {
         if !self.live.load(Ordering::Acquire) || self.epoch() != epoch {
             return;
         }
-        let left = [most, self.max_ttl]
+        let now = Instant::now();
+        let expires_at = [most, self.max_ttl]
             .into_iter()
             .flatten()
-            .fold(left, Duration::min);
-        if left.is_zero() {
+            .map(|most| now + most)
+            .fold(expires, Instant::min);
+        if expires_at <= now {
             return;
         }
         let local: Arc<[u8]> = local.into();
@@ -427,7 +429,7 @@ impl Tier {
         let replaced = self.holders.hold(&redis_key, &local, fill);
         let slot = Slot {
             held,
-            expires_at: Instant::now() + left,
+            expires_at,
             json_len: u32::try_from(json_len).unwrap_or(u32::MAX),
             fill,
         };
@@ -594,6 +596,10 @@ mod tests {
 
     const MINUTE: Duration = Duration::from_secs(60);
 
+    fn from_now(left: Duration) -> Instant {
+        Instant::now() + left
+    }
+
     /// A copy of Redis key `key` under the same tier key, for a minute.
     fn copy(tier: &Tier, key: &str, value: &str) {
         let held = json(value);
@@ -603,7 +609,7 @@ mod tests {
             key,
             held,
             value.len(),
-            MINUTE,
+            from_now(MINUTE),
             None,
         );
     }
@@ -622,7 +628,7 @@ mod tests {
         let tier = live_tier();
         let epoch = tier.epoch();
         tier.apply(b"kother");
-        tier.fill(epoch, b"k", "k", json("old"), 3, MINUTE, None);
+        tier.fill(epoch, b"k", "k", json("old"), 3, from_now(MINUTE), None);
         assert_eq!(text(&tier, "k"), None);
     }
 
@@ -630,14 +636,22 @@ mod tests {
     fn copies_expire_with_the_shortest_bound() {
         let tier = Tier::new(&LocalTier::max_entries(10).max_ttl(MINUTE));
         tier.set_live(true);
-        tier.fill(tier.epoch(), b"a", "a", json("1"), 1, 2 * MINUTE, None);
+        tier.fill(
+            tier.epoch(),
+            b"a",
+            "a",
+            json("1"),
+            1,
+            from_now(2 * MINUTE),
+            None,
+        );
         tier.fill(
             tier.epoch(),
             b"b",
             "b",
             json("1"),
             1,
-            2 * MINUTE,
+            from_now(2 * MINUTE),
             Some(Duration::from_secs(5)),
         );
         let left = |key: &str| tier.get(key.as_bytes(), Instant::now()).unwrap().1;
@@ -687,7 +701,7 @@ mod tests {
                 &key,
                 json("1"),
                 1,
-                MINUTE,
+                from_now(MINUTE),
                 None,
             );
         }
@@ -707,7 +721,7 @@ mod tests {
                 key,
                 json("1"),
                 1,
-                MINUTE,
+                from_now(MINUTE),
                 None,
             )
         };
@@ -728,8 +742,24 @@ mod tests {
     #[test]
     fn a_redis_key_under_a_new_tier_key_drops_the_old_copy() {
         let tier = live_tier();
-        tier.fill(tier.epoch(), b"one", "k", json("1"), 1, MINUTE, None);
-        tier.fill(tier.epoch(), b"two", "k", json("2"), 1, MINUTE, None);
+        tier.fill(
+            tier.epoch(),
+            b"one",
+            "k",
+            json("1"),
+            1,
+            from_now(MINUTE),
+            None,
+        );
+        tier.fill(
+            tier.epoch(),
+            b"two",
+            "k",
+            json("2"),
+            1,
+            from_now(MINUTE),
+            None,
+        );
         assert!(tier.get(b"one", Instant::now()).is_none());
         assert!(tier.get(b"two", Instant::now()).is_some());
         tier.apply(b"kk");
@@ -739,7 +769,15 @@ mod tests {
     /// Fills `key` for a millisecond and waits until it has expired.
     fn expired(tier: &Tier, key: &str) {
         let left = Duration::from_millis(1);
-        tier.fill(tier.epoch(), key.as_bytes(), key, json("1"), 1, left, None);
+        tier.fill(
+            tier.epoch(),
+            key.as_bytes(),
+            key,
+            json("1"),
+            1,
+            from_now(left),
+            None,
+        );
         std::thread::sleep(5 * left);
     }
 
