@@ -15,7 +15,6 @@
 //! only if the epoch did not move between the Redis read and the fill.
 
 use std::any::Any;
-use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,7 +25,7 @@ use std::time::Duration;
 // call's start time.
 use quanta::Instant;
 use quick_cache::sync::Cache as Map;
-use quick_cache::{Lifecycle, OptionsBuilder, Weighter};
+use quick_cache::{Equivalent, Lifecycle, OptionsBuilder, Weighter};
 
 use crate::policy::Policy;
 
@@ -224,12 +223,29 @@ struct Slot {
 }
 
 /// A copy's key in the map: its tier key, which alone is hashed and
-/// compared (the map is looked up by `[u8]`), and the Redis key it is a
+/// compared (the map is looked up by [`Lookup`]), and the Redis key it is a
 /// copy of, kept here rather than in the [`Slot`] that hits clone.
 #[derive(Clone)]
 struct CopyKey {
     local: Arc<[u8]>,
     redis_key: Arc<str>,
+}
+
+/// A tier key, as the map is looked up by. Hashed as one write of its
+/// bytes: a slice's `Hash` also writes its length first, a second round of
+/// SipHash's buffering for nothing (a key is the only write).
+struct Lookup<'a>(&'a [u8]);
+
+impl Hash for Lookup<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.0);
+    }
+}
+
+impl Hash for CopyKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        Lookup(&self.local).hash(state);
+    }
 }
 
 impl PartialEq for CopyKey {
@@ -240,15 +256,9 @@ impl PartialEq for CopyKey {
 
 impl Eq for CopyKey {}
 
-impl Hash for CopyKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.local.hash(state);
-    }
-}
-
-impl Borrow<[u8]> for CopyKey {
-    fn borrow(&self) -> &[u8] {
-        &self.local
+impl Equivalent<CopyKey> for Lookup<'_> {
+    fn equivalent(&self, key: &CopyKey) -> bool {
+        *self.0 == *key.local
     }
 }
 
@@ -350,7 +360,7 @@ impl Tier {
     /// The copy under tier key `local` and the time it has left at `now`
     /// (the call's start: one clock read serves both).
     pub(crate) fn get(&self, local: &[u8], now: Instant) -> Option<(Held, Duration)> {
-        let slot = self.entries.get(local)?;
+        let slot = self.entries.get(&Lookup(local))?;
         match slot.expires_at.checked_duration_since(now) {
             Some(left) if !left.is_zero() => {
                 // Checked after the read: a tier switched off meanwhile.
@@ -370,7 +380,7 @@ impl Tier {
     fn drop_expired(&self, local: &[u8], slot: &Slot) {
         if let Some((key, _)) = self
             .entries
-            .remove_if(local, |current| current.fill == slot.fill)
+            .remove_if(&Lookup(local), |current| current.fill == slot.fill)
         {
             self.holders.forget(&key.redis_key, slot.fill);
         }
@@ -439,12 +449,12 @@ impl Tier {
         };
         self.entries.insert(key, slot);
         if let Some(replaced) = replaced {
-            self.entries.remove(&*replaced);
+            self.entries.remove(&Lookup(&replaced));
         }
         // An invalidation between the check above and the holder has not
         // seen this copy: take it back. (One after it finds the holder.)
         if self.epoch() != epoch {
-            self.entries.remove(&*local);
+            self.entries.remove(&Lookup(&local));
         }
     }
 
@@ -454,7 +464,7 @@ impl Tier {
             Invalidation::Key(key) => {
                 let holder = self.holders.lock().remove(key);
                 if let Some((local, _)) = holder {
-                    self.entries.remove(&*local);
+                    self.entries.remove(&Lookup(&local));
                 }
             }
             Invalidation::All => {
