@@ -6,7 +6,12 @@
 //! of one kind:
 //!
 //! - `attribute`: a Redis hit through `#[cache_result]`;
-//! - `by_hand`: `GET` + `serde_json::from_slice` on a `ConnectionManager`;
+//! - `by_hand`: `GET` + `serde_json::from_slice` on a `ConnectionManager`,
+//!   the key made beforehand;
+//! - `by_hand_keyed`: the same, with the key derived per call as
+//!   hand-written code would derive the library's key (`serde_json::to_vec`
+//!   of `[identity, type, id]`, MD5, `format!`): the same work as the
+//!   attribute's;
 //! - `local`: a hit from the in-process tier (`local = true`);
 //! - `local_by_hand`: the floor of any in-process hit, a `get` (the value
 //!   cloned) on the tier's own map, `quick_cache`, keyed by the id;
@@ -22,8 +27,8 @@
 //!
 //! **Throughput, interleaved**: `hit_costs compare <tasks> <rounds>` runs
 //! `tasks` tasks (each on a key of its own) for 300 ms through the
-//! attribute, then by hand, then the in-process tier, then its floor by
-//! hand, `rounds` times over, and prints each round's ratios and their
+//! attribute, then by hand, by hand keyed, the in-process tier, and its
+//! floor by hand, `rounds` times over, and prints each round's ratios and their
 //! medians. Alternating short runs cancel the machine's slow drifts, which
 //! criterion's one-after-the-other groups cannot.
 //!
@@ -113,8 +118,22 @@ async fn stored(
     for id in 0..ids {
         from_redis(&cache, id).await;
         keys.push(entry!(from_redis(&cache, id)).key().unwrap().to_owned());
+        assert_eq!(key_by_hand(id), keys[id as usize], "the same key by hand");
     }
     (cache, redis, Arc::new(keys))
+}
+
+/// The key of `from_redis(id)` as hand-written code would derive it.
+fn key_by_hand(id: u64) -> String {
+    use md5::Digest;
+    use std::fmt::Write;
+    let identity = "hit_costs::from_redis";
+    let json = serde_json::to_vec(&(identity, std::any::type_name::<Profile>(), id)).unwrap();
+    let mut key = format!("cache:{identity}:");
+    for byte in md5::Md5::digest(&json) {
+        write!(key, "{byte:02x}").unwrap();
+    }
+    key
 }
 
 /// The same hit written by hand: `GET` and decode.
@@ -137,6 +156,10 @@ async fn count(server: &support::RedisServer, mode: &str, calls: u64) {
             "local" => drop(std::hint::black_box(from_local(&cache, 1).await)),
             "local_by_hand" => drop(std::hint::black_box(by_hand_local.get(&1))),
             "by_hand" => drop(std::hint::black_box(by_hand(&mut redis, &keys[1]).await)),
+            "by_hand_keyed" => {
+                let key = key_by_hand(1);
+                drop(std::hint::black_box(by_hand(&mut redis, &key).await))
+            }
             _ => {}
         }
     }
@@ -172,6 +195,7 @@ async fn spin(server: &support::RedisServer, kind: &str, tasks: u64, calls: u64)
             })
             .await
         }
+        "by_hand_keyed" => spin_each(tasks, calls, |id| ByHandKeyed(redis.clone(), id)).await,
         "local" => spin_each(tasks, calls, |id| FromLocal(cache.clone(), id)).await,
         "local_by_hand" => spin_each(tasks, calls, |id| LocalByHand(floor.clone(), id)).await,
         _ => spin_each(tasks, calls, |id| FromRedis(cache.clone(), id)).await,
@@ -210,6 +234,7 @@ trait Caller: Send + 'static {
 struct FromRedis(Cache, u64);
 struct FromLocal(Cache, u64);
 struct ByHand(ConnectionManager, String);
+struct ByHandKeyed(ConnectionManager, u64);
 struct LocalByHand(Floor, u64);
 
 impl Caller for FromRedis {
@@ -227,6 +252,13 @@ impl Caller for FromLocal {
 impl Caller for ByHand {
     async fn call(&mut self) {
         drop(by_hand(&mut self.0, &self.1).await);
+    }
+}
+
+impl Caller for ByHandKeyed {
+    async fn call(&mut self) {
+        let key = key_by_hand(self.1);
+        drop(by_hand(&mut self.0, &key).await);
     }
 }
 
@@ -273,34 +305,37 @@ async fn compare(server: &support::RedisServer, tasks: u64, rounds: u64) {
     })
     .await;
     let by_hand_local = floor(tasks);
-    let (mut by_attribute, mut by_local, mut of_floor) = (Vec::new(), Vec::new(), Vec::new());
-    println!("{tasks} tasks, {rounds} rounds of 4 x 300 ms; calls/s");
+    let mut ratios: [Vec<f64>; 4] = Default::default();
+    println!("{tasks} tasks, {rounds} rounds of 5 x 300 ms; calls/s");
     for _ in 0..rounds {
         let attribute = throughput(tasks, |id| FromRedis(cache.clone(), id)).await;
         let by_hand =
             throughput(tasks, |id| ByHand(redis.clone(), keys[id as usize].clone())).await;
+        let keyed = throughput(tasks, |id| ByHandKeyed(redis.clone(), id)).await;
         let local = throughput(tasks, |id| FromLocal(cache.clone(), id)).await;
         let floor = throughput(tasks, |id| LocalByHand(by_hand_local.clone(), id)).await;
-        println!(
-            "  attribute {attribute:>8.0}  by hand {by_hand:>8.0}  local {local:>9.0}  \
-             local by hand {floor:>9.0}  attribute/by hand {:.2}  local/attribute {:.1}  \
-             local/local by hand {:.2}",
+        let round = [
             attribute / by_hand,
+            attribute / keyed,
             local / attribute,
-            local / floor
+            local / floor,
+        ];
+        println!(
+            "  attribute {attribute:>8.0}  by hand {by_hand:>8.0}  keyed {keyed:>8.0}  \
+             local {local:>9.0}  local by hand {floor:>9.0}  attribute/by hand {:.2}  \
+             attribute/keyed {:.2}  local/attribute {:.1}  local/local by hand {:.2}",
+            round[0], round[1], round[2], round[3]
         );
-        by_attribute.push(attribute / by_hand);
-        by_local.push(local / attribute);
-        of_floor.push(local / floor);
+        for (all, ratio) in ratios.iter_mut().zip(round) {
+            all.push(ratio);
+        }
     }
-    let median = |ratios: &mut Vec<f64>| {
+    let [by_hand, keyed, local, floor] = ratios.map(|mut ratios| {
         ratios.sort_by(f64::total_cmp);
         ratios[ratios.len() / 2]
-    };
+    });
     println!(
-        "median: attribute/by hand {:.2}, local/attribute {:.1}, local/local by hand {:.2}",
-        median(&mut by_attribute),
-        median(&mut by_local),
-        median(&mut of_floor)
+        "median: attribute/by hand {by_hand:.2}, attribute/keyed {keyed:.2}, \
+         local/attribute {local:.1}, local/local by hand {floor:.2}"
     );
 }
