@@ -35,6 +35,8 @@ mod config;
 pub mod connection;
 mod entry;
 mod error;
+#[cfg(feature = "metrics")]
+mod facade;
 mod flight;
 mod flow;
 mod io;

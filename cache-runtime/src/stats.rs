@@ -31,9 +31,24 @@ pub(crate) enum Event {
     Error,
 }
 
-const EVENTS: usize = 10;
+pub(crate) const EVENTS: usize = 10;
 
 impl Event {
+    /// Every event, in the order of their counters.
+    #[cfg(feature = "metrics")]
+    pub(crate) const ALL: [Event; EVENTS] = [
+        Event::LocalHit,
+        Event::Hit,
+        Event::Miss,
+        Event::Coalesced,
+        Event::Uncached,
+        Event::Execution,
+        Event::Refresh,
+        Event::Stale,
+        Event::Store,
+        Event::Error,
+    ];
+
     /// The label in spans and metrics.
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -85,26 +100,14 @@ impl Site {
     pub(crate) fn count(&'static self, event: Event) {
         self.counters.counts.mine()[event as usize].fetch_add(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
-        if let Some(function) = self.name() {
-            match event.is_outcome() {
-                true => metrics::counter!("cache_result_calls_total",
-                    "function" => function, "outcome" => event.name())
-                .increment(1),
-                false => metrics::counter!("cache_result_events_total",
-                    "function" => function, "event" => event.name())
-                .increment(1),
-            }
-        }
+        crate::facade::report(self, |handles| handles.count(event));
     }
 
     /// Records one call's time, from the call to its return.
     pub(crate) fn record_latency(&'static self, took: Duration) {
         self.counters.latency.record(took);
         #[cfg(feature = "metrics")]
-        if let Some(function) = self.name() {
-            metrics::histogram!("cache_result_call_seconds", "function" => function)
-                .record(took.as_secs_f64());
-        }
+        crate::facade::report(self, |handles| handles.record(took.as_secs_f64()));
     }
 }
 
