@@ -42,17 +42,18 @@ pub fn unless<T, U: Fn(&T) -> bool>(condition: U) -> impl Fn(&T) -> bool {
 // reported as such, at the user's type.
 macro_rules! entry_points {
     ($($(#[$doc:meta])* $name:ident, $blocking:ident: [$($generic:ident),*] $ret:ty => $shape:ty;)*) => {$(
+        // Not an `async fn`: the call's own future is the one returned, so
+        // that the keys and the body move into it once, not twice.
         $(#[$doc])*
-        pub async fn $name<T: Value, $($generic,)* U: Fn(&T) -> bool>(
+        pub fn $name<'c, 'k, T: Value, $($generic,)* U: Fn(&T) -> bool, B: Future<Output = $ret>>(
             site: &'static Site,
-            cache: &Cache,
-            keys: Result<CallKeys<'_>, Error>,
+            cache: &'c Cache,
+            keys: Result<CallKeys<'k>, Error>,
             unless: U,
             sharer: Option<Sharer<$ret>>,
-            body: impl Future<Output = $ret>,
-        ) -> $ret {
-            let call = Call::new(site, cache, unless, sharer);
-            call.run::<Async, $shape>(keys, body).await
+            body: B,
+        ) -> impl Future<Output = $ret> + use<'c, 'k, T, $($generic,)* U, B> {
+            Call::new(site, cache, unless, sharer).run::<Async, $shape>(keys, body)
         }
 
         $(#[$doc])*

@@ -91,7 +91,7 @@ impl<'a, R, U> Call<'a, R, U> {
     /// Runs the call: from the cache when it can, through `body` when it
     /// must; inside the call's span, and timed.
     pub(crate) async fn run<I: Io, S>(
-        &self,
+        self,
         keys: Result<CallKeys<'_>, Error>,
         body: impl Future<Output = R>,
     ) -> R
