@@ -29,7 +29,7 @@ use crate::call_key::{CallKeys, TierKey};
 use crate::flight::{land, publish, Joined, Lead, Outcome};
 use crate::io::Io;
 use crate::lease::{self, Lease, Waited};
-use crate::local::{Held, Tier};
+use crate::local::{self, Held, Tier};
 use crate::policy::Freshness;
 use crate::site::Site;
 use crate::stats::Event;
@@ -293,7 +293,7 @@ impl<'a, R, U> Call<'a, R, U> {
         let mut bytes = found.bytes;
         if filling.is_some() {
             let json = bytes.into_shared();
-            let expires = found.ttl.map(|left| asked + left);
+            let expires = found.ttl.map(|left| local::after(asked, left));
             self.fill(filling, key, &result, &json, expires);
             bytes = Bytes::Shared(json);
         }
@@ -497,7 +497,7 @@ impl<'a, R, U> Call<'a, R, U> {
         };
         self.log_error(key, I::exec(self.cache.store(), &set).await)?;
         self.count(Event::Store);
-        Some(asked + ttl)
+        Some(local::after(asked, ttl))
     }
 
     /// Keeps a copy of what Redis now holds at `key` (`result`, whose JSON
@@ -520,7 +520,7 @@ impl<'a, R, U> Call<'a, R, U> {
             None => Held::Json(json.clone()),
         };
         let policy = &self.site.policy;
-        let expires = expires.unwrap_or_else(|| quanta::Instant::now() + policy.ttl);
+        let expires = expires.unwrap_or_else(|| local::after(quanta::Instant::now(), policy.ttl));
         tier.fill(
             *epoch,
             local,

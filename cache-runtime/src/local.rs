@@ -187,6 +187,16 @@ impl Local {
     }
 }
 
+/// The longest a copy is kept, whatever its entry has left: quanta's
+/// instants are nanoseconds in a `u64` (584 years), which a TTL of
+/// centuries (a `PEXPIRE` far out, a huge `max_ttl`) would overflow.
+const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `from + left`, `left` capped at [`LONGEST`]: when a copy expires.
+pub(crate) fn after(from: Instant, left: Duration) -> Instant {
+    from + left.min(LONGEST)
+}
+
 /// The copies themselves, by their tier key (see `call_key.rs`).
 pub(crate) struct Tier {
     entries: Copies,
@@ -427,7 +437,7 @@ impl Tier {
         let expires_at = [most, self.max_ttl]
             .into_iter()
             .flatten()
-            .map(|most| now + most)
+            .map(|most| after(now, most))
             .fold(expires, Instant::min);
         if expires_at <= now {
             return;
@@ -640,6 +650,23 @@ mod tests {
         tier.apply(b"kother");
         tier.fill(epoch, b"k", "k", json("old"), 3, from_now(MINUTE), None);
         assert_eq!(text(&tier, "k"), None);
+    }
+
+    #[test]
+    fn centuries_to_live_do_not_overflow_the_clock() {
+        let tier = Tier::new(&LocalTier::max_entries(10).max_ttl(Duration::MAX));
+        tier.set_live(true);
+        let forever = after(Instant::now(), Duration::MAX);
+        tier.fill(
+            tier.epoch(),
+            b"k",
+            "k",
+            json("1"),
+            1,
+            forever,
+            Some(Duration::MAX),
+        );
+        assert!(tier.get(b"k", Instant::now()).is_some());
     }
 
     #[test]
