@@ -8,7 +8,8 @@ mod support;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cache_runtime::{cache_result, Cache, Config};
+use cache_runtime::{cache_result, entry, Cache, Config};
+use support::cluster::RedisCluster;
 use support::RedisServer;
 
 #[cache_result(expire = 60, store = cache, skip(cache, calls))]
@@ -56,4 +57,51 @@ async fn untrusted_certificate_fails_open() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert!(cache.ping().await.is_err());
     assert!(server.keys().is_empty());
+}
+
+#[cache_result(expire = 60, store = cache, skip(cache, calls), local = true)]
+async fn whisper(cache: &Cache, calls: &AtomicUsize, word: &str) -> String {
+    calls.fetch_add(1, Ordering::SeqCst);
+    word.to_lowercase()
+}
+
+/// A cluster whose nodes speak only TLS, to clients, to each other and to
+/// their replicas: the cache reaches every master through a
+/// `rediss+cluster://` URL, its in-process tier subscribes to the seeds over
+/// TLS, and a clear visits every master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_over_tls_caches_announces_and_clears() {
+    let cluster = RedisCluster::start_tls();
+    let cache = Config::redis(cluster.cluster_url())
+        .tls_root_cert_pem(cluster.tls().ca_pem())
+        .connect_timeout(HANDSHAKE)
+        .build()
+        .unwrap();
+    let calls = AtomicUsize::new(0);
+
+    cache.ping().await.expect("TLS handshake and PING");
+    for word in ["Alpha", "Bravo", "Charlie", "Delta"] {
+        assert_eq!(shout(&cache, &calls, word).await, word.to_uppercase());
+        assert_eq!(shout(&cache, &calls, word).await, word.to_uppercase());
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    assert_eq!(cluster.keys().len(), 4);
+
+    // The tier holds a copy once its listener has subscribed over TLS; an
+    // eviction drops it.
+    support::until_local_hit("whisper", HANDSHAKE * 2, || whisper(&cache, &calls, "Echo")).await;
+    let runs = calls.load(Ordering::SeqCst);
+    entry!(whisper(&cache, &calls, "Echo"))
+        .evict()
+        .await
+        .unwrap();
+    assert_eq!(whisper(&cache, &calls, "Echo").await, "echo");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        runs + 1,
+        "ran again after the eviction"
+    );
+
+    cache.clear().await.unwrap();
+    assert!(cluster.keys().is_empty(), "{:?}", cluster.keys());
 }

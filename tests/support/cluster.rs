@@ -7,7 +7,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{free_port, RedisServer};
+use std::sync::Arc;
+
+use super::{free_port, RedisServer, TlsFiles};
 
 pub struct RedisCluster {
     /// Every node, in the order `--cluster create` was given them (the
@@ -23,6 +25,21 @@ impl RedisCluster {
     /// Starts 6 nodes, forms a cluster of 3 masters with one replica each,
     /// and waits until every slot is served and every replica is in sync.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// As [`RedisCluster::start`], every node speaking only TLS (clients,
+    /// the cluster bus, replication), with one certificate signed by a CA
+    /// of the test's own ([`RedisCluster::tls`] has it).
+    pub fn start_tls() -> Self {
+        Self::start_with(Some(Arc::new(TlsFiles::create())))
+    }
+
+    pub fn tls(&self) -> &TlsFiles {
+        self.nodes[0].tls()
+    }
+
+    fn start_with(tls: Option<Arc<TlsFiles>>) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "cache-runtime-cluster-{}-{}",
@@ -30,10 +47,13 @@ impl RedisCluster {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         ));
         std::fs::create_dir_all(&dir).expect("temp dir for cluster config files");
-        let nodes: Vec<RedisServer> = (0..6).map(|_| start_node(&dir)).collect();
+        let nodes: Vec<RedisServer> = (0..6).map(|_| start_node(&dir, tls.as_ref())).collect();
         let cluster = RedisCluster { nodes, dir };
 
         let mut create = Command::new("redis-cli");
+        if let Some(tls) = &tls {
+            create.args(["--tls", "--cacert", &tls.path("ca.pem")]);
+        }
         create.arg("--cluster").arg("create");
         for node in &cluster.nodes {
             create.arg(format!("127.0.0.1:{}", node.port()));
@@ -56,14 +76,19 @@ impl RedisCluster {
         self.nodes.iter().map(RedisServer::url).collect()
     }
 
-    /// The cluster URL form: `redis+cluster://127.0.0.1:p1,127.0.0.1:p2,...`.
+    /// The cluster URL form: `redis+cluster://127.0.0.1:p1,127.0.0.1:p2,...`
+    /// (`rediss+cluster://` for a TLS cluster).
     pub fn cluster_url(&self) -> String {
         let hosts: Vec<String> = self
             .nodes
             .iter()
             .map(|node| format!("127.0.0.1:{}", node.port()))
             .collect();
-        format!("redis+cluster://{}", hosts.join(","))
+        let scheme = match self.nodes[0].tls {
+            Some(_) => "rediss+cluster",
+            None => "redis+cluster",
+        };
+        format!("{scheme}://{}", hosts.join(","))
     }
 
     /// The running nodes that are masters now.
@@ -173,27 +198,32 @@ impl Drop for RedisCluster {
 }
 
 /// One cluster node; its bus port (port + 10000) must be valid and free too.
-fn start_node(dir: &std::path::Path) -> RedisServer {
+fn start_node(dir: &std::path::Path, tls: Option<&Arc<TlsFiles>>) -> RedisServer {
     for _ in 0..20 {
         let port = free_port();
         if port > 55_000 || std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_err() {
             continue;
         }
         let config_file = dir.join(format!("nodes-{port}.conf"));
+        let mut extra: Vec<String> = vec![
+            "--cluster-enabled".into(),
+            "yes".into(),
+            "--cluster-config-file".into(),
+            config_file.to_string_lossy().into_owned(),
+            "--cluster-node-timeout".into(),
+            NODE_TIMEOUT.as_millis().to_string(),
+        ];
+        if let Some(tls) = tls {
+            extra.extend(tls.server_args());
+            extra.extend(["--tls-cluster", "yes", "--tls-replication", "yes"].map(String::from));
+        }
         let mut server = RedisServer {
             child: None,
             port,
             password: None,
-            tls: None,
-            extra: vec![
-                "--cluster-enabled".into(),
-                "yes".into(),
-                "--cluster-config-file".into(),
-                config_file.to_string_lossy().into_owned(),
-                "--cluster-node-timeout".into(),
-                NODE_TIMEOUT.as_millis().to_string(),
-            ],
-            is_tls: false,
+            tls: tls.cloned(),
+            extra,
+            is_tls: tls.is_some(),
         };
         if server.spawn() {
             return server;

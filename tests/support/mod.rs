@@ -16,13 +16,15 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     password: Option<String>,
-    tls: Option<TlsFiles>,
+    /// Shared by a TLS cluster's nodes: one CA, one certificate.
+    tls: Option<Arc<TlsFiles>>,
     /// The options it was started with, to restart it the same way.
     extra: Vec<String>,
     is_tls: bool,
@@ -43,10 +45,13 @@ impl TlsFiles {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         ));
         std::fs::create_dir_all(&dir).expect("temp dir for certificates");
+        // `clientAuth` too: a TLS cluster's nodes present it to each other
+        // on the cluster bus, which always asks for a client certificate.
         std::fs::write(
             dir.join("server.ext"),
             "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+             keyUsage=digitalSignature,keyEncipherment\n\
+             extendedKeyUsage=serverAuth,clientAuth\n",
         )
         .expect("write extensions file");
         let ec = [
@@ -105,6 +110,23 @@ impl TlsFiles {
         TlsFiles { dir }
     }
 
+    /// redis-server's options to speak only TLS with these files (clients
+    /// need no certificate of their own).
+    fn server_args(&self) -> Vec<String> {
+        [
+            "--tls-cert-file",
+            &self.path("server.pem"),
+            "--tls-key-file",
+            &self.path("server.key"),
+            "--tls-ca-cert-file",
+            &self.path("ca.pem"),
+            "--tls-auth-clients",
+            "no",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+
     pub fn ca_pem(&self) -> Vec<u8> {
         std::fs::read(self.path("ca.pem")).expect("CA certificate")
     }
@@ -154,24 +176,15 @@ impl RedisServer {
     /// CA of its own ([`RedisServer::tls`] has it).
     pub fn start_tls() -> Self {
         let tls = TlsFiles::create();
-        let args = [
-            "--tls-cert-file".to_owned(),
-            tls.path("server.pem"),
-            "--tls-key-file".to_owned(),
-            tls.path("server.key"),
-            "--tls-ca-cert-file".to_owned(),
-            tls.path("ca.pem"),
-            "--tls-auth-clients".to_owned(),
-            "no".to_owned(),
-        ];
+        let args = tls.server_args();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut server = Self::start_on(&args, true);
-        server.tls = Some(tls);
+        server.tls = Some(Arc::new(tls));
         server
     }
 
     pub fn tls(&self) -> &TlsFiles {
-        self.tls.as_ref().expect("a TLS server")
+        self.tls.as_deref().expect("a TLS server")
     }
 
     fn start_with(extra: &[&str]) -> Self {
