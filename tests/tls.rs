@@ -23,14 +23,19 @@ async fn shout(cache: &Cache, calls: &AtomicUsize, word: &str) -> String {
 /// about TLS working, not about its speed.
 const HANDSHAKE: Duration = Duration::from_secs(5);
 
+/// A cache for `url` that trusts the test's CA (`ca_pem`).
+fn trusting_test_ca(url: &str, ca_pem: Vec<u8>) -> Cache {
+    Config::redis(url)
+        .tls_root_cert_pem(ca_pem)
+        .connect_timeout(HANDSHAKE)
+        .build()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn rediss_url_caches_over_tls_with_a_private_ca() {
     let server = RedisServer::start_tls();
-    let cache = Config::redis(server.url())
-        .tls_root_cert_pem(server.tls().ca_pem())
-        .connect_timeout(HANDSHAKE)
-        .build()
-        .unwrap();
+    let cache = trusting_test_ca(&server.url(), server.tls().ca_pem());
     let calls = AtomicUsize::new(0);
 
     cache.ping().await.expect("TLS handshake and PING");
@@ -72,11 +77,7 @@ async fn whisper(cache: &Cache, calls: &AtomicUsize, word: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_over_tls_caches_announces_and_clears() {
     let cluster = RedisCluster::start_tls();
-    let cache = Config::redis(cluster.cluster_url())
-        .tls_root_cert_pem(cluster.tls().ca_pem())
-        .connect_timeout(HANDSHAKE)
-        .build()
-        .unwrap();
+    let cache = trusting_test_ca(&cluster.cluster_url(), cluster.tls().ca_pem());
     let calls = AtomicUsize::new(0);
 
     cache.ping().await.expect("TLS handshake and PING");
