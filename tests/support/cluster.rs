@@ -213,8 +213,7 @@ fn start_node(dir: &std::path::Path, tls: Option<&Arc<TlsFiles>>) -> RedisServer
             "--cluster-node-timeout".into(),
             NODE_TIMEOUT.as_millis().to_string(),
         ];
-        if let Some(tls) = tls {
-            extra.extend(tls.server_args());
+        if tls.is_some() {
             extra.extend(["--tls-cluster", "yes", "--tls-replication", "yes"].map(String::from));
         }
         let mut server = RedisServer {
@@ -223,7 +222,6 @@ fn start_node(dir: &std::path::Path, tls: Option<&Arc<TlsFiles>>) -> RedisServer
             password: None,
             tls: tls.cloned(),
             extra,
-            is_tls: tls.is_some(),
         };
         if server.spawn() {
             return server;

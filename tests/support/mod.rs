@@ -23,11 +23,11 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     password: Option<String>,
-    /// Shared by a TLS cluster's nodes: one CA, one certificate.
+    /// Speaks only TLS, with these files (shared by a TLS cluster's nodes:
+    /// one CA, one certificate).
     tls: Option<Arc<TlsFiles>>,
     /// The options it was started with, to restart it the same way.
     extra: Vec<String>,
-    is_tls: bool,
 }
 
 /// A CA and a server certificate it signed, for `127.0.0.1`, in a directory
@@ -175,12 +175,7 @@ impl RedisServer {
     /// Starts a server that speaks only TLS, with a certificate signed by a
     /// CA of its own ([`RedisServer::tls`] has it).
     pub fn start_tls() -> Self {
-        let tls = TlsFiles::create();
-        let args = tls.server_args();
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut server = Self::start_on(&args, true);
-        server.tls = Some(Arc::new(tls));
-        server
+        Self::start_on(&[], Some(Arc::new(TlsFiles::create())))
     }
 
     pub fn tls(&self) -> &TlsFiles {
@@ -188,10 +183,10 @@ impl RedisServer {
     }
 
     fn start_with(extra: &[&str]) -> Self {
-        Self::start_on(extra, false)
+        Self::start_on(extra, None)
     }
 
-    fn start_on(extra: &[&str], tls: bool) -> Self {
+    fn start_on(extra: &[&str], tls: Option<Arc<TlsFiles>>) -> Self {
         // The port is free when we look; another process may take it before
         // redis-server binds it, so a failed start is retried on a new port.
         for _ in 0..5 {
@@ -200,9 +195,8 @@ impl RedisServer {
                 child: None,
                 port: free_port(),
                 password: None,
-                tls: None,
+                tls: tls.clone(),
                 extra,
-                is_tls: tls,
             };
             if server.spawn() {
                 return server;
@@ -213,15 +207,16 @@ impl RedisServer {
 
     /// Starts the process on `self.port`; true once it answers.
     fn spawn(&mut self) -> bool {
-        let port_args = match self.is_tls {
-            true => ["--port", "0", "--tls-port"],
-            false => ["--tls-port", "0", "--port"],
+        let port_args = match self.tls {
+            Some(_) => ["--port", "0", "--tls-port"],
+            None => ["--tls-port", "0", "--port"],
         };
         let mut child = Command::new("redis-server")
             .args(port_args)
             .args([&self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .args(["--dir", &std::env::temp_dir().to_string_lossy()])
+            .args(self.tls.iter().flat_map(|tls| tls.server_args()))
             .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -233,7 +228,7 @@ impl RedisServer {
                      `brew install redis` (macOS), or run `scripts/test.sh`, which does it."
                 )
             });
-        if wait_until_listening(self.port, &mut child, self.is_tls) {
+        if wait_until_listening(self.port, &mut child, self.tls.is_some()) {
             self.child = Some(child);
             return true;
         }
