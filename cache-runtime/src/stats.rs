@@ -73,6 +73,17 @@ impl Event {
     }
 }
 
+// `ALL[i]` is the event counted at index `i` (the metrics' handles are
+// made in `ALL`'s order and taken by `event as usize`): checked at build.
+#[cfg(feature = "metrics")]
+const _: () = {
+    let mut i = 0;
+    while i < EVENTS {
+        assert!(Event::ALL[i] as usize == i, "Event::ALL out of order");
+        i += 1;
+    }
+};
+
 /// A site's counters and latency histogram.
 pub(crate) struct Counters {
     counts: Striped<[AtomicU64; EVENTS]>,
