@@ -32,6 +32,15 @@
 //! medians. Alternating short runs cancel the machine's slow drifts, which
 //! criterion's one-after-the-other groups cannot.
 //!
+//! **Sequential, paired**: `hit_costs paired <rounds>`: one caller, one
+//! call of each Redis kind per round (`attribute`, `by_hand`,
+//! `by_hand_keyed`) in an order shuffled each round, each kind on a
+//! connection of its own, each call timed. Every kind meets the same moments
+//! of the machine, whose drifts dwarf a few percent over seconds, and none
+//! always follows the same other kind (a call that follows one on the same
+//! connection was found 1-3 us faster). Prints each kind's median and mean
+//! time per call, and the ratios.
+//!
 //! **CPU per call under load**: `hit_costs spin <kind> <tasks> <calls>`, a
 //! kind above or `unbatched` (`Config::batch_reads(false)`), makes `calls`
 //! calls in each of `tasks` tasks, after printing
@@ -83,6 +92,10 @@ fn main() {
         let tasks = number(args.next(), 64);
         let calls = number(args.next(), 10_000);
         return two_workers().block_on(spin(&server, &kind, tasks, calls));
+    }
+    if mode == "paired" {
+        let calls = number(args.next(), 20_000);
+        return two_workers().block_on(paired(&server, calls));
     }
     if mode == "compare" {
         let tasks = number(args.next(), 64);
@@ -296,6 +309,65 @@ async fn throughput<C: Caller>(tasks: u64, caller: impl Fn(u64) -> C) -> f64 {
         calls += handle.await.unwrap();
     }
     calls as f64 / started.elapsed().as_secs_f64()
+}
+
+/// One caller; the Redis kinds in a shuffled order each round, each call
+/// timed. Each kind has a connection of its own, so that no kind's call
+/// finds its connection warmer than another's.
+async fn paired(server: &support::RedisServer, rounds: u64) {
+    const KINDS: [&str; 3] = ["attribute", "by hand", "by hand keyed"];
+    let (cache, redis, keys) = stored(server, 1).await;
+    let connect = || async {
+        let client = cache_runtime::redis::Client::open(server.url()).unwrap();
+        ConnectionManager::new(client).await.unwrap()
+    };
+    let mut redis = [redis, connect().await];
+    let mut times: [Vec<Duration>; KINDS.len()] = Default::default();
+    let mut order = [0, 1, 2];
+    let mut random = 0x9e37_79b9_7f4a_7c15_u64;
+    for _ in 0..rounds {
+        shuffle(&mut order, &mut random);
+        for kind in order {
+            let started = std::time::Instant::now();
+            match kind {
+                0 => drop(std::hint::black_box(from_redis(&cache, 0).await)),
+                1 => drop(std::hint::black_box(by_hand(&mut redis[0], &keys[0]).await)),
+                _ => {
+                    let key = key_by_hand(0);
+                    drop(std::hint::black_box(by_hand(&mut redis[1], &key).await))
+                }
+            }
+            times[kind].push(started.elapsed());
+        }
+    }
+    let us = |time: Duration| time.as_secs_f64() * 1e6;
+    let [attribute, by_hand, keyed] = times.map(|mut times| {
+        let mean = us(times.iter().sum::<Duration>()) / times.len() as f64;
+        times.sort();
+        (us(times[times.len() / 2]), mean)
+    });
+    println!("{rounds} rounds, one caller; us per call, median / mean:");
+    for (name, (median, mean)) in KINDS.iter().zip([attribute, by_hand, keyed]) {
+        println!("  {name:<22} {median:>7.2} / {mean:>7.2}");
+    }
+    // Throughput ratios: the times' inverse.
+    println!(
+        "attribute/by hand {:.3} / {:.3}, attribute/keyed {:.3} / {:.3}",
+        by_hand.0 / attribute.0,
+        by_hand.1 / attribute.1,
+        keyed.0 / attribute.0,
+        keyed.1 / attribute.1,
+    );
+}
+
+/// Fisher-Yates with xorshift: an order that no kind can settle into.
+fn shuffle(order: &mut [usize], state: &mut u64) {
+    for last in (1..order.len()).rev() {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        order.swap(last, (*state % (last as u64 + 1)) as usize);
+    }
 }
 
 async fn compare(server: &support::RedisServer, tasks: u64, rounds: u64) {
