@@ -616,22 +616,31 @@ mod tests {
 
     const MINUTE: Duration = Duration::from_secs(60);
 
-    fn from_now(left: Duration) -> Instant {
-        Instant::now() + left
+    /// A copy of Redis key `key` under tier key `local`, the entry having
+    /// `left` to live and the function allowing `most`.
+    fn fill(
+        tier: &Tier,
+        local: &[u8],
+        key: &str,
+        value: &str,
+        left: Duration,
+        most: Option<Duration>,
+    ) {
+        let expires = Instant::now() + left;
+        tier.fill(
+            tier.epoch(),
+            local,
+            key,
+            json(value),
+            value.len(),
+            expires,
+            most,
+        );
     }
 
     /// A copy of Redis key `key` under the same tier key, for a minute.
     fn copy(tier: &Tier, key: &str, value: &str) {
-        let held = json(value);
-        tier.fill(
-            tier.epoch(),
-            key.as_bytes(),
-            key,
-            held,
-            value.len(),
-            from_now(MINUTE),
-            None,
-        );
+        fill(tier, key.as_bytes(), key, value, MINUTE, None);
     }
 
     #[test]
@@ -648,7 +657,8 @@ mod tests {
         let tier = live_tier();
         let epoch = tier.epoch();
         tier.apply(b"kother");
-        tier.fill(epoch, b"k", "k", json("old"), 3, from_now(MINUTE), None);
+        let expires = Instant::now() + MINUTE;
+        tier.fill(epoch, b"k", "k", json("old"), 3, expires, None);
         assert_eq!(text(&tier, "k"), None);
     }
 
@@ -673,22 +683,13 @@ mod tests {
     fn copies_expire_with_the_shortest_bound() {
         let tier = Tier::new(&LocalTier::max_entries(10).max_ttl(MINUTE));
         tier.set_live(true);
-        tier.fill(
-            tier.epoch(),
-            b"a",
-            "a",
-            json("1"),
-            1,
-            from_now(2 * MINUTE),
-            None,
-        );
-        tier.fill(
-            tier.epoch(),
+        fill(&tier, b"a", "a", "1", 2 * MINUTE, None);
+        fill(
+            &tier,
             b"b",
             "b",
-            json("1"),
-            1,
-            from_now(2 * MINUTE),
+            "1",
+            2 * MINUTE,
             Some(Duration::from_secs(5)),
         );
         let left = |key: &str| tier.get(key.as_bytes(), Instant::now()).unwrap().1;
@@ -731,16 +732,7 @@ mod tests {
         let tier = Tier::new(&LocalTier::max_entries(10));
         tier.set_live(true);
         for i in 0..1000 {
-            let key = format!("k{i}");
-            tier.fill(
-                tier.epoch(),
-                key.as_bytes(),
-                &key,
-                json("1"),
-                1,
-                from_now(MINUTE),
-                None,
-            );
+            copy(&tier, &format!("k{i}"), "1");
         }
         assert!(tier.entries.len() <= 10, "{} copies", tier.entries.len());
         let held = tier.holders.lock().len();
@@ -751,27 +743,16 @@ mod tests {
     fn a_copy_filled_again_after_its_eviction_is_still_invalidated() {
         let tier = Tier::new(&LocalTier::max_entries(1));
         tier.set_live(true);
-        let fill = |key: &str| {
-            tier.fill(
-                tier.epoch(),
-                key.as_bytes(),
-                key,
-                json("1"),
-                1,
-                from_now(MINUTE),
-                None,
-            )
-        };
         for _ in 0..20 {
-            fill("a");
-            fill("b");
+            copy(&tier, "a", "1");
+            copy(&tier, "b", "1");
         }
-        fill("a");
+        copy(&tier, "a", "1");
         if text(&tier, "a").is_some() {
             tier.apply(b"ka");
             assert_eq!(text(&tier, "a"), None);
         }
-        fill("a");
+        copy(&tier, "a", "1");
         tier.apply(b"ka");
         assert_eq!(text(&tier, "a"), None);
     }
@@ -779,24 +760,8 @@ mod tests {
     #[test]
     fn a_redis_key_under_a_new_tier_key_drops_the_old_copy() {
         let tier = live_tier();
-        tier.fill(
-            tier.epoch(),
-            b"one",
-            "k",
-            json("1"),
-            1,
-            from_now(MINUTE),
-            None,
-        );
-        tier.fill(
-            tier.epoch(),
-            b"two",
-            "k",
-            json("2"),
-            1,
-            from_now(MINUTE),
-            None,
-        );
+        fill(&tier, b"one", "k", "1", MINUTE, None);
+        fill(&tier, b"two", "k", "2", MINUTE, None);
         assert!(tier.get(b"one", Instant::now()).is_none());
         assert!(tier.get(b"two", Instant::now()).is_some());
         tier.apply(b"kk");
@@ -806,15 +771,7 @@ mod tests {
     /// Fills `key` for a millisecond and waits until it has expired.
     fn expired(tier: &Tier, key: &str) {
         let left = Duration::from_millis(1);
-        tier.fill(
-            tier.epoch(),
-            key.as_bytes(),
-            key,
-            json("1"),
-            1,
-            from_now(left),
-            None,
-        );
+        fill(tier, key.as_bytes(), key, "1", left, None);
         std::thread::sleep(5 * left);
     }
 
