@@ -125,8 +125,7 @@ async fn stored(
     ids: u64,
 ) -> (Cache, ConnectionManager, Arc<Vec<String>>) {
     let cache = Config::redis(server.url()).build().unwrap();
-    let client = cache_runtime::redis::Client::open(server.url()).unwrap();
-    let redis = ConnectionManager::new(client).await.unwrap();
+    let redis = connection(server).await;
     let mut keys = Vec::new();
     for id in 0..ids {
         from_redis(&cache, id).await;
@@ -134,6 +133,12 @@ async fn stored(
         assert_eq!(key_by_hand(id), keys[id as usize], "the same key by hand");
     }
     (cache, redis, Arc::new(keys))
+}
+
+/// A hand-written connection to `server`.
+async fn connection(server: &support::RedisServer) -> ConnectionManager {
+    let client = cache_runtime::redis::Client::open(server.url()).unwrap();
+    ConnectionManager::new(client).await.unwrap()
 }
 
 /// The key of `from_redis(id)` as hand-written code would derive it.
@@ -317,11 +322,7 @@ async fn throughput<C: Caller>(tasks: u64, caller: impl Fn(u64) -> C) -> f64 {
 async fn paired(server: &support::RedisServer, rounds: u64) {
     const KINDS: [&str; 3] = ["attribute", "by hand", "by hand keyed"];
     let (cache, redis, keys) = stored(server, 1).await;
-    let connect = || async {
-        let client = cache_runtime::redis::Client::open(server.url()).unwrap();
-        ConnectionManager::new(client).await.unwrap()
-    };
-    let mut redis = [redis, connect().await];
+    let mut redis = [redis, connection(server).await];
     let mut times: [Vec<Duration>; KINDS.len()] = Default::default();
     let mut order = [0, 1, 2];
     let mut random = 0x9e37_79b9_7f4a_7c15_u64;
