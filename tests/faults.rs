@@ -44,6 +44,12 @@ async fn unresponsive_server_costs_one_connect_timeout_then_nothing() {
         report.median_added < OP_TIMEOUT,
         "the breaker skips Redis: {report:?}"
     );
+    // Over 3 s, a cool-down of 1 s: were probes calls, a second call would
+    // wait the connect timeout at 1.5 s.
+    assert_eq!(
+        report.waited, 1,
+        "only the first call waits; the prober probes: {report:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,7 +59,7 @@ impl Cache {
     pub(crate) fn from_config(config: Config) -> Result<Cache, Error> {
         let store = match &config.backend {
             Backend::Redis { .. } | Backend::Cluster { .. } => {
-                Store::Redis(Arc::new(RedisStore::new(&config)?))
+                Store::Redis(RedisStore::new(&config)?)
             }
             Backend::Embedded => Store::Embedded(EmbeddedStore::new(config.embedded_max_bytes)),
             Backend::Disabled => Store::Disabled,

@@ -7,6 +7,11 @@
 //! closes the breaker or opens it again. A reply from Redis, even an error
 //! reply (`WRONGTYPE`), is not an outage: Redis is there.
 //!
+//! On a Tokio runtime the probe is not a call: a background prober
+//! (`redis.rs`) takes it, so that no caller waits on a Redis that does not
+//! answer. Elsewhere (sync functions off any runtime) the first call after
+//! the cool-down probes.
+//!
 //! The closed state costs one atomic load per command, and a second when the
 //! command succeeds after failures. Changes of state are logged once each.
 
@@ -24,6 +29,8 @@ pub(crate) struct Breaker {
     open_until: AtomicU64,
     /// A probe is in flight: other calls keep skipping Redis.
     probing: AtomicBool,
+    /// A background prober runs: calls never probe.
+    prober: AtomicBool,
     epoch: Instant,
     /// For log lines: the store's redacted URL.
     url: String,
@@ -46,6 +53,7 @@ impl Breaker {
             failures: AtomicU32::new(0),
             open_until: AtomicU64::new(0),
             probing: AtomicBool::new(false),
+            prober: AtomicBool::new(false),
             epoch: Instant::now(),
             url,
         }
@@ -62,19 +70,48 @@ impl Breaker {
             });
         }
         let cooled_down = self.now() >= until;
-        if cooled_down
-            && self
-                .probing
-                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            return Ok(Permit {
-                breaker: self,
-                probe: true,
-                done: false,
-            });
+        if cooled_down && !self.prober.load(Ordering::Acquire) {
+            if let Some(probe) = self.probe() {
+                return Ok(probe);
+            }
         }
         Err(Error::Unavailable(self.cooldown))
+    }
+
+    /// The permit of the one probe, unless another probe is in flight.
+    pub(crate) fn probe(&self) -> Option<Permit<'_>> {
+        self.probing
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()?;
+        Some(Permit {
+            breaker: self,
+            probe: true,
+            done: false,
+        })
+    }
+
+    /// How long until the breaker lets a probe through; `None` while closed.
+    pub(crate) fn reopens_in(&self) -> Option<Duration> {
+        match self.open_until.load(Ordering::Acquire) {
+            0 => None,
+            until => Some(Duration::from_nanos(until.saturating_sub(self.now()))),
+        }
+    }
+
+    pub(crate) fn cooldown(&self) -> Duration {
+        self.cooldown
+    }
+
+    /// Becomes the background prober, unless one runs already.
+    pub(crate) fn claim_prober(&self) -> bool {
+        self.prober
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The background prober stopped: calls probe again.
+    pub(crate) fn release_prober(&self) {
+        self.prober.store(false, Ordering::Release);
     }
 
     /// Every write here is guarded by a load: on a healthy server this runs
@@ -94,13 +131,14 @@ impl Breaker {
         }
     }
 
-    fn failed(&self, error: &Error, opens_at_once: bool, probe: bool) {
+    /// Counts an outage; true when the breaker is (now) open.
+    fn failed(&self, error: &Error, opens_at_once: bool, probe: bool) -> bool {
         let failures = self
             .failures
             .fetch_add(1, Ordering::Relaxed)
             .saturating_add(1);
         if !(probe || opens_at_once || failures >= self.threshold) {
-            return;
+            return false;
         }
         let until = self.now() + u64::try_from(self.cooldown.as_nanos()).unwrap_or(u64::MAX / 2);
         let was = self.open_until.swap(until, Ordering::AcqRel);
@@ -113,6 +151,7 @@ impl Breaker {
         } else {
             tracing::debug!(url = %self.url, %error, "Redis still unavailable");
         }
+        true
     }
 
     /// Nanoseconds since the epoch, never 0 (0 means closed).
@@ -127,13 +166,15 @@ impl Permit<'_> {
     /// Records how the command went. `connecting`: the command had to open
     /// the connection first, and a failed connection attempt opens the
     /// breaker at once (each attempt can cost the whole connect timeout).
-    pub(crate) fn record<T>(mut self, result: &Result<T, Error>, connecting: bool) {
+    /// True when this outage left the breaker open.
+    pub(crate) fn record<T>(mut self, result: &Result<T, Error>, connecting: bool) -> bool {
         self.done = true;
         match result {
-            Err(error) if is_outage(error) => {
-                self.breaker.failed(error, connecting, self.probe);
+            Err(error) if is_outage(error) => self.breaker.failed(error, connecting, self.probe),
+            _ => {
+                self.breaker.succeeded(self.probe);
+                false
             }
-            _ => self.breaker.succeeded(self.probe),
         }
     }
 }
@@ -226,6 +267,28 @@ mod tests {
         assert!(breaker.permit().is_err(), "one probe at a time");
         probe.record(&Ok::<(), Error>(()), false);
         assert!(breaker.permit().is_ok(), "closed again");
+    }
+
+    #[test]
+    fn with_a_background_prober_calls_never_probe() {
+        let breaker = breaker(1, 20);
+        assert!(breaker.claim_prober());
+        assert!(!breaker.claim_prober(), "one prober at a time");
+        assert!(
+            breaker.permit().unwrap().record(&outage(), false),
+            "the outage opened it"
+        );
+        assert!(breaker.reopens_in().is_some());
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(breaker.reopens_in(), Some(Duration::ZERO));
+        assert!(breaker.permit().is_err(), "the prober probes, not a call");
+
+        let probe = breaker.probe().expect("the prober's probe");
+        assert!(breaker.probe().is_none(), "one probe at a time");
+        assert!(!probe.record(&Ok::<(), Error>(()), false));
+        assert_eq!(breaker.reopens_in(), None, "closed by the prober's probe");
+        breaker.release_prober();
+        assert!(breaker.claim_prober());
     }
 
     #[test]

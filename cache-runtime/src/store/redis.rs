@@ -10,15 +10,16 @@
 //! (`connect_timeout`). A circuit breaker (`breaker.rs`) stops asking a Redis
 //! that keeps failing; once connected, the connection reconnects by itself
 //! after a Redis restart or a cluster failover, and the breaker's probe finds
-//! it back.
+//! it back. On a Tokio runtime that probe is a `PING` from a task of its own
+//! ([`Prober`]), so that no call waits on a Redis that does not answer.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use redis::{FromRedisValue, Value};
 use tokio::sync::OnceCell;
 
-use super::breaker::Breaker;
+use super::breaker::{Breaker, Permit};
 use super::client::{cluster_client, cluster_nodes, Blocking, Client, Shared};
 use super::ops::{command, Op, Request};
 use super::reads::Reads;
@@ -27,6 +28,8 @@ use crate::key::KeyPattern;
 use crate::Error;
 
 pub(crate) struct RedisStore {
+    /// This store, for the prober's task (which must not keep it alive).
+    me: Weak<RedisStore>,
     client: Client,
     /// Single-server clients for pub/sub: the server, or each cluster seed.
     pub(crate) subscribe_to: Vec<redis::Client>,
@@ -80,7 +83,7 @@ fn client(nodes: Option<&[String]>, url: &str, config: &Config) -> redis::RedisR
 
 impl RedisStore {
     /// A store for a `Backend::Redis` or `Backend::Cluster` configuration.
-    pub(crate) fn new(config: &Config) -> Result<Self, Error> {
+    pub(crate) fn new(config: &Config) -> Result<Arc<Self>, Error> {
         let (url, nodes) = match &config.backend {
             Backend::Redis { url } => (url.clone(), cluster_nodes(url)),
             Backend::Cluster { nodes } => (nodes.join(","), Some(nodes.clone())),
@@ -125,7 +128,8 @@ impl RedisStore {
                 .map_err(|error| invalid(error.to_string()))?,
             (Client::Cluster(_), None) => unreachable!("a cluster client has nodes"),
         };
-        Ok(RedisStore {
+        Ok(Arc::new_cyclic(|me| RedisStore {
+            me: me.clone(),
             reads: (config.batch_reads && matches!(client, Client::Single(_))).then(Reads::default),
             client,
             subscribe_to,
@@ -139,7 +143,7 @@ impl RedisStore {
             idle: Mutex::new(Vec::new()),
             connect_timeout: config.connect_timeout,
             op_timeout: config.op_timeout,
-        })
+        }))
     }
 
     pub(crate) fn is_cluster(&self) -> bool {
@@ -233,7 +237,16 @@ impl RedisStore {
         F: Fn(Shared) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let permit = self.breaker.permit()?;
+        self.permitted(self.breaker.permit()?, send).await
+    }
+
+    /// Runs `send` on the shared connection under `permit`, within the
+    /// operation timeout; starts the prober if the breaker is left open.
+    async fn permitted<T, F, Fut>(&self, permit: Permit<'_>, send: F) -> Result<T, Error>
+    where
+        F: Fn(Shared) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
         let connecting = self.connection.get().is_none();
         let result = async {
             let connection = self.connection().await?;
@@ -256,8 +269,21 @@ impl RedisStore {
             }
         }
         .await;
-        permit.record(&result, connecting);
+        if permit.record(&result, connecting) {
+            self.watch();
+        }
         result
+    }
+
+    /// Starts the background prober, unless one runs or there is no Tokio
+    /// runtime here (then the first call after the cool-down probes).
+    fn watch(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.breaker.claim_prober() {
+            runtime.spawn(Prober(self.me.clone()).run());
+        }
     }
 
     /// The shared connection, opened first if need be (within the connect
@@ -311,7 +337,9 @@ impl RedisStore {
             Error::Redis(error) if error.is_timeout() => Error::Timeout(self.op_timeout),
             error => error,
         });
-        permit.record(&result, connecting);
+        if permit.record(&result, connecting) {
+            self.watch();
+        }
         result
     }
 
@@ -320,6 +348,50 @@ impl RedisStore {
         Ok(self
             .client
             .connect_blocking(self.connect_timeout, self.op_timeout)?)
+    }
+}
+
+/// The breaker's probe while it is open, off the callers' path: after each
+/// cool-down, a `PING` under the probe's permit (connecting first if need
+/// be, within the connect timeout). It ends when the breaker closes or the
+/// store is dropped; calls probe again if it is dropped unfinished (its
+/// runtime shut down).
+struct Prober(Weak<RedisStore>);
+
+impl Prober {
+    async fn run(self) {
+        loop {
+            let Some(wait) = self
+                .0
+                .upgrade()
+                .and_then(|store| store.breaker.reopens_in())
+            else {
+                return;
+            };
+            tokio::time::sleep(wait).await;
+            let Some(store) = self.0.upgrade() else {
+                return;
+            };
+            if let Some(permit) = store.breaker.probe() {
+                let ping = &Request::Cmd(redis::cmd("PING"));
+                let send = |mut shared: Shared| async move { shared.send::<()>(ping).await };
+                let _ = store.permitted(permit, send).await;
+                continue;
+            }
+            // A call took the probe before this task began: look again
+            // after a cool-down.
+            let cooldown = store.breaker.cooldown();
+            drop(store);
+            tokio::time::sleep(cooldown).await;
+        }
+    }
+}
+
+impl Drop for Prober {
+    fn drop(&mut self) {
+        if let Some(store) = self.0.upgrade() {
+            store.breaker.release_prober();
+        }
     }
 }
 
