@@ -213,7 +213,9 @@ pub async fn unresponsive() -> Report {
     }
     drop(listener);
     let mut report = tally.report("unresponsive (accepts, never answers)").await;
-    report.note = "the first call waits the 500 ms connect timeout; after it, the breaker's probes are the prober's, not calls'".into();
+    report.note =
+        "the first call waits the 500 ms connect timeout; later probes run in the background"
+            .into();
     report
 }
 
