@@ -420,8 +420,9 @@ mod early_refresh {
 
     /// 100 ms of work behind a 2 s TTL, refreshed early; logs when it runs.
     /// XFetch starts refreshing about `run_time * ln(calls per run_time)`
-    /// before expiry, here ~0.6 s: room for a refresh slowed down by a busy
-    /// machine to finish before the key expires.
+    /// before expiry, here ~0.6 s (never more than half the TTL): room for a
+    /// refresh slowed down by a busy machine to finish before the key
+    /// expires.
     #[cache_result(expire = 2, store = cache, skip(cache, runs), early_refresh = true)]
     async fn hot(cache: &Cache, runs: &Log, id: u64) -> u64 {
         runs.lock().unwrap().push(Instant::now());

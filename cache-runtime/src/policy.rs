@@ -123,11 +123,16 @@ impl Policy {
     /// `run_time * beta * -ln(u) >= left`, `u` uniform in `(0, 1]`. The
     /// chance rises as expiry nears and with the function's run time, so
     /// under load one caller refreshes shortly before expiry.
+    ///
+    /// Never in the first half of the TTL: at thousands of calls per run
+    /// time, or with a run time measured on an overloaded machine, XFetch
+    /// alone would refresh a value long before it is old, and run the
+    /// function several times per TTL.
     pub(crate) fn refresh_due(&self, left: Duration, run_time: Option<Duration>) -> bool {
         let (Some(beta), Some(run_time)) = (self.early_refresh, run_time) else {
             return false;
         };
-        xfetch(left, run_time, beta, 1.0 - fastrand::f64())
+        left <= self.ttl / 2 && xfetch(left, run_time, beta, 1.0 - fastrand::f64())
     }
 }
 
@@ -217,5 +222,14 @@ mod tests {
             !policy.refresh_due(Duration::ZERO, None),
             "no run time measured yet"
         );
+    }
+
+    #[test]
+    fn a_value_is_never_refreshed_in_the_first_half_of_its_ttl() {
+        let policy = Policy::new(MINUTE).early_refresh(1.0);
+        let slow = Some(Duration::from_secs(600));
+        let due = |left: Duration| (0..1000).any(|_| policy.refresh_due(left, slow));
+        assert!(!due(Duration::from_secs(31)), "a run of 600 s, 31 s left");
+        assert!(due(Duration::from_secs(30)), "at half its life it may be");
     }
 }
