@@ -17,6 +17,7 @@ use crate::companion::{ENTRY_PREFIX, FUNCTION_PREFIX};
 //
 // Output:
 //     pub async fn get_user(db: &Db, id: u64) -> Result<User, DbError> {
+//         __private::cooperate().await; // Tokio's budget: hits never wait
 //         let __cache_state: &'static Site = {
 //             static __CACHE_SITE: Site = Site::new(Policy::new(Duration::from_secs(60)));
 //             &__CACHE_SITE
@@ -28,10 +29,16 @@ use crate::companion::{ENTRY_PREFIX, FUNCTION_PREFIX};
 //         });                                  // -> "my_crate::get_user"
 //         // Hashed for Redis now, or (with an in-process tier) kept as the
 //         // arguments' JSON and hashed only if the tier has no copy.
-//         let __cache_key = __private::KeysBuilder::new(__cache_state, __cache_store,
-//                 __cache_identity, type_name::<User>(), None, None)
-//             .arg(&id)
-//             .finish();
+//         // Each `arg` writes into the builder in place (moved per argument,
+//         // the builder was a `memcpy` of ~130 bytes each time).
+//         let __cache_key = {
+//             let mut __cache_keys = __private::KeysBuilder::new(__cache_state,
+//                 __cache_store, __cache_identity, type_name::<User>(), None, None);
+//             __cache_keys.arg(&id);
+//             __cache_keys.finish()
+//         };
+//         // An in-process hit is answered before any future of the call is
+//         // built: `ok` returns it ready, or the rest of the call boxed.
 //         __private::ok(__cache_state, __cache_store, __cache_key, __private::never,
 //             { (&&Sharing::<Result<User, DbError>>::NEW).sharer() }, // Some when Clone
 //             async move {
@@ -45,9 +52,12 @@ use crate::companion::{ENTRY_PREFIX, FUNCTION_PREFIX};
 //     #[doc(hidden)]
 //     pub fn __cache_entry_get_user(db: &Db, id: u64) -> __private::Entry<Result<User, DbError>, OkOnly> {
 //         let __cache_store = ...; // as above; the key from the same `.arg`s:
-//         let __cache_key = KeysBuilder::hashed(__cache_store, identity, type_name::<User>(), None, None)
-//             .arg(&id)
-//             .key();
+//         let __cache_key = {
+//             let mut __cache_keys = KeysBuilder::hashed(__cache_store, identity,
+//                 type_name::<User>(), None, None);
+//             __cache_keys.arg(&id);
+//             __cache_keys.key()
+//         };
 //         __private::Entry::new(__cache_store, __cache_key, Policy::new(Duration::from_secs(60)))
 //     }
 //
@@ -146,9 +156,17 @@ impl<'a> Generator<'a> {
         let policy = self.policy(true);
         let marker = marker();
         let prologue = self.prologue(quote!(#identity_var), Some(&state));
+        // First, while only the arguments are alive: a loop of in-process
+        // hits never waits on anything, so it yields here when its budget is
+        // spent.
+        let cooperate = self
+            .plan
+            .is_async
+            .then(|| quote!(::cache_runtime::__private::cooperate().await;));
         quote! {
             #(#attrs)*
             #vis #sig {
+                #cooperate
                 let #state: &'static ::cache_runtime::__private::Site = {
                     static __CACHE_SITE: ::cache_runtime::__private::Site =
                         ::cache_runtime::__private::Site::new(#policy);
@@ -184,7 +202,8 @@ impl<'a> Generator<'a> {
             KeyKind::Hashed { version } => {
                 let version = option(version.map(|version| quote!(#version)));
                 let Generator { ret, shape, .. } = self;
-                let args = self.key_args();
+                let keys = generated("__cache_keys");
+                let args = self.key_args(&keys);
                 let stored = quote! {
                     ::core::any::type_name::<
                         <#shape as ::cache_runtime::__private::Shape<#ret>>::Stored,
@@ -193,20 +212,20 @@ impl<'a> Generator<'a> {
                 match state {
                     // The call's keys: hashed for Redis, or kept for the
                     // in-process tier (`cache_runtime::call_key`).
-                    Some(state) => quote! {
-                        ::cache_runtime::__private::KeysBuilder::new(
+                    Some(state) => quote! {{
+                        let mut #keys = ::cache_runtime::__private::KeysBuilder::new(
                             #state, #store_var, #identity, #stored, #prefix, #version,
-                        )
-                            #(#args)*
-                            .finish()
-                    },
-                    None => quote! {
-                        ::cache_runtime::__private::KeysBuilder::hashed(
+                        );
+                        #(#args)*
+                        #keys.finish()
+                    }},
+                    None => quote! {{
+                        let mut #keys = ::cache_runtime::__private::KeysBuilder::hashed(
                             #store_var, #identity, #stored, #prefix, #version,
-                        )
-                            #(#args)*
-                            .key()
-                    },
+                        );
+                        #(#args)*
+                        #keys.key()
+                    }},
                 }
             }
             KeyKind::Template(template) => {
@@ -230,16 +249,22 @@ impl<'a> Generator<'a> {
         }
     }
 
-    /// `.arg(&name)` for each argument in the key, spanned over the argument's
-    /// type from first to last token, so that "not Serialize" underlines it;
-    /// the binding still resolves where the user (or `rename_patterns`) made it.
-    fn key_args(&self) -> impl Iterator<Item = TokenStream> + '_ {
-        self.plan.args.iter().filter(|arg| arg.in_key).map(|arg| {
-            let TypeSpan { first, last } = arg.span;
-            let mut binding = arg.binding.clone();
-            binding.set_span(arg.binding.span().located_at(last));
-            quote_spanned!(first=> .arg(& #binding))
-        })
+    /// `builder.arg(&name);` for each argument in the key, the call spanned
+    /// over the argument's type from first to last token, so that "not
+    /// Serialize" underlines it; the binding still resolves where the user
+    /// (or `rename_patterns`) made it.
+    fn key_args<'k>(&'k self, builder: &'k Ident) -> impl Iterator<Item = TokenStream> + 'k {
+        self.plan
+            .args
+            .iter()
+            .filter(|arg| arg.in_key)
+            .map(move |arg| {
+                let TypeSpan { first, last } = arg.span;
+                let mut binding = arg.binding.clone();
+                binding.set_span(arg.binding.span().located_at(last));
+                let call = quote_spanned!(first=> .arg(& #binding));
+                quote!(#builder #call;)
+            })
     }
 
     fn prefix(&self) -> TokenStream {
@@ -336,7 +361,8 @@ impl<'a> Generator<'a> {
             ..
         } = self;
         let identity = identity();
-        let prologue = self.prologue(quote!(&#identity), None);
+        let identity_var = generated("__cache_identity");
+        let prologue = self.prologue(quote!(&#identity_var), None);
         // The cached function asserts constant durations; once is enough.
         let policy = self.policy(false);
         let vis = &item.vis;
@@ -344,6 +370,7 @@ impl<'a> Generator<'a> {
             #[doc(hidden)]
             #[allow(unused_variables, clippy::too_many_arguments, clippy::needless_pass_by_value)]
             #vis #sig -> ::cache_runtime::__private::Entry<#ret, #shape> {
+                let #identity_var = #identity;
                 #prologue
                 ::cache_runtime::__private::Entry::new(#store_var, #key_var, #policy)
             }

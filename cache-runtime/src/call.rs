@@ -5,7 +5,9 @@
 use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -42,8 +44,8 @@ pub fn unless<T, U: Fn(&T) -> bool>(condition: U) -> impl Fn(&T) -> bool {
 // reported as such, at the user's type.
 macro_rules! entry_points {
     ($($(#[$doc:meta])* $name:ident, $blocking:ident: [$($generic:ident),*] $ret:ty => $shape:ty;)*) => {$(
-        // Not an `async fn`: the call's own future is the one returned, so
-        // that the keys and the body move into it once, not twice.
+        // Not an `async fn`: an in-process hit is answered here, before any
+        // future of the call is built (see [`Answer`]).
         $(#[$doc])*
         pub fn $name<'c, 'k, T: Value, $($generic,)* U: Fn(&T) -> bool, B: Future<Output = $ret>>(
             site: &'static Site,
@@ -52,8 +54,8 @@ macro_rules! entry_points {
             unless: U,
             sharer: Option<Sharer<$ret>>,
             body: B,
-        ) -> impl Future<Output = $ret> + use<'c, 'k, T, $($generic,)* U, B> {
-            Call::new(site, cache, unless, sharer).run::<Async, $shape>(keys, body)
+        ) -> Answer<$ret, impl Future<Output = $ret> + use<'c, 'k, T, $($generic,)* U, B>> {
+            Call::new(site, cache, unless, sharer).start::<Async, $shape, B>(keys, body)
         }
 
         $(#[$doc])*
@@ -66,7 +68,7 @@ macro_rules! entry_points {
             body: impl FnOnce() -> $ret,
         ) -> $ret {
             let call = Call::new(site, cache, unless, sharer);
-            block_on(call.run::<Blocking, $shape>(keys, async move { body() }))
+            block_on(call.start::<Blocking, $shape, _>(keys, async move { body() }))
         }
     )*};
 }
@@ -80,6 +82,38 @@ entry_points! {
     ok, ok_blocking: [E] Result<T, E> => OkOnly;
     /// Caches `Ok(Some)`; `Ok(None)` and `Err` are returned and not stored.
     ok_some, ok_some_blocking: [E] Result<Option<T>, E> => OkSome;
+}
+
+/// The future an async entry point returns: the answer from the in-process
+/// tier, ready, or the rest of the call, boxed. Small either way, so that
+/// the caller's own future holds and moves a few bytes more than the value.
+pub enum Answer<R, F> {
+    /// Answered from the in-process tier (taken by the first poll).
+    Ready(Option<R>),
+    /// The rest of the call: the store, and the function if it must run.
+    Pending(Pin<Box<F>>),
+}
+
+// The value is never pinned: it is only moved out, whole.
+impl<R, F> Unpin for Answer<R, F> {}
+
+impl<R, F: Future<Output = R>> Future for Answer<R, F> {
+    type Output = R;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
+        match self.get_mut() {
+            Answer::Ready(value) => Poll::Ready(value.take().expect("polled after completion")),
+            Answer::Pending(rest) => rest.as_mut().poll(cx),
+        }
+    }
+}
+
+/// Yields to the runtime once the task has used its cooperative budget, as
+/// Tokio's own channels and sockets do: the generated code calls it first,
+/// so that a loop of in-process hits (no I/O, never pending) still lets the
+/// thread's other tasks run.
+pub async fn cooperate() {
+    tokio::task::consume_budget().await;
 }
 
 /// How callers that waited for a concurrent call get its result when the

@@ -183,9 +183,9 @@ impl<'a> KeysBuilder<'a> {
         })
     }
 
-    /// Adds the next argument.
-    #[must_use]
-    pub fn arg<T: KeyArg + ?Sized>(mut self, value: &T) -> Self {
+    /// Adds the next argument. In place: the builder is ~130 bytes, and
+    /// moving it per argument was a `memcpy` each time.
+    pub fn arg<T: KeyArg + ?Sized>(&mut self, value: &T) {
         match &mut self.0 {
             Args::Hashed { hasher, .. } => hasher.push(value),
             Args::Local { key, error, .. } => {
@@ -197,7 +197,6 @@ impl<'a> KeysBuilder<'a> {
                 }
             }
         }
-        self
     }
 
     /// The call's keys, or the first argument that failed to serialize.

@@ -19,9 +19,6 @@ pub(crate) trait Io {
     const BLOCKING: bool;
     async fn exec<O: Op>(store: &Store, op: &O) -> Result<O::Output, Error>;
     async fn sleep(duration: Duration);
-    /// Called after an answer that needed no I/O (an in-process hit), so
-    /// that a loop of such calls still lets its other tasks run.
-    async fn cooperate();
 }
 
 /// For async functions: store calls are awaited, pauses are Tokio timers.
@@ -40,12 +37,6 @@ impl Io for Async {
     async fn sleep(duration: Duration) {
         tokio::time::sleep(duration).await;
     }
-
-    /// Tokio's cooperative budget, as its own channels and sockets use it:
-    /// a yield once the task has done its share of work in a row.
-    async fn cooperate() {
-        tokio::task::consume_budget().await;
-    }
 }
 
 impl Io for Blocking {
@@ -58,9 +49,6 @@ impl Io for Blocking {
     async fn sleep(duration: Duration) {
         std::thread::sleep(duration);
     }
-
-    /// A blocking caller owns its thread: nothing to yield to.
-    async fn cooperate() {}
 }
 
 /// Runs a future to completion on this thread, parking it while the future

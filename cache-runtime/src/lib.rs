@@ -118,9 +118,9 @@ struct ReadmeDoctests;
 pub mod __private {
     pub use crate::cache::global;
     pub use crate::call::{
-        never, ok, ok_blocking, ok_some, ok_some_blocking, plain, plain_blocking, some,
-        some_blocking, unless, Kind, OkOnly, OkSome, Shape, ShareClone, ShareJson, Sharer, Sharing,
-        SomeOnly, Value, Whole,
+        cooperate, never, ok, ok_blocking, ok_some, ok_some_blocking, plain, plain_blocking, some,
+        some_blocking, unless, Answer, Kind, OkOnly, OkSome, Shape, ShareClone, ShareJson, Sharer,
+        Sharing, SomeOnly, Value, Whole,
     };
     pub use crate::call_key::{CallKeys, KeysBuilder};
     pub use crate::entry::{template_key, CachedFunction, Entry};
