@@ -107,9 +107,10 @@ impl<'a, R, U> Call<'a, R, U> {
         // quanta's clock (the TSC): two reads of std's were 15 % of a local
         // hit here. The start also serves as the tier's `now`.
         let started = quanta::Instant::now();
-        if let Some(result) = self.local_answer::<S>(&keys, started) {
+        let hit = self.local_answer::<S>(&keys, started);
+        if hit.is_some() {
             self.site.record_latency(started.elapsed());
-            return Answer::Ready(Some(result));
+            return Answer::Ready(hit);
         }
         Answer::Pending(Box::pin(self.run::<I, S>(keys, body, started)))
     }
@@ -146,13 +147,16 @@ impl<'a, R, U> Call<'a, R, U> {
     {
         let keys = keys.as_ref().ok()?;
         let (tier, local) = keys.local()?;
-        let result = self.local_hit::<S>(tier, local, now)?;
+        // The value is handed on as the `Option` it was made in, never
+        // unwrapped and wrapped again: each move of a value just written
+        // stalls on store forwarding.
+        let hit = self.local_hit::<S>(tier, local, now);
         // The Redis key is not needed for a local hit: made only for a
         // span that records it.
-        if !self.span.is_disabled() {
+        if hit.is_some() && !self.span.is_disabled() {
             self.span.record("key", keys.redis_key().as_str());
         }
-        Some(result)
+        hit
     }
 
     /// Counts `event`; an outcome also goes in the call's span.
@@ -262,14 +266,17 @@ impl<'a, R, U> Call<'a, R, U> {
         if left.is_some_and(|left| policy.refresh_due(left, self.site.run_time())) {
             return None;
         }
-        let result = match held {
-            Held::Value(value) => self.sharer.as_ref()?.unwrap(&*value)?,
-            Held::Json(json) => {
-                S::restore(self.cache.decode::<S::Stored>("(in-process copy)", &json)?)
-            }
+        let hit = match held {
+            Held::Value(value) => self.sharer.as_ref()?.unwrap(&*value),
+            Held::Json(json) => self
+                .cache
+                .decode::<S::Stored>("(in-process copy)", &json)
+                .map(S::restore),
         };
-        self.count(Event::LocalHit);
-        Some(result)
+        if hit.is_some() {
+            self.count(Event::LocalHit);
+        }
+        hit
     }
 
     /// Reads `key`: a fresh value is a hit (landing `lead`, if the call
