@@ -38,13 +38,14 @@ use crate::companion::{ENTRY_PREFIX, FUNCTION_PREFIX};
 //             __cache_keys.finish()
 //         };
 //         // An in-process hit is answered before any future of the call is
-//         // built: `ok` returns it ready, or the rest of the call boxed.
+//         // built: `ok` returns it ready, or the rest of the call boxed. The
+//         // body is pinned here, in this future: the box points to it.
 //         __private::ok(__cache_state, __cache_store, __cache_key, __private::never,
 //             { (&&Sharing::<Result<User, DbError>>::NEW).sharer() }, // Some when Clone
-//             async move {
+//             pin!(async move {
 //                 let __cache_ret: Result<User, DbError> = { body };
 //                 __cache_ret
-//             })
+//             }))
 //         .await
 //     }
 //
@@ -129,8 +130,11 @@ impl<'a> Generator<'a> {
             #[allow(unreachable_code)]
             #ret_var
         };
+        // Pinned where it is made, in the caller's own future: the call's
+        // box then holds a pointer to the body, and stays the same size
+        // (within the allocator's fast path) whatever the function awaits.
         let body = if self.plan.is_async {
-            quote!(async move { #body })
+            quote!(::core::pin::pin!(async move { #body }))
         } else {
             quote!(move || { #body })
         };

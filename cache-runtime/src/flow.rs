@@ -89,11 +89,11 @@ impl<'a, R, U> Call<'a, R, U> {
     }
 
     /// Starts the call: answered at once from the in-process tier when it
-    /// holds a fresh copy, or else the rest of the call, boxed (the call,
-    /// its keys and the function's body: ~350 bytes with a small body).
-    /// Either way the future the caller awaits is small: an in-process hit
-    /// builds no call future at all (building, then moving, it was a fifth
-    /// of a hit's time on two busy cores).
+    /// holds a fresh copy, or else the rest of the call, in one box (under
+    /// 1 KB: the body is a pointer to where the caller pinned it). Either
+    /// way the future the caller awaits is small: an in-process hit builds
+    /// no call future at all (building, then moving, it was a fifth of a
+    /// hit's time on two busy cores).
     pub(crate) fn start<I: Io, S, B>(
         self,
         keys: Result<CallKeys<'_>, Error>,
@@ -112,31 +112,10 @@ impl<'a, R, U> Call<'a, R, U> {
             self.site.record_latency(started.elapsed());
             return Answer::Ready(hit);
         }
-        Answer::Pending(Box::pin(self.run::<I, S>(keys, body, started)))
-    }
-
-    /// Runs the call from the store when it can, through `body` when it
-    /// must; inside the call's span, and timed from `started`.
-    async fn run<I: Io, S>(
-        self,
-        keys: Result<CallKeys<'_>, Error>,
-        body: impl Future<Output = R>,
-        started: quanta::Instant,
-    ) -> R
-    where
-        S: Shape<R, Stored: Value>,
-        U: Fn(&S::Stored) -> bool,
-    {
-        // The path is boxed again, at the first poll: the store's commands,
-        // the miss and the refresh are boxed in turn, so that a Redis hit's
-        // box is ~650 bytes (it was 2,384). One box for both, ~1,130 bytes,
-        // is past glibc's per-thread cache (1,032): +520 instructions per
-        // Redis hit, where the second box costs +300.
-        let result = Box::pin(self.answer::<I, S>(keys, body))
-            .instrument(self.span.clone())
-            .await;
-        self.site.record_latency(started.elapsed());
-        result
+        let span = self.span.clone();
+        Answer::Pending(Box::pin(
+            self.run::<I, S>(keys, body, started).instrument(span),
+        ))
     }
 
     /// The answer from the in-process tier, if the call has one and it
@@ -167,75 +146,90 @@ impl<'a, R, U> Call<'a, R, U> {
         }
     }
 
-    async fn answer<I: Io, S>(
-        &self,
+    /// Runs the call from the store when it can, through `body` when it
+    /// must, and times it from `started`.
+    ///
+    /// The call is owned here, and its keys and body are taken here alone:
+    /// a future's arguments keep their room in it for its whole life, so a
+    /// wrapper that took them and passed them on held them twice (1,128
+    /// bytes with the benchmark's body, past glibc's per-thread cache of
+    /// 1,032: ~500 instructions of slow-path `malloc` per Redis hit).
+    /// Inside, the store's commands, the miss and the refresh are boxed
+    /// where they start, so that a Redis hit's box stays small.
+    async fn run<I: Io, S>(
+        self,
         keys: Result<CallKeys<'_>, Error>,
         body: impl Future<Output = R>,
+        started: quanta::Instant,
     ) -> R
     where
         S: Shape<R, Stored: Value>,
         U: Fn(&S::Stored) -> bool,
     {
-        let (key, local) = match keys {
-            Ok(keys) => keys.split(),
-            Err(error) => {
-                tracing::warn!(%error, "argument cannot be part of a cache key; running uncached");
-                self.count(Event::Uncached);
-                return body.await;
-            }
-        };
-        self.span.record("key", key.as_str());
-        // The epoch is taken before the read: a fill from a read older than
-        // an invalidation is refused (`local.rs`).
-        let filling = local.map(|(tier, local)| Filling {
-            tier,
-            epoch: tier.epoch(),
-            local,
-        });
-        let filling = filling.as_ref();
-        // Read first: a hit needs no flight. A miss joins the key's flight;
-        // its leader reads again if a flight closed since (`flight.rs`).
-        let flights = self.cache.flights();
-        let mark = self
-            .site
-            .policy
-            .coalesce
-            .then(|| flights.mark(I::BLOCKING, &key));
-        let (mut lead, mut stale, mut read) = (None, None, true);
-        loop {
-            if read {
-                match self.look::<I, S>(&key, filling, &mut lead).await {
-                    Looked::Hit(result) => return result,
-                    Looked::Due(value, left) => {
-                        // Boxed, as the miss below: paths a hit does not
-                        // take stay out of the call's future.
-                        let refresh = self.refresh::<I, S>(&key, filling, value, left, body);
-                        return Box::pin(refresh).await;
-                    }
-                    Looked::Miss(found) => stale = found,
+        let result = 'answer: {
+            let (key, local) = match keys {
+                Ok(keys) => keys.split(),
+                Err(error) => {
+                    tracing::warn!(%error, "argument cannot be part of a cache key; running uncached");
+                    self.count(Event::Uncached);
+                    break 'answer body.await;
                 }
-            }
-            let (Some(mark), None) = (&mark, &lead) else {
-                break;
             };
-            match flights.join(I::BLOCKING, &key) {
-                Joined::Lead(joined) => {
-                    read = mark.passed();
-                    lead = Some(joined);
-                }
-                Joined::Wait(flight) => {
-                    if let Some(result) = self.take::<S>(&key, flight.wait().await) {
-                        self.count(Event::Coalesced);
-                        return result;
+            self.span.record("key", key.as_str());
+            // The epoch is taken before the read: a fill from a read older than
+            // an invalidation is refused (`local.rs`).
+            let filling = local.map(|(tier, local)| Filling {
+                tier,
+                epoch: tier.epoch(),
+                local,
+            });
+            let filling = filling.as_ref();
+            // Read first: a hit needs no flight. A miss joins the key's flight;
+            // its leader reads again if a flight closed since (`flight.rs`).
+            let flights = self.cache.flights();
+            let mark = self
+                .site
+                .policy
+                .coalesce
+                .then(|| flights.mark(I::BLOCKING, &key));
+            let (mut lead, mut stale, mut read) = (None, None, true);
+            loop {
+                if read {
+                    match self.look::<I, S>(&key, filling, &mut lead).await {
+                        Looked::Hit(result) => break 'answer result,
+                        Looked::Due(value, left) => {
+                            // Boxed, as the miss below: paths a hit does not
+                            // take stay out of the call's future.
+                            let refresh = self.refresh::<I, S>(&key, filling, value, left, body);
+                            break 'answer Box::pin(refresh).await;
+                        }
+                        Looked::Miss(found) => stale = found,
                     }
-                    // Nothing to share: lead the next flight (the one that
-                    // closed passed the mark: reading again), or wait for
-                    // its leader.
-                    read = false;
+                }
+                let (Some(mark), None) = (&mark, &lead) else {
+                    break;
+                };
+                match flights.join(I::BLOCKING, &key) {
+                    Joined::Lead(joined) => {
+                        read = mark.passed();
+                        lead = Some(joined);
+                    }
+                    Joined::Wait(flight) => {
+                        if let Some(result) = self.take::<S>(&key, flight.wait().await) {
+                            self.count(Event::Coalesced);
+                            break 'answer result;
+                        }
+                        // Nothing to share: lead the next flight (the one that
+                        // closed passed the mark: reading again), or wait for
+                        // its leader.
+                        read = false;
+                    }
                 }
             }
-        }
-        Box::pin(self.miss::<I, S>(&key, filling, stale, lead, body)).await
+            Box::pin(self.miss::<I, S>(&key, filling, stale, lead, body)).await
+        };
+        self.site.record_latency(started.elapsed());
+        result
     }
 
     /// A waiter's result from the leader's outcome; `None` when it must
