@@ -6,6 +6,8 @@
 //! of one kind:
 //!
 //! - `attribute`: a Redis hit through `#[cache_result]`;
+//! - `attribute_big_body`: the same, of a function whose body holds 2 KB
+//!   across an await (the call's box must not grow with it);
 //! - `by_hand`: `GET` + `serde_json::from_slice` on a `ConnectionManager`,
 //!   the key made beforehand;
 //! - `by_hand_keyed`: the same, with the key derived per call as
@@ -79,6 +81,16 @@ async fn from_redis(cache: &Cache, id: u64) -> Profile {
 
 #[cache_result(expire = 600, store = cache, skip(cache), local = true)]
 async fn from_local(cache: &Cache, id: u64) -> Profile {
+    profile(id)
+}
+
+/// A function whose body holds 2 KB across an await, as a query's future
+/// does: its hits should cost what `from_redis`'s cost.
+#[cache_result(expire = 600, store = cache, skip(cache))]
+async fn from_redis_big_body(cache: &Cache, id: u64) -> Profile {
+    let buffer = [id as u8; 2048];
+    tokio::task::yield_now().await;
+    std::hint::black_box(&buffer);
     profile(id)
 }
 
@@ -168,9 +180,13 @@ async fn count(server: &support::RedisServer, mode: &str, calls: u64) {
     })
     .await;
     let by_hand_local = floor(2);
+    from_redis_big_body(&cache, 1).await;
     for _ in 0..calls {
         match mode {
             "attribute" => drop(std::hint::black_box(from_redis(&cache, 1).await)),
+            "attribute_big_body" => {
+                drop(std::hint::black_box(from_redis_big_body(&cache, 1).await))
+            }
             "local" => drop(std::hint::black_box(from_local(&cache, 1).await)),
             "local_by_hand" => drop(std::hint::black_box(by_hand_local.get(&1))),
             "by_hand" => drop(std::hint::black_box(by_hand(&mut redis, &keys[1]).await)),
