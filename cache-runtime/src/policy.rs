@@ -124,15 +124,22 @@ impl Policy {
     /// chance rises as expiry nears and with the function's run time, so
     /// under load one caller refreshes shortly before expiry.
     ///
-    /// Never in the first half of the TTL: at thousands of calls per run
-    /// time, or with a run time measured on an overloaded machine, XFetch
-    /// alone would refresh a value long before it is old, and run the
-    /// function several times per TTL.
+    /// Never in the first half of a value's life: at thousands of calls per
+    /// run time, or with a run time measured on an overloaded machine,
+    /// XFetch alone would refresh a value long before it is old, and run
+    /// the function several times per TTL. The time left is all a read
+    /// sees, so the line is half the shortest TTL a write may get (jitter
+    /// shortens writes): past it, any value has served half its own TTL.
     pub(crate) fn refresh_due(&self, left: Duration, run_time: Option<Duration>) -> bool {
         let (Some(beta), Some(run_time)) = (self.early_refresh, run_time) else {
             return false;
         };
-        left <= self.ttl / 2 && xfetch(left, run_time, beta, 1.0 - fastrand::f64())
+        left <= self.shortest_ttl() / 2 && xfetch(left, run_time, beta, 1.0 - fastrand::f64())
+    }
+
+    /// The shortest logical TTL a write may get.
+    fn shortest_ttl(&self) -> Duration {
+        self.ttl.mul_f64(1.0 - self.jitter)
     }
 }
 
@@ -226,10 +233,20 @@ mod tests {
 
     #[test]
     fn a_value_is_never_refreshed_in_the_first_half_of_its_ttl() {
-        let policy = Policy::new(MINUTE).early_refresh(1.0);
         let slow = Some(Duration::from_secs(600));
-        let due = |left: Duration| (0..1000).any(|_| policy.refresh_due(left, slow));
-        assert!(!due(Duration::from_secs(31)), "a run of 600 s, 31 s left");
-        assert!(due(Duration::from_secs(30)), "at half its life it may be");
+        let due = |policy: &Policy, left| (0..1000).any(|_| policy.refresh_due(left, slow));
+        let policy = Policy::new(MINUTE).early_refresh(1.0);
+        assert!(
+            !due(&policy, Duration::from_secs(31)),
+            "a run of 600 s, 31 s left"
+        );
+        assert!(
+            due(&policy, Duration::from_secs(30)),
+            "at half its life it may be"
+        );
+        // Writes live 30-60 s: the line is half of the shortest.
+        let jittered = Policy::new(MINUTE).jitter(0.5).early_refresh(1.0);
+        assert!(!due(&jittered, Duration::from_secs(16)));
+        assert!(due(&jittered, Duration::from_secs(15)));
     }
 }
