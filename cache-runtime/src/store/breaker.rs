@@ -15,7 +15,7 @@
 //! The closed state costs one atomic load per command, and a second when the
 //! command succeeds after failures. Changes of state are logged once each.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::Error;
@@ -102,8 +102,11 @@ impl Breaker {
         self.cooldown
     }
 
-    /// Becomes the background prober, unless one runs already.
+    /// Becomes the background prober, unless one runs already. Called
+    /// after the breaker opened: the fence pairs with the one in
+    /// [`Breaker::prober_done`].
     pub(crate) fn claim_prober(&self) -> bool {
+        fence(Ordering::SeqCst);
         self.prober
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
@@ -112,6 +115,19 @@ impl Breaker {
     /// The background prober stopped: calls probe again.
     pub(crate) fn release_prober(&self) {
         self.prober.store(false, Ordering::Release);
+    }
+
+    /// The background prober found the breaker closed and hands its role
+    /// back; whether it must go on instead. A command may open the breaker
+    /// again between the prober's look and the hand-back, find the role
+    /// taken, and start no prober: so the prober looks once more after
+    /// handing back (the two fences make sure that one of them sees the
+    /// other), and takes the role again if the breaker is open and nobody
+    /// else took it.
+    pub(crate) fn prober_done(&self) -> bool {
+        self.release_prober();
+        fence(Ordering::SeqCst);
+        self.open_until.load(Ordering::Acquire) != 0 && self.claim_prober()
     }
 
     /// Every write here is guarded by a load: on a healthy server this runs
@@ -289,6 +305,24 @@ mod tests {
         assert_eq!(breaker.reopens_in(), None, "closed by the prober's probe");
         breaker.release_prober();
         assert!(breaker.claim_prober());
+    }
+
+    #[test]
+    fn a_prober_that_finds_the_breaker_opened_again_as_it_stops_goes_on() {
+        let breaker = breaker(1, 20);
+        assert!(breaker.claim_prober());
+        assert!(!breaker.prober_done(), "closed: the prober stops");
+        assert!(breaker.claim_prober(), "and its role is free");
+
+        // A command opens the breaker after the prober's last look.
+        assert!(breaker.permit().unwrap().record(&outage(), false));
+        assert!(!breaker.claim_prober(), "the command finds the role taken");
+        assert!(
+            breaker.prober_done(),
+            "the prober sees the opening and goes on"
+        );
+        assert!(!breaker.claim_prober(), "still the prober");
+        assert!(breaker.permit().is_err(), "calls do not probe meanwhile");
     }
 
     #[test]

@@ -282,7 +282,7 @@ impl RedisStore {
             return;
         };
         if self.breaker.claim_prober() {
-            runtime.spawn(Prober(self.me.clone()).run());
+            runtime.spawn(Prober::new(self.me.clone()).run());
         }
     }
 
@@ -356,20 +356,36 @@ impl RedisStore {
 /// be, within the connect timeout). It ends when the breaker closes or the
 /// store is dropped; calls probe again if it is dropped unfinished (its
 /// runtime shut down).
-struct Prober(Weak<RedisStore>);
+struct Prober {
+    store: Weak<RedisStore>,
+    /// The role was handed back (`Breaker::prober_done`): another prober
+    /// may hold it now, so dropping this one must not release it.
+    handed_back: bool,
+}
 
 impl Prober {
-    async fn run(self) {
+    fn new(store: Weak<RedisStore>) -> Self {
+        Prober {
+            store,
+            handed_back: false,
+        }
+    }
+
+    async fn run(mut self) {
         loop {
-            let Some(wait) = self
-                .0
-                .upgrade()
-                .and_then(|store| store.breaker.reopens_in())
-            else {
+            let Some(store) = self.store.upgrade() else {
                 return;
             };
+            let Some(wait) = store.breaker.reopens_in() else {
+                if store.breaker.prober_done() {
+                    continue;
+                }
+                self.handed_back = true;
+                return;
+            };
+            drop(store);
             tokio::time::sleep(wait).await;
-            let Some(store) = self.0.upgrade() else {
+            let Some(store) = self.store.upgrade() else {
                 return;
             };
             if let Some(permit) = store.breaker.probe() {
@@ -389,7 +405,10 @@ impl Prober {
 
 impl Drop for Prober {
     fn drop(&mut self) {
-        if let Some(store) = self.0.upgrade() {
+        if self.handed_back {
+            return;
+        }
+        if let Some(store) = self.store.upgrade() {
             store.breaker.release_prober();
         }
     }
