@@ -269,10 +269,16 @@ impl RedisStore {
             }
         }
         .await;
-        if permit.record(&result, connecting) {
+        self.settle(permit, &result, connecting);
+        result
+    }
+
+    /// Records how a command under `permit` went, and starts the prober if
+    /// that left the breaker open.
+    fn settle<T>(&self, permit: Permit<'_>, result: &Result<T, Error>, connecting: bool) {
+        if permit.record(result, connecting) {
             self.watch();
         }
-        result
     }
 
     /// Starts the background prober, unless one runs or there is no Tokio
@@ -337,9 +343,7 @@ impl RedisStore {
             Error::Redis(error) if error.is_timeout() => Error::Timeout(self.op_timeout),
             error => error,
         });
-        if permit.record(&result, connecting) {
-            self.watch();
-        }
+        self.settle(permit, &result, connecting);
         result
     }
 
