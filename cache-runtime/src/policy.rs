@@ -99,11 +99,17 @@ impl Policy {
     /// The store TTL of one write: the logical TTL, jittered down (never
     /// longer than `expire`), plus the stale window.
     pub(crate) fn write_ttl(&self) -> Duration {
-        let logical = match self.jitter {
-            fraction if fraction > 0.0 => self.ttl.mul_f64(1.0 - fraction * fastrand::f64()),
-            _ => self.ttl,
-        };
+        let logical = self.jittered(fastrand::f64);
         logical.max(Duration::from_millis(1)) + self.stale_if_error
+    }
+
+    /// The logical TTL of a write whose draw is `u` in `[0, 1]`:
+    /// `ttl * (1 - jitter * u)`; `u` is drawn only with jitter on.
+    fn jittered(&self, u: impl FnOnce() -> f64) -> Duration {
+        match self.jitter {
+            fraction if fraction > 0.0 => self.ttl.mul_f64(1.0 - fraction * u()),
+            _ => self.ttl,
+        }
     }
 
     /// How usable a value is that the store keeps for `left` more.
@@ -139,7 +145,7 @@ impl Policy {
 
     /// The shortest logical TTL a write may get.
     fn shortest_ttl(&self) -> Duration {
-        self.ttl.mul_f64(1.0 - self.jitter)
+        self.jittered(|| 1.0)
     }
 }
 
