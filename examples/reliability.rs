@@ -23,7 +23,7 @@ async fn main() {
         faults::wrong_password().await,
         faults::garbage().await,
     ];
-    println!("{}", faults::MARKDOWN_HEADER);
+    println!("{}", faults::markdown_header());
     for report in &reports {
         println!("{}", report.markdown_row());
     }

@@ -69,7 +69,15 @@ impl Report {
     }
 }
 
-pub const MARKDOWN_HEADER: &str = "| fault | calls | failed | wrong | worst added latency | median added | calls adding > 250 ms | hits resume after | notes |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |";
+/// The table's header, for the rows of [`Report::markdown_row`].
+pub fn markdown_header() -> String {
+    format!(
+        "| fault | calls | failed | wrong | worst added latency | median added | \
+         calls adding > {} ms | hits resume after | notes |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        WAITED.as_millis()
+    )
+}
 
 fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
