@@ -235,9 +235,9 @@ fn a_runtime_shut_down_mid_batch_gives_back_its_places_on_the_wire() {
         }
     });
     drop(setup);
-    // More times than there are places on the wire: were one kept each
-    // time, none would be left.
-    for _ in 0..6 {
+    // More times than there are places on the wire (`ON_THE_WIRE`, 8):
+    // were one kept each time, none would be left.
+    for _ in 0..10 {
         let ending = runtime();
         ending.block_on(async {
             server.pause();
@@ -282,12 +282,13 @@ async fn a_read_alone_in_the_queue_sends_its_own_get() {
         let (cache, calls) = (cache.clone(), calls.clone());
         async move { lone(&cache, &calls, id).await }
     };
-    // Frozen: four reads go out (all there is room for), the fifth queues.
-    for cancel in [false, true, true, true, true, true] {
+    // Frozen: eight reads go out (all there is room for: `ON_THE_WIRE` in
+    // store/reads.rs), the ninth queues.
+    for cancel in [false, true, true, true, true, true, true, true, true, true] {
         server.pause();
-        let out = spawn_each(0..4, call);
+        let out = spawn_each(0..8, call);
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let queued = spawn_each(4..5, call);
+        let queued = spawn_each(8..9, call);
         tokio::time::sleep(Duration::from_millis(100)).await;
         if cancel {
             queued[0].abort();

@@ -28,9 +28,12 @@ use crate::Error;
 
 /// Reads sent one by one before others queue for a batch: up to this many
 /// callers see no difference from hand-written `GET`s; past it, batches.
-/// (docs/BENCHMARKS.md: of 2, 4 and 8, 4 did best at 16 tasks and 2 at
-/// 64; 16 lost most of the gain.)
-const ON_THE_WIRE: usize = 4;
+/// A queued read costs a channel, a timer and a hop through the batch's
+/// task, which only a batch of several keys pays back: at 4, 8 to 16
+/// callers made batches of two or three and ran at 0.7-0.8 of
+/// hand-written code; at 8 they run at 0.86-0.92, with 64 and 256 callers
+/// still above it (docs/BENCHMARKS.md, ninth pass).
+const ON_THE_WIRE: usize = 8;
 
 #[derive(Default)]
 pub(crate) struct Reads {
