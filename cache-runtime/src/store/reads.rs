@@ -30,9 +30,9 @@ use crate::Error;
 /// callers see no difference from hand-written `GET`s; past it, batches.
 /// A queued read costs a channel, a timer and a hop through the batch's
 /// task, which only a batch of several keys pays back: at 4, 8 to 16
-/// callers made batches of two or three and ran at 0.7-0.8 of
-/// hand-written code; at 8 they run at 0.86-0.92, with 64 and 256 callers
-/// still above it (docs/BENCHMARKS.md, ninth pass).
+/// callers made batches of two or three and ran at 0.6-0.8 of
+/// hand-written code; at 8 they run at 0.75-0.92, and 64 and 256 callers
+/// as before (docs/BENCHMARKS.md, ninth pass).
 const ON_THE_WIRE: usize = 8;
 
 #[derive(Default)]
