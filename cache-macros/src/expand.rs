@@ -18,15 +18,16 @@ use crate::companion::{ENTRY_PREFIX, FUNCTION_PREFIX};
 // Output:
 //     pub async fn get_user(db: &Db, id: u64) -> Result<User, DbError> {
 //         __private::cooperate().await; // Tokio's budget: hits never wait
-//         let __cache_state: &'static Site = {
+//         // This instantiation's site and identity (a generic function's
+//         // `static` is shared by all its instantiations; `instance` is not).
+//         let (__cache_state, __cache_identity): (&'static Site, &'static str) = {
 //             static __CACHE_SITE: Site = Site::new(Policy::new(Duration::from_secs(60)));
-//             &__CACHE_SITE
+//             __CACHE_SITE.instance({
+//                 let __cache_site = || ();
+//                 type_name_of_val(&__cache_site) // "my_crate::get_user::{{closure}}::{{closure}}"
+//             })                                  // -> "my_crate::get_user"
 //         };
 //         let __cache_store: &Cache = __private::global();
-//         let __cache_identity: &'static str = __cache_state.identity({
-//             fn __cache_site() {}
-//             type_name_of_val(&__cache_site) // "my_crate::get_user::{{closure}}::__cache_site"
-//         });                                  // -> "my_crate::get_user"
 //         // Hashed for Redis now, or (with an in-process tier) kept as the
 //         // arguments' JSON and hashed only if the tier has no copy.
 //         // Each `arg` writes into the builder in place (moved per argument,
@@ -171,12 +172,16 @@ impl<'a> Generator<'a> {
             #(#attrs)*
             #vis #sig {
                 #cooperate
-                let #state: &'static ::cache_runtime::__private::Site = {
+                // The `static` is one for every instantiation of a generic
+                // function; `instance` gives each its own site and identity.
+                let (#state, #identity_var): (
+                    &'static ::cache_runtime::__private::Site,
+                    &'static ::core::primitive::str,
+                ) = {
                     static __CACHE_SITE: ::cache_runtime::__private::Site =
                         ::cache_runtime::__private::Site::new(#policy);
-                    &__CACHE_SITE
+                    __CACHE_SITE.instance(#marker)
                 };
-                let #identity_var: &'static ::core::primitive::str = #state.identity(#marker);
                 // Method resolution picks one of them (see `sharer`).
                 #[allow(unused_imports)]
                 use ::cache_runtime::__private::{ShareClone as _, ShareJson as _};
@@ -460,14 +465,17 @@ fn companion_sig(sig: &Signature, prefix: &str, keep_args: bool) -> Signature {
     sig
 }
 
-/// The `type_name` of a marker function declared in the calling function:
-/// `my_crate::f::{{closure}}::__cache_site`, from which the runtime takes
-/// the function's identity. The marker is an item, and items ignore hygiene:
-/// its own block keeps it from shadowing a user argument of the same name.
+/// The `type_name` of a closure made in the calling function:
+/// `my_crate::f::{{closure}}` (an `async fn`'s body adds one more
+/// `::{{closure}}`), from which the runtime takes the function's identity.
+/// A closure, not a nested `fn`: a closure's type carries the generic
+/// parameters of the function around it, so each instantiation of a method
+/// of `impl<T> Table<T>` is named apart (`my_crate::Table<my_crate::A>::name`),
+/// where a nested item prints them as `_`.
 fn marker() -> TokenStream {
     let site = generated("__cache_site");
     quote!({
-        fn #site() {}
+        let #site = || ();
         ::core::any::type_name_of_val(&#site)
     })
 }

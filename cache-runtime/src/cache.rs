@@ -226,7 +226,7 @@ impl Cache {
 
     /// The JSON of `value`.
     pub(crate) fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>, Error> {
-        serde_json::to_vec(value).map_err(Error::Encode)
+        crate::json::to_value_bytes(value).map_err(Error::Encode)
     }
 
     /// Refuses JSON over the size limit.

@@ -290,7 +290,7 @@ mod tests {
     fn the_rest_of_a_call_stays_within_the_allocators_fast_path() {
         static SITE: Site = Site::new(Policy::new(Duration::from_secs(60)));
         let cache = Cache::embedded();
-        let identity = SITE.identity("app::f::{{closure}}::__cache_site");
+        let identity = SITE.instance("app::f::{{closure}}::{{closure}}").1;
         let mut keys = KeysBuilder::new(&SITE, &cache, identity, "Record", None, None);
         keys.arg(&7u64);
         // A value the size of a small record (80 bytes), behind a body

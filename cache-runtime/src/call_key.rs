@@ -191,7 +191,7 @@ impl<'a> KeysBuilder<'a> {
             Args::Local { key, error, .. } => {
                 if error.is_none() {
                     key.push(b',');
-                    if let Err(failed) = serde_json::to_writer(&mut *key, value) {
+                    if let Err(failed) = crate::json::write_key(&mut *key, value) {
                         *error = Some(failed);
                     }
                 }

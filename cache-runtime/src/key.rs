@@ -13,7 +13,9 @@
 //!   `["<identity>","<stored type>",<arg 1>,<arg 2>,...]`: the stored type is
 //!   its Rust path (`core::any::type_name`, e.g. `my_app::User`), so an entry
 //!   written for another type is never read as this one; the arguments are as
-//!   `serde_json` writes them, in declaration order, skipped ones left out.
+//!   `serde_json` writes them, in declaration order, skipped ones left out,
+//!   except that a NaN or infinite float, which `serde_json` writes as
+//!   `null`, is `NaN`, `Infinity` or `-Infinity` (see `json.rs`).
 //!
 //! With a key template (`key = "user:{id}"`) the key is `<prefix>:<rendered
 //! template>` instead: readable, no MD5, and the template is yours to version.
@@ -120,7 +122,7 @@ impl<'a> KeyHasher<'a> {
 
     fn write_json<T: Serialize + ?Sized>(&mut self, value: &T) {
         if self.error.is_none() {
-            if let Err(error) = serde_json::to_writer(HashWriter(&mut self.md5), value) {
+            if let Err(error) = crate::json::write_key(HashWriter(&mut self.md5), value) {
                 self.error = Some(error);
             }
         }
@@ -192,18 +194,19 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
     out.push_str(std::str::from_utf8(&hex[..digits]).expect("hex digits are ASCII"));
 }
 
-/// The identity of the function whose body holds the `__cache_site` marker
-/// function, from `type_name_of_val(&__cache_site)`:
+/// The identity of the function whose body made the `__cache_site` marker
+/// closure, from `type_name_of_val(&__cache_site)`:
 ///
-/// `app::users::get_user::{{closure}}::__cache_site` -> `app::users::get_user`
-/// `<app::Repo as app::Find>::find::{{closure}}::__cache_site` -> `<app::Repo as app::Find>::find`
-/// `app::Repo::__cache_entry_find::__cache_site` -> `app::Repo::find`
+/// `app::users::get_user::{{closure}}::{{closure}}` -> `app::users::get_user`
+/// `app::Table<app::A>::name::{{closure}}` -> `app::Table<app::A>::name`
+/// `app::Repo::__cache_entry_find::{{closure}}` -> `app::Repo::find`
 ///
-/// Async bodies show up as `{{closure}}` segments, and the generated entry
-/// companion (`__cache_entry_<name>`) stands for the function it serves; both
-/// are removed, so that the function and its companion derive one key.
+/// The marker closure and an async body show up as `{{closure}}` segments,
+/// and the generated entry companion (`__cache_entry_<name>`) stands for the
+/// function it serves; both are removed, so that the function and its
+/// companion derive one key.
 pub fn site_identity(site: &str) -> Cow<'_, str> {
-    let mut identity = site.strip_suffix("::__cache_site").unwrap_or(site);
+    let mut identity = site;
     while let Some(outer) = identity.strip_suffix("::{{closure}}") {
         identity = outer;
     }
@@ -440,16 +443,20 @@ mod tests {
     #[test]
     fn site_identity_drops_marker_and_async_closures() {
         assert_eq!(
-            site_identity("app::get::{{closure}}::__cache_site"),
-            "app::get"
-        );
-        assert_eq!(
-            site_identity("app::Repo::get::__cache_site"),
+            site_identity("app::Repo::get::{{closure}}"),
             "app::Repo::get"
         );
         assert_eq!(
-            site_identity("<u32 as app::Load>::load::{{closure}}::__cache_site"),
+            site_identity("<u32 as app::Load>::load::{{closure}}::{{closure}}"),
             "<u32 as app::Load>::load"
+        );
+        assert_eq!(
+            site_identity("app::get::{{closure}}::{{closure}}"),
+            "app::get"
+        );
+        assert_eq!(
+            site_identity("app::Table<app::A>::__cache_entry_name::{{closure}}"),
+            "app::Table<app::A>::name"
         );
     }
 

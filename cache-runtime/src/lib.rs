@@ -40,6 +40,7 @@ mod facade;
 mod flight;
 mod flow;
 mod io;
+mod json;
 pub mod key;
 mod latency;
 mod lease;

@@ -3,6 +3,14 @@
 //! declares one [`Site`] per function as a `static`; it registers itself on
 //! first use, so that [`stats()`](crate::stats()) can list every function
 //! that was called.
+//!
+//! A `static` inside a generic function (or a method of a generic `impl`)
+//! is one for every instantiation, but `Table<A>::name` and
+//! `Table<B>::name` are two functions to the cache: two identities, two
+//! sets of keys, two in-process tiers' worth of copies, two run times. So
+//! the `static` serves the first instantiation called, and each other one
+//! gets a site of its own, made on its first call and kept for the
+//! process's life (there are as many as the program has instantiations).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -16,7 +24,9 @@ use crate::stats::{Counters, Event};
 #[doc(hidden)]
 pub struct Site {
     pub(crate) policy: Policy,
-    identity: OnceLock<Box<str>>,
+    identity: OnceLock<Named>,
+    /// The sites of the function's other generic instantiations.
+    instances: Mutex<Vec<&'static Site>>,
     /// Moving average of the function's run time, in nanoseconds; 0 until
     /// it has run once in this process.
     run_nanos: AtomicU64,
@@ -32,27 +42,59 @@ impl Site {
         Site {
             policy,
             identity: OnceLock::new(),
+            instances: Mutex::new(Vec::new()),
             run_nanos: AtomicU64::new(0),
             counters: Counters::new(),
             key_start: OnceLock::new(),
         }
     }
 
-    /// The function's identity, from the `type_name` of its marker function
-    /// (see [`site_identity`]); registers the site on first use.
-    pub fn identity(&'static self, marker: &'static str) -> &'static str {
-        if let Some(identity) = self.identity.get() {
-            return identity;
+    /// The site of the instantiation whose marker is `marker` (the
+    /// `type_name` of a closure in the function's body, which names the
+    /// instantiation: `app::Table<app::A>::name::{{closure}}`), and its
+    /// identity (see [`site_identity`]). Registers the site on first use.
+    pub fn instance(&'static self, marker: &'static str) -> (&'static Site, &'static str) {
+        let named = match self.identity.get() {
+            Some(named) => named,
+            None => {
+                let mut registered = false;
+                let named = self.identity.get_or_init(|| {
+                    registered = true;
+                    Named::new(marker)
+                });
+                if registered {
+                    lock(&SITES).push(self);
+                }
+                named
+            }
+        };
+        if named.is(marker) {
+            return (self, &named.identity);
         }
-        let mut registered = false;
-        let identity = self.identity.get_or_init(|| {
-            registered = true;
-            site_identity(marker).into()
-        });
-        if registered {
-            lock_sites().push(self);
-        }
-        identity
+        self.other_instance(marker)
+    }
+
+    /// The site of an instantiation other than the first one called.
+    #[cold]
+    fn other_instance(&'static self, marker: &'static str) -> (&'static Site, &'static str) {
+        let mut instances = lock(&self.instances);
+        let found = instances
+            .iter()
+            .find(|site| site.identity.get().is_some_and(|named| named.is(marker)));
+        let site = match found {
+            Some(site) => *site,
+            None => {
+                let site: &'static Site = Box::leak(Box::new(Site::new(self.policy)));
+                site.identity
+                    .set(Named::new(marker))
+                    .unwrap_or_else(|_| unreachable!("a new site has no identity"));
+                instances.push(site);
+                lock(&SITES).push(site);
+                site
+            }
+        };
+        let identity = site.name().unwrap_or_else(|| unreachable!("named above"));
+        (site, identity)
     }
 
     /// A key hasher that has taken the function's identity and stored type:
@@ -64,7 +106,7 @@ impl Site {
 
     /// The identity, once the function has been called.
     pub(crate) fn name(&self) -> Option<&str> {
-        self.identity.get().map(|identity| &**identity)
+        self.identity.get().map(|named| &*named.identity)
     }
 
     /// Folds one run of the function into the moving average (weight 1/4
@@ -89,13 +131,34 @@ impl Site {
     }
 }
 
-/// Every site that has been called, in order of first call.
-pub(crate) fn registered() -> Vec<&'static Site> {
-    lock_sites().clone()
+/// An instantiation's marker and the identity taken from it.
+struct Named {
+    marker: &'static str,
+    identity: Box<str>,
 }
 
-fn lock_sites() -> std::sync::MutexGuard<'static, Vec<&'static Site>> {
-    SITES
+impl Named {
+    fn new(marker: &'static str) -> Self {
+        Named {
+            marker,
+            identity: site_identity(marker).into(),
+        }
+    }
+
+    /// Whether `marker` names this instantiation: the same string, most
+    /// often at the same address.
+    fn is(&self, marker: &str) -> bool {
+        std::ptr::eq(self.marker, marker) || self.marker == marker
+    }
+}
+
+/// Every site that has been called, in order of first call.
+pub(crate) fn registered() -> Vec<&'static Site> {
+    lock(&SITES).clone()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -127,13 +190,33 @@ mod tests {
     #[test]
     fn a_site_registers_once_under_its_identity() {
         static SITE: Site = Site::new(Policy::new(Duration::from_secs(1)));
-        let marker = "app::f::{{closure}}::__cache_site";
-        assert_eq!(SITE.identity(marker), "app::f");
-        assert_eq!(SITE.identity(marker), "app::f");
+        let marker = "app::f::{{closure}}::{{closure}}";
+        let (site, identity) = SITE.instance(marker);
+        assert!(std::ptr::eq(site, &SITE));
+        assert_eq!(identity, "app::f");
+        assert_eq!(SITE.instance(marker).1, "app::f");
         let count = registered()
             .iter()
             .filter(|site| std::ptr::eq(**site, &SITE))
             .count();
         assert_eq!(count, 1);
+    }
+
+    #[test]
+    fn each_generic_instantiation_has_a_site_of_its_own() {
+        static SITE: Site = Site::new(Policy::new(Duration::from_secs(1)));
+        let (a, a_identity) = SITE.instance("app::Table<app::A>::name::{{closure}}");
+        let (b, b_identity) = SITE.instance("app::Table<app::B>::name::{{closure}}");
+        assert_eq!(
+            (a_identity, b_identity),
+            ("app::Table<app::A>::name", "app::Table<app::B>::name")
+        );
+        assert!(std::ptr::eq(a, &SITE));
+        assert!(!std::ptr::eq(a, b));
+        // The same instantiation again (its marker maybe at another address).
+        let marker = String::from("app::Table<app::B>::name::{{closure}}");
+        let again = SITE.instance(Box::leak(marker.into_boxed_str())).0;
+        assert!(std::ptr::eq(again, b));
+        assert_eq!(b.policy.ttl, SITE.policy.ttl);
     }
 }
