@@ -194,6 +194,16 @@ fn key_kind(options: &Options, args: &[Arg]) -> syn::Result<KeyKind> {
         )));
     }
     let template = Template::parse(lit)?;
+    let empty_prefix = options.prefix.as_ref().filter(|prefix| prefix.value().is_empty());
+    if let (Some(prefix), true) = (empty_prefix, template.literal_parts[0].is_empty()) {
+        errors.push(Err(syn::Error::new(
+            prefix.span(),
+            "`prefix = \"\"` with a key template that starts with a hole: nothing would set \
+             this function's keys apart from any other key in the database, and `function!(..)\
+             .clear()` would delete them all; keep a prefix, or start the template with text, \
+             e.g. `key = \"user:{id}\"`",
+        )));
+    }
     let names: Vec<String> = args
         .iter()
         .filter(|arg| arg.pattern.is_none())

@@ -2,11 +2,18 @@
 //!
 //! A template is literal text and `{name}` or `{name.field...}` holes; `{{`
 //! and `}}` stand for braces. It becomes a `format_args!` over the holes'
-//! expressions (formatted with `Display`) and, for clearing, the literal
-//! parts between holes.
+//! expressions (formatted with `Display`, each through the runtime's
+//! `hole`, which percent-encodes what could forge a separator) and, for
+//! clearing, the literal parts between holes.
+//!
+//! Two rules keep distinct arguments on distinct keys: holes are separated
+//! by literal text, and that text starts with a character that a hole's
+//! encoded value never holds (not a letter, a digit or `%`: the encoding
+//! writes `%` and hex digits). Each hole's value then ends where the first
+//! character of the text after it appears.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, ToTokens};
+use quote::{quote_spanned, ToTokens};
 use syn::{Ident, Index, LitStr};
 
 pub(crate) struct Template {
@@ -15,6 +22,9 @@ pub(crate) struct Template {
     pub(crate) holes: Vec<Hole>,
     /// The literal text between holes, unescaped: `user:{id}:x` -> `["user:", ":x"]`.
     pub(crate) literal_parts: Vec<String>,
+    /// The first character of each literal part between two holes: a
+    /// hole's value writes them percent-encoded.
+    pub(crate) separators: String,
     pub(crate) span: Span,
 }
 
@@ -32,6 +42,7 @@ impl Template {
             format: String::new(),
             holes: Vec::new(),
             literal_parts: vec![String::new()],
+            separators: String::new(),
             span: lit.span(),
         };
         let mut chars = text.chars().peekable();
@@ -76,6 +87,35 @@ impl Template {
                 "the key template has no `{argument}`: every call would share one key".into(),
             ));
         }
+        let inner = &template.literal_parts[1..template.literal_parts.len() - 1];
+        for part in inner {
+            match part.chars().next() {
+                None => {
+                    return Err(error(
+                        "two holes side by side in the key template: `{a}{b}` renders \
+                         `1` and `23` as it renders `12` and `3`; put a separator between \
+                         them, e.g. `{a}:{b}`"
+                            .into(),
+                    ))
+                }
+                Some(c) if c.is_alphanumeric() || c == '%' => {
+                    return Err(error(format!(
+                        "`{part}` separates two holes in the key template, but a hole's \
+                         value may end in `{c}`; start the text between holes with \
+                         punctuation, e.g. `:`"
+                    )))
+                }
+                Some(c) if !template.separators.contains(c) => template.separators.push(c),
+                Some(_) => {}
+            }
+        }
+        if template.format.ends_with(":lease") {
+            return Err(error(
+                "a key template may not end in `:lease`: that is the suffix of the \
+                 stampede lock's keys (`lock = true`)"
+                    .into(),
+            ));
+        }
         Ok(template)
     }
 
@@ -95,6 +135,7 @@ impl Template {
     /// not offer to replace the whole literal with a field name.
     pub(crate) fn exprs(&self) -> impl Iterator<Item = TokenStream> + '_ {
         let field_span = Span::mixed_site().located_at(self.span);
+        let separators = &self.separators;
         self.holes.iter().map(move |hole| {
             let root = Ident::new(&hole.root, self.span);
             let fields = hole
@@ -108,7 +149,9 @@ impl Template {
                     .into_token_stream(),
                     Err(_) => Ident::new(field, field_span).into_token_stream(),
                 });
-            quote!(#root #(.#fields)*)
+            quote_spanned! {self.span=>
+                ::cache_runtime::__private::hole(&(#root #(.#fields)*), #separators)
+            }
         })
     }
 }
@@ -144,7 +187,24 @@ mod tests {
         assert_eq!(template.format, "user:{}:{}");
         assert_eq!(template.literal_parts, ["user:", ":", ""]);
         let exprs: Vec<String> = template.exprs().map(|e| e.to_string()).collect();
-        assert_eq!(exprs, ["id", "order . item . 0"]);
+        let hole = ":: cache_runtime :: __private :: hole";
+        assert_eq!(
+            exprs,
+            [
+                format!("{hole} (& (id) , \":\")"),
+                format!("{hole} (& (order . item . 0) , \":\")")
+            ]
+        );
+        assert_eq!(template.separators, ":");
+    }
+
+    #[test]
+    fn holes_need_a_separator_a_value_cannot_hold() {
+        assert_eq!(parse("d:{y}-{m}/{d}").unwrap().separators, "-/");
+        assert_eq!(parse("{a}|{b}|{c}x").unwrap().separators, "|");
+        for bad in ["{a}{b}", "{a}x{b}", "{a}1{b}", "{a}%{b}", "user:{id}:lease"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -220,8 +220,11 @@ impl CachedFunction {
     /// batches (`SCAN` + `UNLINK`, never `KEYS`); returns how many.
     ///
     /// For a function with a key template, every key the template can render
-    /// to: `user:{id}` clears `user:*`, which also holds the keys of another
-    /// template such as `user:{id}:orders` under the same prefix.
+    /// to, and no other: `user:{id}` clears `user:42` but not
+    /// `user:42:orders` (an id's `:` is written `%3A`, so that key is not
+    /// one of its). A template that starts with a hole, under an empty
+    /// prefix, has nothing of its own to match: refused with
+    /// [`Error::Unscoped`].
     ///
     /// A function whose cache comes from an argument has none here: this
     /// returns [`Error::NoCache`]; use [`clear_in`](CachedFunction::clear_in).
@@ -236,12 +239,12 @@ impl CachedFunction {
 
     /// Deletes every entry of the function in `cache`.
     pub async fn clear_in(&self, cache: &Cache) -> Result<u64, Error> {
-        cache.delete_matching(&self.pattern(cache)).await
+        cache.delete_matching(&self.pattern(cache)?).await
     }
 
     /// [`CachedFunction::clear_in`] for sync code.
     pub fn clear_in_blocking(&self, cache: &Cache) -> Result<u64, Error> {
-        cache.delete_matching_blocking(&self.pattern(cache))
+        cache.delete_matching_blocking(&self.pattern(cache)?)
     }
 
     fn cache(&self) -> Result<&Cache, Error> {
@@ -250,13 +253,19 @@ impl CachedFunction {
             .ok_or_else(|| Error::NoCache(self.identity.clone()))
     }
 
-    fn pattern(&self, cache: &Cache) -> KeyPattern {
+    /// The function's keys in `cache`. Refused when nothing literal sets
+    /// them apart: a template that starts with a hole, under an empty
+    /// prefix, would match other programs' keys.
+    fn pattern(&self, cache: &Cache) -> Result<KeyPattern, Error> {
         let prefix = self.prefix.as_deref().unwrap_or(cache.prefix());
         match &self.keys {
-            Keys::Hashed => KeyPattern::function(prefix, &self.identity),
+            Keys::Hashed => Ok(KeyPattern::function(prefix, &self.identity)),
+            Keys::Template(parts) if prefix.is_empty() && parts[0].is_empty() => {
+                Err(Error::Unscoped(self.identity.clone()))
+            }
             Keys::Template(parts) => {
                 let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-                KeyPattern::template(prefix, &parts)
+                Ok(KeyPattern::template(prefix, &parts))
             }
         }
     }

@@ -49,6 +49,14 @@ pub enum Error {
     /// be the whole database.
     #[error("refusing to clear a cache with an empty prefix: that is the whole database")]
     EmptyPrefix,
+    /// A function's keys were to be cleared, but nothing literal sets them
+    /// apart from other keys: its key template starts with a hole and the
+    /// prefix is empty.
+    #[error(
+        "refusing to clear `{0}`: its key template starts with a hole and the prefix is \
+         empty, so its keys cannot be told from other keys; give it a prefix or literal text"
+    )]
+    Unscoped(String),
     /// A cached function whose cache comes from one of its arguments was
     /// asked to clear itself without being given one.
     #[error("`{0}` takes its cache from an argument: clear it with `clear_in(&cache)`")]

@@ -19,11 +19,17 @@
 //!
 //! With a key template (`key = "user:{id}"`) the key is `<prefix>:<rendered
 //! template>` instead: readable, no MD5, and the template is yours to version.
+//! Each hole's value is written through [`Hole`], which percent-encodes the
+//! characters that could forge the template's structure, so that distinct
+//! arguments render distinct keys (`user:{id}` with id `"5:orders"` is
+//! `user:5%3Aorders`, never `user:5:orders`), while `user:42` and
+//! `user:ann@example.com` stay as they are.
 //!
 //! The arguments are serialized once, straight into the hasher: no buffer, no
 //! `std::hash` (whose output may change between compiler versions).
 
 use std::borrow::Cow;
+use std::fmt::{self, Display, Write as _};
 use std::io;
 use std::sync::OnceLock;
 
@@ -174,6 +180,104 @@ pub fn template_key(prefix: &str, rendered: &str) -> String {
     key
 }
 
+/// A template hole's value as it is written into the key: its `Display`
+/// output, percent-encoded (`%` and two uppercase hex digits per UTF-8 byte)
+/// where a character is
+///
+/// - `%`, the escape itself;
+/// - `:`, the separator of key segments, so that no value reaches another
+///   template's keys (`user:{id}` and `user:{id}:orders`), a lease's
+///   (`<key>:lease`) or a hashed key (`<prefix>:<identity>:<md5>`);
+/// - `{` or `}` (a Redis Cluster hash tag would move the key to another
+///   slot), `*`, `?`, `[`, `]` or `\` (`SCAN MATCH` globs), or a control
+///   character;
+/// - the first character of the text that follows a hole in the template
+///   (`separators`, e.g. `-` in `"{year}-{month}"`), so that each hole's
+///   value ends where the template says.
+///
+/// Built by `#[cache_result]`; not a stable API.
+#[doc(hidden)]
+pub struct Hole<'a, T: ?Sized> {
+    value: &'a T,
+    separators: &'static str,
+}
+
+/// The hole `value` in a template whose holes are followed by `separators`.
+#[doc(hidden)]
+pub fn hole<'a, T: Display + ?Sized>(value: &'a T, separators: &'static str) -> Hole<'a, T> {
+    Hole { value, separators }
+}
+
+impl<T: Display + ?Sized> Display for Hole<'_, T> {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut escaped = Escaped {
+            out,
+            separators: self.separators,
+        };
+        write!(escaped, "{}", self.value)
+    }
+}
+
+/// Writes through to `out`, percent-encoding what [`Hole`] says.
+struct Escaped<'a, 'b> {
+    out: &'a mut fmt::Formatter<'b>,
+    separators: &'static str,
+}
+
+impl fmt::Write for Escaped<'_, '_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let mut plain = 0;
+        for (at, c) in text.char_indices() {
+            if !is_reserved(c, self.separators) {
+                continue;
+            }
+            self.out.write_str(&text[plain..at])?;
+            let mut utf8 = [0; 4];
+            for byte in c.encode_utf8(&mut utf8).bytes() {
+                write!(self.out, "%{byte:02X}")?;
+            }
+            plain = at + c.len_utf8();
+        }
+        self.out.write_str(&text[plain..])
+    }
+}
+
+/// Whether a hole's value writes `c` percent-encoded.
+fn is_reserved(c: char, separators: &str) -> bool {
+    matches!(c, '%' | ':' | '{' | '}' | '*' | '?' | '[' | ']' | '\\')
+        || c.is_control()
+        || separators.contains(c)
+}
+
+/// The first character of each literal part that follows a hole and
+/// precedes another: what ends each hole's value but the last.
+pub(crate) fn separators(literal_parts: &[&str]) -> String {
+    let inner = literal_parts.get(1..literal_parts.len().saturating_sub(1));
+    let mut separators = String::new();
+    for c in inner.unwrap_or(&[]).iter().filter_map(|part| part.chars().next()) {
+        if !separators.contains(c) {
+            separators.push(c);
+        }
+    }
+    separators
+}
+
+/// Whether `text` is a hole's value as [`Hole`] writes it.
+fn is_hole_value(text: &str, separators: &str) -> bool {
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '%' {
+            let hex = |c: Option<char>| c.is_some_and(|c| matches!(c, '0'..='9' | 'A'..='F'));
+            if !(hex(chars.next()) && hex(chars.next())) {
+                return false;
+            }
+        } else if is_reserved(c, separators) {
+            return false;
+        }
+    }
+    true
+}
+
 fn push_prefix(key: &mut String, prefix: &str) {
     if !prefix.is_empty() {
         key.push_str(prefix);
@@ -237,6 +341,14 @@ pub(crate) struct KeyPattern {
 enum Exact {
     /// `<head>[v<digits>:]<32 hex digits>`.
     Hashed { head: String },
+    /// `<head><hole><inner[0]><hole>...<inner[n-1]><hole><tail>`, each hole
+    /// a value as [`Hole`] writes it.
+    Template {
+        head: String,
+        inner: Vec<String>,
+        tail: String,
+        separators: String,
+    },
     /// Whatever the glob matches.
     Glob,
 }
@@ -254,15 +366,28 @@ impl KeyPattern {
         }
     }
 
-    /// Every key a template can render to: `user:{id}` -> `<prefix>:user:*`.
+    /// Every key a template can render to, and no other: `user:{id}` ->
+    /// the glob `<prefix>:user:*`, then a check that what the glob took for
+    /// each hole is a value [`Hole`] can write (`<prefix>:user:5:orders`
+    /// is not `user:{id}`'s: its id would hold a `:`).
     pub(crate) fn template(prefix: &str, literal_parts: &[&str]) -> Self {
         let mut glob = String::new();
         push_prefix(&mut glob, &glob_escape(prefix));
         let escaped: Vec<String> = literal_parts.iter().map(|part| glob_escape(part)).collect();
         glob.push_str(&escaped.join("*"));
+        let mut head = String::new();
+        push_prefix(&mut head, prefix);
+        let (first, rest) = literal_parts.split_first().unwrap_or((&"", &[]));
+        head.push_str(first);
+        let (tail, inner) = rest.split_last().unwrap_or((&"", &[]));
         KeyPattern {
             glob,
-            exact: Exact::Glob,
+            exact: Exact::Template {
+                head,
+                inner: inner.iter().map(|part| part.to_string()).collect(),
+                tail: tail.to_string(),
+                separators: separators(literal_parts),
+            },
         }
     }
 
@@ -283,9 +408,38 @@ impl KeyPattern {
             Exact::Hashed { head } => key
                 .strip_prefix(head.as_str())
                 .is_some_and(is_versioned_digest),
+            Exact::Template {
+                head,
+                inner,
+                tail,
+                separators,
+            } => template_matches(key, head, inner, tail, separators),
             Exact::Glob => glob_matches(&self.glob, key),
         }
     }
+}
+
+/// Whether `key` is `head`, then holes separated by `inner`, then `tail`.
+/// A hole's value holds none of its separators, so the first one found
+/// ends it.
+fn template_matches(key: &str, head: &str, inner: &[String], tail: &str, separators: &str) -> bool {
+    let Some(mut rest) = key
+        .strip_prefix(head)
+        .and_then(|rest| rest.strip_suffix(tail))
+    else {
+        return false;
+    };
+    for part in inner {
+        let Some(end) = part.chars().next().and_then(|c| rest.find(c)) else {
+            return false;
+        };
+        let (value, after) = rest.split_at(end);
+        match after.strip_prefix(part.as_str()) {
+            Some(after) if is_hole_value(value, separators) => rest = after,
+            _ => return false,
+        }
+    }
+    is_hole_value(rest, separators)
 }
 
 fn is_versioned_digest(rest: &str) -> bool {
@@ -479,13 +633,52 @@ mod tests {
         assert!(pattern.matches("c:<[u8] as app::T>::f:0f2b7ac5126c2721f829b88e8df992d1"));
     }
 
+    fn render(value: &str, separators: &'static str) -> String {
+        hole(value, separators).to_string()
+    }
+
+    #[test]
+    fn holes_escape_what_could_forge_the_template() {
+        assert_eq!(render("42", ""), "42");
+        assert_eq!(render("ann@example.com", ""), "ann@example.com");
+        assert_eq!(render("5:orders", ""), "5%3Aorders");
+        assert_eq!(render("100%", ""), "100%25");
+        assert_eq!(render("{tag}*?[x]\\", ""), "%7Btag%7D%2A%3F%5Bx%5D%5C");
+        assert_eq!(render("a\nb", ""), "a%0Ab");
+        assert_eq!(render("2024-01", "-"), "2024%2D01");
+        assert_eq!(render("zürich→", "→"), "zürich%E2%86%92");
+    }
+
+    #[test]
+    fn separators_are_the_first_characters_between_holes() {
+        assert_eq!(separators(&["user:", ""]), "");
+        assert_eq!(separators(&["", "-", "/", "-x"]), "-/");
+        assert_eq!(separators(&["d:", "|", ":x"]), "|");
+    }
+
     #[test]
     fn template_pattern_matches_rendered_keys() {
         let pattern = KeyPattern::template("cache", &["user:", ":orders"]);
         assert_eq!(pattern.glob(), "cache:user:*:orders");
         assert!(pattern.matches("cache:user:42:orders"));
+        assert!(pattern.matches("cache:user:5%3Ax:orders"));
+        assert!(!pattern.matches("cache:user:5:x:orders"));
         assert!(!pattern.matches("cache:user:42"));
         assert!(!pattern.matches("other:user:42:orders"));
+        assert!(!pattern.matches("cache:user:42:orders:lease"));
+        let id = KeyPattern::template("cache", &["user:", ""]);
+        assert!(id.matches("cache:user:42"));
+        assert!(!id.matches("cache:user:42:orders"));
+        assert!(!id.matches("cache:user:42:lease"));
+        let bare = KeyPattern::template("cache", &["", ""]);
+        assert_eq!(bare.glob(), "cache:*");
+        assert!(bare.matches("cache:42"));
+        assert!(!bare.matches("cache:app::f:0f2b7ac5126c2721f829b88e8df992d1"));
+        let dated = KeyPattern::template("c", &["d:", "-", ""]);
+        assert!(dated.matches("c:d:2024-01"));
+        assert!(!dated.matches("c:d:2024-01-02"));
+        assert!(dated.matches("c:d:2024-01%2D02"));
+        assert!(!dated.matches("c:d:2024-01%2"));
         let prefix = KeyPattern::prefix("svc");
         assert!(prefix.matches("svc:anything:at:all"));
         assert!(!prefix.matches("svc2:x"));

@@ -126,6 +126,7 @@ pub mod __private {
     pub use crate::call_key::{CallKeys, KeysBuilder};
     pub use crate::entry::{template_key, CachedFunction, Entry};
     pub use crate::key::site_identity as site;
+    pub use crate::key::{hole, Hole};
     pub use crate::policy::Policy;
     pub use crate::site::Site;
 }

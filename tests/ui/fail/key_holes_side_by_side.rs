@@ -1,0 +1,8 @@
+use cache_runtime::cache_result;
+
+#[cache_result(expire = 60, key = "order:{day}{id}")]
+async fn order(day: u32, id: u64) -> String {
+    format!("{day}/{id}")
+}
+
+fn main() {}
