@@ -194,7 +194,10 @@ fn key_kind(options: &Options, args: &[Arg]) -> syn::Result<KeyKind> {
         )));
     }
     let template = Template::parse(lit)?;
-    let empty_prefix = options.prefix.as_ref().filter(|prefix| prefix.value().is_empty());
+    let empty_prefix = options
+        .prefix
+        .as_ref()
+        .filter(|prefix| prefix.value().is_empty());
     if let (Some(prefix), true) = (empty_prefix, template.literal_parts[0].is_empty()) {
         errors.push(Err(syn::Error::new(
             prefix.span(),

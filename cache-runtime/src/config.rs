@@ -5,6 +5,7 @@
 //! operation timeout 50 ms, a circuit breaker that opens after 3 outages in a
 //! row for 1 second, values up to 8 MiB.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -267,24 +268,65 @@ impl fmt::Debug for Config {
 /// The URL with any password replaced by `***`:
 /// `redis://user:pw@host/2` -> `redis://user:***@host/2`,
 /// `redis://pw@host` -> `redis://***@host`, `...?pass=pw` -> `...?pass=***`.
+///
+/// The user info runs to the last `@` of the URL, wherever it is: a
+/// password may hold `?`, `#`, `/` or `@` unencoded (see [`encode_userinfo`]).
+/// A URL whose query holds an `@` is redacted up to it: more than needed,
+/// never less.
 pub(crate) fn redact(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (format!("{scheme}://"), rest),
-        None => (String::new(), url),
-    };
-    // The last `@` before the query ends the user info, even when an
-    // unencoded password holds a `/` (the URL is then invalid, and its error
-    // message shows it, redacted).
-    let query_start = rest.find(['?', '#']).unwrap_or(rest.len());
-    let (before_query, query) = rest.split_at(query_start);
-    let rest = match before_query.rsplit_once('@') {
+    let (scheme, rest) = split_scheme(url);
+    let rest = match rest.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
             Some((user, _)) => format!("{user}:***@{host}"),
             None => format!("***@{host}"),
         },
-        None => before_query.to_owned(),
+        None => rest.to_owned(),
     };
-    format!("{scheme}{rest}{}", redact_query_password(query))
+    let query_start = rest.find(['?', '#']).unwrap_or(rest.len());
+    let (before_query, query) = rest.split_at(query_start);
+    format!("{scheme}{before_query}{}", redact_query_password(query))
+}
+
+/// The URL with the characters of its user info that a URL reserves
+/// (`?`, `#`, `/`, `@`, `[`, `]`, and `%` not followed by two hex digits)
+/// percent-encoded, so that `redis://:p?ss@host` means the password `p?ss`
+/// on `host`, as its writer meant, where a URL parser would take `?ss@host`
+/// for a query. The user info runs to the last `@`; Unix socket URLs,
+/// which have none, are left alone.
+pub(crate) fn encode_userinfo(url: &str) -> Cow<'_, str> {
+    let (scheme, rest) = split_scheme(url);
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return Cow::Borrowed(url);
+    };
+    let reserved = |at: usize, c: char| match c {
+        '?' | '#' | '/' | '@' | '[' | ']' => true,
+        '%' => !userinfo
+            .get(at + 1..at + 3)
+            .is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit())),
+        _ => false,
+    };
+    if scheme.contains("unix") || !userinfo.char_indices().any(|(at, c)| reserved(at, c)) {
+        return Cow::Borrowed(url);
+    }
+    let mut encoded = String::with_capacity(url.len() + 8);
+    encoded.push_str(scheme);
+    for (at, c) in userinfo.char_indices() {
+        match reserved(at, c) {
+            true => encoded.push_str(&format!("%{:02X}", c as u32)),
+            false => encoded.push(c),
+        }
+    }
+    encoded.push('@');
+    encoded.push_str(host);
+    Cow::Owned(encoded)
+}
+
+/// `("redis://", "rest")`; no scheme is an empty one.
+fn split_scheme(url: &str) -> (&str, &str) {
+    match url.find("://") {
+        Some(at) => url.split_at(at + 3),
+        None => ("", url),
+    }
 }
 
 fn redact_query_password(query: &str) -> String {
@@ -302,7 +344,7 @@ fn redact_query_password(query: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{encode_userinfo, redact};
 
     #[test]
     fn redact_hides_every_password_form() {
@@ -320,5 +362,36 @@ mod tests {
         assert_eq!(redact("redis://:p@ss:w@rd@host/0"), "redis://:***@host/0");
         assert_eq!(redact("redis://:pa/ss@host/0"), "redis://:***@host/0");
         assert_eq!(redact("redis://h?pass=pw"), "redis://h?pass=***");
+        assert_eq!(redact("redis://:p?ss@host/0"), "redis://:***@host/0");
+        assert_eq!(redact("redis://user:s3cr#t@host"), "redis://user:***@host");
+        assert_eq!(
+            redact("redis+cluster://:a?b#c@h1,h2"),
+            "redis+cluster://:***@h1,h2"
+        );
+    }
+
+    #[test]
+    fn reserved_characters_of_a_password_are_encoded() {
+        assert_eq!(
+            encode_userinfo("redis://:p?ss@host/0"),
+            "redis://:p%3Fss@host/0"
+        );
+        assert_eq!(
+            encode_userinfo("redis://user:s3cr#t@host"),
+            "redis://user:s3cr%23t@host"
+        );
+        assert_eq!(
+            encode_userinfo("redis://:a/b@c@h:1"),
+            "redis://:a%2Fb%40c@h:1"
+        );
+        assert_eq!(encode_userinfo("redis://:100%@h"), "redis://:100%25@h");
+        // Already encoded, or nothing to encode: as it was.
+        assert_eq!(encode_userinfo("redis://:p%3Fss@h"), "redis://:p%3Fss@h");
+        assert_eq!(encode_userinfo("redis://:plain@h/2"), "redis://:plain@h/2");
+        assert_eq!(encode_userinfo("redis://h:6379"), "redis://h:6379");
+        assert_eq!(
+            encode_userinfo("redis+unix:///tmp/r.sock?pass=p@ss"),
+            "redis+unix:///tmp/r.sock?pass=p@ss"
+        );
     }
 }

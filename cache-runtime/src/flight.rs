@@ -20,11 +20,23 @@
 //! A leader dropped before landing (its call was cancelled, or the function
 //! panicked) abandons the flight: its waiters wake, and one of them leads
 //! the next flight. Nobody waits on a call that will not finish.
+//!
+//! Nor on itself: a function whose body calls the same key again (itself,
+//! or another function on the same template), while its caller leads that
+//! key's flight or holds its lease, would wait for its own result forever.
+//! While a call's function runs, each poll of its body marks the key as
+//! running on this thread ([`Running`]); a call that misses a key so marked
+//! runs its function uncached instead of joining ([`running_here`]).
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll};
 
 use tokio::sync::Notify;
 
@@ -252,6 +264,61 @@ pub(crate) fn publish(lead: &mut Option<Lead<'_>>, outcome: impl FnOnce() -> Out
     }
 }
 
+thread_local! {
+    /// The keys whose functions are being polled on this thread, outermost
+    /// first, each as [`running_id`].
+    static RUNNING: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One running key of one cache's sync or async calls. Hashed: a collision
+/// only runs an inner call uncached.
+fn running_id(flights: &Flights, blocking: bool, key: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (flights as *const Flights as usize, blocking, key).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Whether a call of `key` is an ancestor of this code, running its
+/// function: then waiting for that key's flight or lease is waiting for
+/// oneself.
+pub(crate) fn running_here(flights: &Flights, blocking: bool, key: &str) -> bool {
+    let id = running_id(flights, blocking, key);
+    RUNNING.with(|running| running.borrow().contains(&id))
+}
+
+/// A cached function's body, marking its key as running on the thread
+/// that polls it, for the length of each poll.
+pub(crate) struct Running<F> {
+    id: u64,
+    body: F,
+}
+
+impl<F> Running<F> {
+    pub(crate) fn new(flights: &Flights, blocking: bool, key: &str, body: F) -> Self {
+        Running {
+            id: running_id(flights, blocking, key),
+            body,
+        }
+    }
+}
+
+impl<F: Future + Unpin> Future for Running<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        /// Unmarks the key when the poll ends, by return or by panic.
+        struct Unmark;
+        impl Drop for Unmark {
+            fn drop(&mut self) {
+                RUNNING.with(|running| running.borrow_mut().pop());
+            }
+        }
+        RUNNING.with(|running| running.borrow_mut().push(self.id));
+        let _unmark = Unmark;
+        Pin::new(&mut self.body).poll(cx)
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
@@ -360,6 +427,25 @@ mod tests {
         assert!(mark.passed());
         assert!(!other.passed());
         assert!(!blocking.passed());
+    }
+
+    #[test]
+    fn a_key_is_running_here_only_while_its_body_is_polled() {
+        let flights = Flights::default();
+        let inner = std::future::poll_fn(|_| {
+            assert!(running_here(&flights, false, "k"));
+            assert!(!running_here(&flights, true, "k"), "sync calls are apart");
+            assert!(!running_here(&flights, false, "other"));
+            assert!(
+                !running_here(&Flights::default(), false, "k"),
+                "another cache"
+            );
+            Poll::Ready(())
+        });
+        let inner = std::pin::pin!(inner);
+        let body = Running::new(&flights, false, "k", inner);
+        futures_util::FutureExt::now_or_never(body).expect("ready");
+        assert!(!running_here(&flights, false, "k"));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use tracing::{Instrument, Span};
 
 use crate::call::{Answer, Kind, Shape, Sharer, Value};
 use crate::call_key::{CallKeys, TierKey};
-use crate::flight::{land, publish, Joined, Lead, Outcome};
+use crate::flight::{land, publish, running_here, Joined, Lead, Outcome, Running};
 use crate::io::Io;
 use crate::lease::{self, Lease, Waited};
 use crate::local::{self, Held, Tier};
@@ -206,6 +206,17 @@ impl<'a, R, U> Call<'a, R, U> {
                         Looked::Miss(found) => stale = found,
                     }
                 }
+                // Called from its own function's body, for the key that body
+                // computes: its flight and lease are this call's own.
+                if lead.is_none() && running_here(flights, I::BLOCKING, &key) {
+                    tracing::warn!(
+                        function = self.site.name().unwrap_or_default(),
+                        "a cached call made while its own key is being computed, by the \
+                         caller's function; it runs uncached instead of waiting for itself"
+                    );
+                    self.count(Event::Uncached);
+                    break 'answer body.await;
+                }
                 let (Some(mark), None) = (&mark, &lead) else {
                     break;
                 };
@@ -351,7 +362,7 @@ impl<'a, R, U> Call<'a, R, U> {
             false => None,
         };
         let mut lead = lead;
-        let result = self.execute::<I>(lease.as_ref(), body).await;
+        let result = self.execute::<I>(key, lease.as_ref(), body).await;
         let kind = S::classify(&result);
         if let (Kind::Failed, Some(bytes)) = (&kind, stale) {
             if let Some(value) = self.cache.decode::<S::Stored>(key, &bytes) {
@@ -414,7 +425,7 @@ impl<'a, R, U> Call<'a, R, U> {
             return S::restore(newer);
         }
         self.count(Event::Refresh);
-        let result = self.execute::<I>(lease.as_ref(), body).await;
+        let result = self.execute::<I>(key, lease.as_ref(), body).await;
         let result = match S::classify(&result) {
             Kind::Value(value) if !(self.unless)(value) => {
                 if let Some(json) = self.encode(key, value) {
@@ -451,8 +462,17 @@ impl<'a, R, U> Call<'a, R, U> {
         }
     }
 
-    /// Runs the function (renewing `lease` meanwhile) and measures it.
-    async fn execute<I: Io>(&self, lease: Option<&Lease>, body: impl Future<Output = R>) -> R {
+    /// Runs the function for `key` (renewing `lease` meanwhile) and
+    /// measures it. While its body is polled, the key is marked as running
+    /// on this thread: a call of the same key from within waits on nobody.
+    async fn execute<I: Io>(
+        &self,
+        key: &str,
+        lease: Option<&Lease>,
+        body: impl Future<Output = R>,
+    ) -> R {
+        let body = std::pin::pin!(body);
+        let body = Running::new(self.cache.flights(), I::BLOCKING, key, body);
         let started = Instant::now();
         let result = match lease {
             Some(lease) => lease.hold::<I, _>(body).await,

@@ -254,7 +254,11 @@ fn is_reserved(c: char, separators: &str) -> bool {
 pub(crate) fn separators(literal_parts: &[&str]) -> String {
     let inner = literal_parts.get(1..literal_parts.len().saturating_sub(1));
     let mut separators = String::new();
-    for c in inner.unwrap_or(&[]).iter().filter_map(|part| part.chars().next()) {
+    for c in inner
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|part| part.chars().next())
+    {
         if !separators.contains(c) {
             separators.push(c);
         }
@@ -682,5 +686,196 @@ mod tests {
         let prefix = KeyPattern::prefix("svc");
         assert!(prefix.matches("svc:anything:at:all"));
         assert!(!prefix.matches("svc2:x"));
+    }
+}
+
+/// The key model's invariants over generated inputs: distinct arguments
+/// give distinct keys, rendered templates are injective, and a template's
+/// pattern takes its own keys and no other template's.
+#[cfg(test)]
+mod properties {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+    use serde::Serialize;
+
+    use super::*;
+
+    /// Strings that lean on what a key's structure is made of.
+    fn text() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                4 => prop::sample::select(vec![
+                    ":", "*", "{", "}", "?", "[", "]", "\\", "%", "%3A", ",", "\"", "-", "/",
+                    "|", " ", "\n", "lease", "null", "NaN", "é", "→", "🦀", "0", "42", "a",
+                ])
+                .prop_map(str::to_owned),
+                1 => any::<String>(),
+            ],
+            0..6,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    fn float() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(0.0),
+            Just(-0.0),
+            any::<f64>(),
+        ]
+    }
+
+    #[derive(Clone, Debug, Serialize)]
+    enum Arg {
+        Text(String),
+        Float(f64),
+        Int(i64),
+        Opt(Option<Box<Arg>>),
+        List(Vec<Arg>),
+        Map(BTreeMap<String, Arg>),
+        Point { x: f64, label: String },
+    }
+
+    /// Equality as a key sees it: floats by bits, every NaN one value.
+    fn same(a: &Arg, b: &Arg) -> bool {
+        let float = |a: f64, b: f64| (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits();
+        match (a, b) {
+            (Arg::Text(a), Arg::Text(b)) => a == b,
+            (Arg::Float(a), Arg::Float(b)) => float(*a, *b),
+            (Arg::Int(a), Arg::Int(b)) => a == b,
+            (Arg::Opt(a), Arg::Opt(b)) => match (a, b) {
+                (Some(a), Some(b)) => same(a, b),
+                (a, b) => a.is_none() && b.is_none(),
+            },
+            (Arg::List(a), Arg::List(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same(a, b))
+            }
+            (Arg::Map(a), Arg::Map(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b)
+                        .all(|((ka, a), (kb, b))| ka == kb && same(a, b))
+            }
+            (Arg::Point { x, label }, Arg::Point { x: x2, label: l2 }) => {
+                float(*x, *x2) && label == l2
+            }
+            _ => false,
+        }
+    }
+
+    fn arg() -> impl Strategy<Value = Arg> {
+        let leaf = prop_oneof![
+            text().prop_map(Arg::Text),
+            float().prop_map(Arg::Float),
+            any::<i64>().prop_map(Arg::Int),
+            (float(), text()).prop_map(|(x, label)| Arg::Point { x, label }),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::option::of(inner.clone()).prop_map(|a| Arg::Opt(a.map(Box::new))),
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Arg::List),
+                prop::collection::btree_map(text(), inner, 0..3).prop_map(Arg::Map),
+            ]
+        })
+    }
+
+    fn key(args: &[Arg]) -> String {
+        let mut hasher = KeyHasher::new("app::f").arg("app::T");
+        for arg in args {
+            hasher = hasher.arg(arg);
+        }
+        hasher.finish().unwrap().to_key("cache", None)
+    }
+
+    proptest! {
+        #[test]
+        fn distinct_arguments_have_distinct_keys(
+            a in prop::collection::vec(arg(), 0..3),
+            b in prop::collection::vec(arg(), 0..3),
+        ) {
+            let equal = a.len() == b.len() && a.iter().zip(&b).all(|(a, b)| same(a, b));
+            prop_assert_eq!(equal, key(&a) == key(&b));
+        }
+
+        #[test]
+        fn the_same_arguments_have_the_same_key(a in prop::collection::vec(arg(), 0..3)) {
+            prop_assert_eq!(key(&a), key(&a.clone()));
+        }
+    }
+
+    /// A template: literal text, then holes each followed by text; inner
+    /// texts start with punctuation, as the macro requires.
+    fn template() -> impl Strategy<Value = Vec<String>> {
+        let inner = (
+            prop::sample::select(vec![":", "-", "/", "|", ".", "_", "@", "→"]),
+            text(),
+        )
+            .prop_map(|(first, rest)| format!("{first}{rest}"));
+        (text(), prop::collection::vec(inner, 0..3), text()).prop_map(|(head, inner, tail)| {
+            let mut parts = vec![head];
+            parts.extend(inner);
+            parts.push(tail);
+            parts
+        })
+    }
+
+    fn render(parts: &[String], values: &[String]) -> String {
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        let separators: &'static str = Box::leak(separators(&refs).into_boxed_str());
+        let mut rendered = parts[0].clone();
+        for (value, part) in values.iter().zip(&parts[1..]) {
+            rendered.push_str(&hole(value, separators).to_string());
+            rendered.push_str(part);
+        }
+        template_key("cache", &rendered)
+    }
+
+    fn pattern(parts: &[String]) -> KeyPattern {
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        KeyPattern::template("cache", &refs)
+    }
+
+    proptest! {
+        #[test]
+        fn a_template_renders_distinct_values_apart(
+            parts in template(),
+            a in prop::collection::vec(text(), 3),
+            b in prop::collection::vec(text(), 3),
+        ) {
+            let holes = parts.len() - 1;
+            let (a, b) = (&a[..holes], &b[..holes]);
+            prop_assert_eq!(a == b, render(&parts, a) == render(&parts, b));
+        }
+
+        #[test]
+        fn a_templates_pattern_takes_its_keys(
+            parts in template(),
+            values in prop::collection::vec(text(), 3),
+        ) {
+            let key = render(&parts, &values[..parts.len() - 1]);
+            let pattern = pattern(&parts);
+            prop_assert!(pattern.matches(&key), "{key} / {:?}", pattern);
+            prop_assert!(glob_matches(pattern.glob(), &key));
+            let lease = format!("{key}:lease");
+            prop_assert!(!pattern.matches(&lease));
+        }
+
+        #[test]
+        fn a_template_never_takes_a_longer_templates_keys(
+            head in text(),
+            id in text(),
+            suffix in text(),
+        ) {
+            // `user:{id}` and `user:{id}:orders`, whatever the texts.
+            let short = vec![format!("{head}:"), String::new()];
+            let long = vec![format!("{head}:"), format!(":{suffix}")];
+            let key = render(&long, std::slice::from_ref(&id));
+            prop_assert!(!pattern(&short).matches(&key), "{key}");
+            let hashed = KeyHasher::new("app::f").finish().unwrap().to_key("cache", None);
+            prop_assert!(!pattern(&[String::new(), String::new()]).matches(&hashed));
+        }
     }
 }

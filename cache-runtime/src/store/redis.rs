@@ -13,6 +13,7 @@
 //! it back. On a Tokio runtime that probe is a `PING` from a task of its own
 //! ([`Prober`]), so that no call waits on a Redis that does not answer.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use super::breaker::{Breaker, Permit};
 use super::client::{cluster_client, cluster_nodes, Blocking, Client, Shared};
 use super::ops::{command, Op, Request};
 use super::reads::Reads;
-use crate::config::{redact, Backend, Config};
+use crate::config::{encode_userinfo, redact, Backend, Config};
 use crate::key::KeyPattern;
 use crate::Error;
 
@@ -37,6 +38,8 @@ pub(crate) struct RedisStore {
     /// passwords redacted.
     pub(crate) url: String,
     connection: OnceCell<Shared>,
+    /// Connection attempts that failed so far (see `connection`).
+    failed_connects: AtomicU64,
     /// Connections for sync functions and blocking calls.
     idle: Mutex<Vec<Blocking>>,
     breaker: Breaker,
@@ -89,6 +92,14 @@ impl RedisStore {
             Backend::Cluster { nodes } => (nodes.join(","), Some(nodes.clone())),
             Backend::Embedded | Backend::Disabled => unreachable!("not a Redis backend"),
         };
+        // Passwords as their writers meant them, whatever they hold.
+        let url = encode_userinfo(&url).into_owned();
+        let nodes = nodes.map(|nodes| {
+            nodes
+                .iter()
+                .map(|node| encode_userinfo(node).into_owned())
+                .collect::<Vec<_>>()
+        });
         let shown = match &nodes {
             Some(nodes) => nodes
                 .iter()
@@ -140,6 +151,7 @@ impl RedisStore {
             ),
             url: shown,
             connection: OnceCell::new(),
+            failed_connects: AtomicU64::new(0),
             idle: Mutex::new(Vec::new()),
             connect_timeout: config.connect_timeout,
             op_timeout: config.op_timeout,
@@ -294,12 +306,22 @@ impl RedisStore {
 
     /// The shared connection, opened first if need be (within the connect
     /// timeout).
+    ///
+    /// Callers that come while a connection is being opened wait for that
+    /// attempt; if it fails, they fail with it, each within one connect
+    /// timeout. (Left to the `OnceCell`, each waiter would try in turn
+    /// after the one before it failed: the twentieth caller against a Redis
+    /// that accepts connections but never answers waited twenty timeouts.)
     pub(crate) async fn connection(&self) -> Result<&Shared, Error> {
         if let Some(connection) = self.connection.get() {
             return Ok(connection);
         }
+        let failed_before = self.failed_connects.load(Ordering::Acquire);
         let connect = async {
-            match tokio::time::timeout(
+            if self.failed_connects.load(Ordering::Acquire) != failed_before {
+                return Err(Error::Unavailable(self.breaker.cooldown()));
+            }
+            let connected = match tokio::time::timeout(
                 self.connect_timeout,
                 self.client.connect(self.connect_timeout),
             )
@@ -307,7 +329,11 @@ impl RedisStore {
             {
                 Ok(result) => result.map_err(Error::from),
                 Err(_) => Err(Error::Timeout(self.connect_timeout)),
+            };
+            if connected.is_err() {
+                self.failed_connects.fetch_add(1, Ordering::Release);
             }
+            connected
         };
         // Boxed: connecting is a large future, and every command's future
         // would carry its size (and move it) though it runs once.

@@ -1,0 +1,537 @@
+//! A cache may make a call faster, never wrong: adversarial inputs against a
+//! real redis-server. Each test is one way a cache can return another
+//! call's value, delete keys that are not its own, or hang, and shows that
+//! this one does not.
+
+mod support;
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use cache_runtime::{cache_result, entry, function, Cache, Config, Error};
+use serde::{Deserialize, Serialize};
+use support::RedisServer;
+
+fn cache_for(server: &RedisServer) -> Cache {
+    Config::redis(server.url()).build().expect("valid URL")
+}
+
+fn runs(counter: &AtomicUsize) -> usize {
+    counter.load(Ordering::SeqCst)
+}
+
+// --- Generic impls: a key, a site and a tier key per instantiation. ---
+
+pub trait Named {
+    const NAME: &'static str;
+}
+
+#[derive(Serialize)]
+pub struct Alpha;
+#[derive(Serialize)]
+pub struct Beta;
+
+impl Named for Alpha {
+    const NAME: &'static str = "alpha";
+}
+impl Named for Beta {
+    const NAME: &'static str = "beta";
+}
+
+pub struct Table<T>(std::marker::PhantomData<T>);
+
+impl<T: Named> Table<T> {
+    fn new() -> Self {
+        Table(std::marker::PhantomData)
+    }
+
+    #[cache_result(expire = 60, store = cache, skip(self, cache, calls))]
+    async fn name(&self, cache: &Cache, calls: &AtomicUsize) -> String {
+        calls.fetch_add(1, Ordering::SeqCst);
+        T::NAME.to_owned()
+    }
+
+    #[cache_result(expire = 60, store = cache, skip(cache, calls), local = true)]
+    fn label(cache: &Cache, calls: &AtomicUsize, id: u64) -> String {
+        calls.fetch_add(1, Ordering::SeqCst);
+        format!("{}-{id}", T::NAME)
+    }
+}
+
+#[tokio::test]
+async fn each_instantiation_of_a_generic_impl_has_keys_of_its_own() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let calls = AtomicUsize::new(0);
+    let (alpha, beta) = (Table::<Alpha>::new(), Table::<Beta>::new());
+
+    assert_eq!(alpha.name(&cache, &calls).await, "alpha");
+    assert_eq!(beta.name(&cache, &calls).await, "beta");
+    assert_eq!(alpha.name(&cache, &calls).await, "alpha");
+    assert_eq!(beta.name(&cache, &calls).await, "beta");
+    assert_eq!(runs(&calls), 2, "one run per instantiation, then hits");
+    let keys = server.keys();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys
+        .iter()
+        .any(|key| key.contains("Table<correctness::Alpha>::name")));
+    assert!(keys
+        .iter()
+        .any(|key| key.contains("Table<correctness::Beta>::name")));
+
+    // `entry!` derives the key the call used: evicting Alpha's runs it again.
+    entry!(alpha.name(&cache, &calls)).evict().await.unwrap();
+    assert_eq!(alpha.name(&cache, &calls).await, "alpha");
+    assert_eq!(beta.name(&cache, &calls).await, "beta");
+    assert_eq!(runs(&calls), 3);
+
+    // And `function!` clears one instantiation, not the other.
+    assert_eq!(function!(alpha.name).clear_in(&cache).await.unwrap(), 1);
+    assert_eq!(server.keys().len(), 1);
+}
+
+#[test]
+fn each_instantiation_keeps_its_own_in_process_copies() {
+    let server = RedisServer::start();
+    let cache = Config::redis(server.url())
+        .local_tier(cache_runtime::LocalTier::default())
+        .build()
+        .unwrap();
+    let calls = AtomicUsize::new(0);
+    for _ in 0..3 {
+        assert_eq!(Table::<Alpha>::label(&cache, &calls, 7), "alpha-7");
+        assert_eq!(Table::<Beta>::label(&cache, &calls, 7), "beta-7");
+    }
+    assert_eq!(runs(&calls), 2);
+    let stats = cache_runtime::stats();
+    let alpha = stats
+        .iter()
+        .find(|s| s.function == "correctness::Table<correctness::Alpha>::label")
+        .expect("Alpha's site is registered under its own name");
+    assert_eq!(alpha.executions, 1);
+}
+
+// --- Templates: no value forges a separator; a clear takes its own keys. ---
+
+#[cache_result(expire = 60, store = cache, key = "user:{id}")]
+async fn user(cache: &Cache, calls: &AtomicUsize, id: &str) -> String {
+    calls.fetch_add(1, Ordering::SeqCst);
+    format!("user {id}")
+}
+
+#[cache_result(expire = 60, store = cache, key = "user:{id}:orders")]
+async fn orders(cache: &Cache, calls: &AtomicUsize, id: &str) -> String {
+    calls.fetch_add(1, Ordering::SeqCst);
+    format!("orders of {id}")
+}
+
+#[cache_result(expire = 60, store = cache, key = "user:{id}", lock = true)]
+async fn locked_user(cache: &Cache, calls: &AtomicUsize, id: &str) -> String {
+    calls.fetch_add(1, Ordering::SeqCst);
+    format!("user {id}")
+}
+
+#[tokio::test]
+async fn a_template_value_cannot_reach_another_templates_key() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let calls = AtomicUsize::new(0);
+
+    assert_eq!(orders(&cache, &calls, "5").await, "orders of 5");
+    assert_eq!(user(&cache, &calls, "5:orders").await, "user 5:orders");
+    assert_eq!(user(&cache, &calls, "42").await, "user 42");
+    assert_eq!(runs(&calls), 3);
+    assert_eq!(
+        server.keys(),
+        [
+            "cache:user:42",
+            "cache:user:5%3Aorders",
+            "cache:user:5:orders"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_crafted_value_cannot_reach_a_lease() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let calls = AtomicUsize::new(0);
+    // Another process holds the lease of `user:5` (its function is running).
+    server.cli(&["SET", "cache:user:5:lease", "someone-else", "PX", "60000"]);
+
+    let started = Instant::now();
+    let value = locked_user(&cache, &calls, "5:lease").await;
+    assert_eq!(value, "user 5:lease");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the call waited on another key's lease: {:?}",
+        started.elapsed()
+    );
+    assert!(server.keys().contains(&"cache:user:5%3Alease".to_owned()));
+}
+
+#[cache_result(expire = 60, store = cache, key = "{id}")]
+async fn bare(cache: &Cache, id: &str) -> String {
+    id.to_owned()
+}
+
+#[cache_result(expire = 60, store = cache, skip(cache))]
+async fn hashed(cache: &Cache, id: u64) -> u64 {
+    id
+}
+
+#[tokio::test]
+async fn a_templates_clear_deletes_its_own_keys_only() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let calls = AtomicUsize::new(0);
+    for id in ["1", "a:b", "*", "{x}", "é?"] {
+        bare(&cache, id).await;
+        user(&cache, &calls, id).await;
+        orders(&cache, &calls, id).await;
+    }
+    hashed(&cache, 1).await;
+    server.cli(&["SET", "session:abc", "someone"]);
+    server.cli(&["SET", "cache:user:1:lease", "a lease"]);
+    let before = server.keys().len();
+
+    assert_eq!(function!(bare).clear_in(&cache).await.unwrap(), 5);
+    assert_eq!(function!(user).clear_in(&cache).await.unwrap(), 5);
+    let left = server.keys();
+    assert_eq!(left.len(), before - 10, "{left:?}");
+    assert!(left.iter().all(|key| key.ends_with(":orders")
+        || key.contains("hashed")
+        || key == "session:abc"
+        || key == "cache:user:1:lease"));
+}
+
+#[tokio::test]
+async fn a_template_under_an_empty_prefix_refuses_to_clear() {
+    let server = RedisServer::start();
+    let cache = Config::redis(server.url()).prefix("").build().unwrap();
+    bare(&cache, "1").await;
+    server.cli(&["SET", "other-application", "its data"]);
+
+    let error = function!(bare).clear_in(&cache).await.unwrap_err();
+    assert!(matches!(error, Error::Unscoped(_)), "{error}");
+    assert_eq!(server.keys(), ["1", "other-application"]);
+}
+
+// --- Non-finite floats: keys of their own, values never read back wrong. ---
+
+#[cache_result(expire = 60, store = cache, skip(cache, calls))]
+async fn scaled(cache: &Cache, calls: &AtomicUsize, x: f64) -> String {
+    calls.fetch_add(1, Ordering::SeqCst);
+    format!("{x}")
+}
+
+#[cache_result(expire = 60, store = cache, skip(cache, calls), cache_none = true)]
+async fn maybe(cache: &Cache, calls: &AtomicUsize, x: f64) -> Option<f64> {
+    calls.fetch_add(1, Ordering::SeqCst);
+    Some(x)
+}
+
+#[tokio::test]
+async fn nan_and_infinities_have_keys_of_their_own() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let calls = AtomicUsize::new(0);
+    for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        assert_eq!(scaled(&cache, &calls, x).await, format!("{x}"));
+    }
+    for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        assert_eq!(scaled(&cache, &calls, x).await, format!("{x}"));
+    }
+    assert_eq!(runs(&calls), 3);
+    assert_eq!(server.keys().len(), 3);
+}
+
+#[tokio::test]
+async fn a_non_finite_result_is_returned_and_not_stored() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let calls = AtomicUsize::new(0);
+    for _ in 0..2 {
+        let value = maybe(&cache, &calls, f64::NAN).await;
+        assert!(value.is_some_and(f64::is_nan), "{value:?}");
+    }
+    assert_eq!(runs(&calls), 2, "a NaN has no JSON: nothing was stored");
+    assert!(server.keys().is_empty());
+    assert_eq!(maybe(&cache, &calls, 1.5).await, Some(1.5));
+    assert_eq!(maybe(&cache, &calls, 1.5).await, Some(1.5));
+    assert_eq!(runs(&calls), 3);
+}
+
+// --- Re-entrant calls run; they never wait for themselves. ---
+
+#[cache_result(expire = 60, store = cache, skip(cache, calls, outer))]
+async fn reentrant(cache: &Cache, calls: &AtomicUsize, outer: bool, n: u64) -> u64 {
+    calls.fetch_add(1, Ordering::SeqCst);
+    match outer {
+        // The same key as this call's: the inner call must not join it.
+        true => Box::pin(reentrant(cache, calls, false, n)).await + 1,
+        false => n,
+    }
+}
+
+#[cache_result(expire = 60, store = cache, skip(cache, calls, outer))]
+fn reentrant_sync(cache: &Cache, calls: &AtomicUsize, outer: bool, n: u64) -> u64 {
+    calls.fetch_add(1, Ordering::SeqCst);
+    match outer {
+        true => reentrant_sync(cache, calls, false, n) + 1,
+        false => n,
+    }
+}
+
+#[cache_result(expire = 60, store = cache, skip(cache, calls, outer), coalesce = false, lock = true)]
+async fn reentrant_locked(cache: &Cache, calls: &AtomicUsize, outer: bool, n: u64) -> u64 {
+    calls.fetch_add(1, Ordering::SeqCst);
+    match outer {
+        true => Box::pin(reentrant_locked(cache, calls, false, n)).await + 1,
+        false => n,
+    }
+}
+
+#[tokio::test]
+async fn a_function_that_calls_its_own_key_runs_instead_of_waiting() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let calls = AtomicUsize::new(0);
+    let within = Duration::from_secs(5);
+
+    let value = tokio::time::timeout(within, reentrant(&cache, &calls, true, 7)).await;
+    assert_eq!(value.expect("no wait on itself"), 8);
+    assert_eq!(runs(&calls), 2);
+    assert_eq!(
+        reentrant(&cache, &calls, true, 7).await,
+        8,
+        "the outer result is stored"
+    );
+    assert_eq!(runs(&calls), 2);
+
+    let started = Instant::now();
+    let value = tokio::time::timeout(within, reentrant_locked(&cache, &calls, true, 9)).await;
+    assert_eq!(value.expect("no wait on its own lease"), 10);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_sync_function_that_calls_its_own_key_runs_instead_of_waiting() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let calls = AtomicUsize::new(0);
+        let value = reentrant_sync(&cache, &calls, true, 3);
+        let _ = done.send((value, runs(&calls)));
+    });
+    let (value, calls) = finished
+        .recv_timeout(Duration::from_secs(5))
+        .expect("no wait on itself");
+    assert_eq!((value, calls), (4, 2));
+}
+
+// --- Passwords with reserved characters: they work, and never show. ---
+
+#[tokio::test]
+async fn a_password_with_reserved_characters_connects_and_never_shows() {
+    let password = "p?ss#w/rd@1%";
+    let server = RedisServer::start_with_password(password);
+    let url = format!("redis://:{password}@127.0.0.1:{}/0", server.port());
+    let cache = Config::redis(&url)
+        .build()
+        .expect("the URL is read as meant");
+    cache
+        .ping()
+        .await
+        .expect("authenticated with the password as written");
+    let shown = format!("{cache:?} {:?}", Config::redis(&url));
+    assert!(
+        !shown.contains("p?ss") && !shown.contains("rd@1"),
+        "{shown}"
+    );
+
+    // A URL that cannot be used at all says so without the password.
+    let error = Config::redis(format!("redis://user:{password}@127.0.0.1:notaport/0"))
+        .build()
+        .unwrap_err();
+    let text = format!("{error} {error:?}");
+    assert!(!text.contains("p?ss") && !text.contains("rd@1"), "{text}");
+}
+
+// --- Connecting: concurrent first calls share one connect timeout. ---
+
+#[cache_result(expire = 60, store = cache, skip(cache))]
+async fn first(cache: &Cache, n: u64) -> u64 {
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_calls_wait_one_connect_timeout_at_most() {
+    // Accepts connections (the kernel's backlog) and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connect_timeout = Duration::from_millis(500);
+    let cache = Config::redis(format!("redis://127.0.0.1:{port}"))
+        .connect_timeout(connect_timeout)
+        .build()
+        .unwrap();
+    let cache = std::sync::Arc::new(cache);
+    let tasks: Vec<_> = (0..20)
+        .map(|n| {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                assert_eq!(first(&cache, n).await, n);
+                started.elapsed()
+            })
+        })
+        .collect();
+    let mut slowest = Duration::ZERO;
+    for task in tasks {
+        slowest = slowest.max(task.await.unwrap());
+    }
+    // Serially, the twentieth would wait twenty timeouts (10 s).
+    assert!(
+        slowest < connect_timeout * 4,
+        "a first call waited {slowest:?}, more than one connect attempt"
+    );
+    drop(listener);
+}
+
+// --- Stored values round-trip, whatever they hold. ---
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Record {
+    name: String,
+    score: f64,
+    tags: std::collections::BTreeMap<String, Vec<i64>>,
+    nested: Option<Box<Record>>,
+}
+
+#[cache_result(expire = 60, store = cache, skip(cache, calls, value))]
+async fn stored(cache: &Cache, calls: &AtomicUsize, id: u64, value: &Record) -> Record {
+    calls.fetch_add(1, Ordering::SeqCst);
+    value.clone()
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![":", "*", "{x}", "?", "é", "🦀", "\"", "\\", "\0", ""])
+                .prop_map(str::to_owned),
+            any::<String>(),
+        ]
+    }
+
+    fn record() -> impl Strategy<Value = Record> {
+        let leaf = (
+            text(),
+            any::<f64>().prop_filter("finite", |x| x.is_finite()),
+            prop::collection::btree_map(text(), prop::collection::vec(any::<i64>(), 0..3), 0..3),
+        )
+            .prop_map(|(name, score, tags)| Record {
+                name,
+                score,
+                tags,
+                nested: None,
+            });
+        leaf.prop_recursive(2, 4, 1, |inner| {
+            (inner.clone(), inner).prop_map(|(mut outer, nested)| {
+                outer.nested = Some(Box::new(nested));
+                outer
+            })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 48,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// What a hit returns is what the miss returned, through real Redis.
+        #[test]
+        fn every_stored_value_round_trips(value in record()) {
+            let (server, runtime) = shared();
+            let cache = Config::redis(server.url()).build().unwrap();
+            let calls = AtomicUsize::new(0);
+            let id = NEXT_ID.fetch_add(1, Ordering::SeqCst) as u64;
+            let (miss, hit) = runtime.block_on(async {
+                let miss = stored(&cache, &calls, id, &value).await;
+                let hit = stored(&cache, &calls, id, &value).await;
+                (miss, hit)
+            });
+            prop_assert_eq!(runs(&calls), 1);
+            prop_assert_eq!(&miss, &value);
+            prop_assert_eq!(&hit, &value);
+        }
+
+        /// Whatever ids two template functions were called with, clearing
+        /// one leaves every key of the other, and every other key.
+        #[test]
+        fn a_clear_never_reaches_beyond_its_function(
+            ids in prop::collection::vec(text(), 1..6),
+            others in prop::collection::vec(text(), 1..6),
+        ) {
+            let server = clearing_server();
+            server.cli(&["FLUSHALL"]);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let cache = Config::redis(server.url()).build().unwrap();
+            let calls = AtomicUsize::new(0);
+            runtime.block_on(async {
+                for id in &ids {
+                    user(&cache, &calls, id).await;
+                }
+                for id in &others {
+                    orders(&cache, &calls, id).await;
+                    bare(&cache, id).await;
+                }
+                hashed(&cache, 1).await;
+            });
+            let before = server.keys();
+            let cleared = runtime.block_on(function!(user).clear_in(&cache)).unwrap();
+            let after = server.keys();
+            let mut distinct = ids.clone();
+            distinct.sort();
+            distinct.dedup();
+            prop_assert_eq!(cleared as usize, distinct.len());
+            prop_assert_eq!(after.len(), before.len() - distinct.len());
+            prop_assert!(after.iter().all(|key| before.contains(key)));
+        }
+    }
+
+    static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+
+    /// The clearing property's own server, emptied before each case.
+    fn clearing_server() -> &'static RedisServer {
+        static SERVER: std::sync::OnceLock<RedisServer> = std::sync::OnceLock::new();
+        SERVER.get_or_init(RedisServer::start)
+    }
+
+    /// One server and runtime for the round trips (each case uses new ids).
+    fn shared() -> &'static (RedisServer, tokio::runtime::Runtime) {
+        static SHARED: std::sync::OnceLock<(RedisServer, tokio::runtime::Runtime)> =
+            std::sync::OnceLock::new();
+        SHARED.get_or_init(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            (RedisServer::start(), runtime)
+        })
+    }
+}
