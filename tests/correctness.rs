@@ -535,3 +535,110 @@ mod properties {
         })
     }
 }
+
+// --- Locks: fencing tokens; conditional writes are never resent blindly. ---
+
+#[tokio::test]
+async fn each_lock_holder_gets_a_larger_fencing_token() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let lock = cache.lock("report").ttl(Duration::from_millis(200));
+
+    let first = lock.acquire().await.unwrap();
+    assert_eq!(first.fence(), 1);
+    assert_eq!(server.cli(&["GET", "{lock:report}:fence"]), "1");
+    // The first holder stalls past its TTL; the next one takes over.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = lock.acquire().await.unwrap();
+    assert!(second.fence() > first.fence());
+    // The counter never expires: numbers only grow.
+    assert_eq!(server.cli(&["PTTL", "{lock:report}:fence"]), "-1");
+    second.release().await.unwrap();
+    assert_eq!(lock.acquire().await.unwrap().fence(), 3);
+    assert!(matches!(first.release().await, Err(Error::LockLost { .. })));
+}
+
+/// Forwards connections to `upstream`; when armed, passes the next request
+/// on and drops the connection instead of its reply: a command that ran,
+/// whose answer was lost.
+struct ReplyDropper {
+    port: u16,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ReplyDropper {
+    async fn start(upstream: u16) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let arm = armed.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let arm = arm.clone();
+                tokio::spawn(async move {
+                    let mut server = tokio::net::TcpStream::connect(("127.0.0.1", upstream))
+                        .await
+                        .unwrap();
+                    let (mut request, mut reply) = (vec![0; 64 * 1024], vec![0; 64 * 1024]);
+                    loop {
+                        let n = match client.read(&mut request).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        if server.write_all(&request[..n]).await.is_err() {
+                            return;
+                        }
+                        let Ok(m) = server.read(&mut reply).await else {
+                            return;
+                        };
+                        if arm.swap(false, Ordering::SeqCst) {
+                            return; // ran, and its reply is lost with the connection
+                        }
+                        if m == 0 || client.write_all(&reply[..m]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        ReplyDropper { port, armed }
+    }
+
+    fn arm(&self) {
+        self.armed.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_lock_whose_reply_was_lost_is_still_its_holders() {
+    let server = RedisServer::start();
+    let proxy = ReplyDropper::start(server.port()).await;
+    let cache = Config::redis(format!("redis://127.0.0.1:{}", proxy.port))
+        .op_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    cache.ping().await.unwrap();
+    let lock = cache.lock("job");
+
+    // The acquire ran, its reply was lost: sent again, it finds its own
+    // token and answers the same fence (a resent `SET NX` said "taken").
+    proxy.arm();
+    let guard = lock
+        .try_acquire()
+        .await
+        .unwrap()
+        .expect("the lock is this holder's");
+    assert_eq!(guard.fence(), 1);
+    assert_eq!(server.cli(&["GET", "{lock:job}:fence"]), "1");
+
+    // The release ran, its reply was lost: not resent (a second
+    // compare-and-delete finds nothing and says "lost"); an I/O error.
+    proxy.arm();
+    let error = guard.release().await.unwrap_err();
+    assert!(!matches!(error, Error::LockLost { .. }), "{error}");
+    assert!(
+        server.keys().iter().all(|key| key != "lock:job"),
+        "it was released"
+    );
+}

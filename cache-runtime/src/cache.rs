@@ -157,18 +157,20 @@ impl Cache {
 
     /// Deletes the keys `pattern` matches, and announces it: in-process
     /// tiers drop every copy (clears are rare; a pattern is not worth
-    /// matching copy by copy).
+    /// matching copy by copy). Announced even when the delete failed: it
+    /// may have deleted some keys before it did, and a copy must not
+    /// outlive its key.
     pub(crate) async fn delete_matching(&self, pattern: &KeyPattern) -> Result<u64, Error> {
-        let deleted = self.inner.store.delete_matching(pattern).await?;
-        self.announce(Invalidation::All).await?;
-        Ok(deleted)
+        let deleted = self.inner.store.delete_matching(pattern).await;
+        let announced = self.announce(Invalidation::All).await;
+        settled(deleted, announced)
     }
 
     /// [`Cache::delete_matching`] for sync code.
     pub(crate) fn delete_matching_blocking(&self, pattern: &KeyPattern) -> Result<u64, Error> {
-        let deleted = self.inner.store.delete_matching_blocking(pattern)?;
-        self.announce_blocking(Invalidation::All)?;
-        Ok(deleted)
+        let deleted = self.inner.store.delete_matching_blocking(pattern);
+        let announced = self.announce_blocking(Invalidation::All);
+        settled(deleted, announced)
     }
 
     fn prefix_pattern(&self) -> Result<KeyPattern, Error> {
@@ -308,4 +310,11 @@ pub fn global() -> &'static Cache {
             Cache::disabled()
         })
     })
+}
+
+/// A clear's count once announced; the delete's error first, if both failed.
+fn settled(deleted: Result<u64, Error>, announced: Result<(), Error>) -> Result<u64, Error> {
+    let deleted = deleted?;
+    announced?;
+    Ok(deleted)
 }

@@ -70,7 +70,8 @@ pub(crate) async fn acquire_or_wait<I: Io>(cache: &Cache, key: &str) -> Waited {
         },
         key,
     };
-    let deadline = Instant::now() + times.wait;
+    // No deadline for a wait no `Instant` can hold: it waits as if forever.
+    let deadline = Instant::now().checked_add(times.wait);
     let mut pause = FIRST_POLL;
     loop {
         match I::exec(cache.store(), &claim).await {
@@ -94,12 +95,15 @@ pub(crate) async fn acquire_or_wait<I: Io>(cache: &Cache, key: &str) -> Waited {
             }
         }
         let now = Instant::now();
-        if now >= deadline {
+        let left = deadline.map_or(Duration::MAX, |deadline| {
+            deadline.saturating_duration_since(now)
+        });
+        if left.is_zero() {
             tracing::debug!(key, wait = ?times.wait, "waited for the lease holder long enough; computing");
             held.forget();
             return Waited::GaveUp;
         }
-        I::sleep(pause.min(deadline - now)).await;
+        I::sleep(pause.min(left)).await;
         pause = (pause * 2).min(MAX_POLL);
     }
 }

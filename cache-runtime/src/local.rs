@@ -462,9 +462,12 @@ impl Tier {
             self.entries.remove(&Lookup(&replaced));
         }
         // An invalidation between the check above and the holder has not
-        // seen this copy: take it back. (One after it finds the holder.)
+        // seen this copy: take it back, and its holder with it. (One after
+        // it finds the holder.)
         if self.epoch() != epoch {
-            self.entries.remove(&Lookup(&local));
+            if let Some((key, slot)) = self.entries.remove(&Lookup(&local)) {
+                self.holders.forget(&key.redis_key, slot.fill);
+            }
         }
     }
 

@@ -1,8 +1,11 @@
 //! A distributed lock: mutual exclusion across processes through one Redis
 //! key, as the Redis documentation describes it for a single instance.
 //!
-//! - Acquire: `SET lock:<name> <token> NX PX <ttl>`, the token 128 random
+//! - Acquire: sets `lock:<name>` to `<token>` with a TTL if nobody holds
+//!   it (a script: `SET ... PX <ttl>` after a `GET`), the token 128 random
 //!   bits of this holder's; retried with backoff until the wait runs out.
+//!   In the same script, the lock's fencing counter (a key of its own that
+//!   never expires) counts one more: [`LockGuard::fence`].
 //! - Release: a Lua script deletes the key only if it still holds the token,
 //!   so a holder whose lock expired (a long pause, a slow job) can never
 //!   release the lock of the holder after it.
@@ -11,6 +14,24 @@
 //!
 //! Locks do not fail open: when Redis cannot be reached, acquiring is an
 //! error, never a lock that excludes nobody.
+//!
+//! A lock's TTL is what keeps a crashed holder from blocking everyone: so a
+//! holder that pauses past it (a GC, a swapped-out process, a slow disk)
+//! may still be working when the next holder starts. No lock can stop
+//! that; the resource can. Each acquisition gets a *fencing token*, a
+//! number larger than every earlier holder's; write it with your data,
+//! and have the resource refuse a write whose token is smaller than the
+//! last it accepted:
+//!
+//! ```no_run
+//! # async fn save(cache: &cache_runtime::Cache) -> Result<(), cache_runtime::Error> {
+//! let guard = cache.lock("report:2026-12").acquire().await?;
+//! let fence = guard.fence();
+//! // UPDATE reports SET body = $1, fence = $2 WHERE id = $3 AND fence < $2
+//! // (zero rows: a later holder wrote first; this one's lock had expired)
+//! guard.release().await?;
+//! # Ok(()) }
+//! ```
 //!
 //! ```no_run
 //! # async fn transfer(cache: &cache_runtime::Cache) -> Result<(), cache_runtime::Error> {
@@ -33,7 +54,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::io::{block_on, Async, Blocking, Io};
-use crate::store::ops::{Acquire, Extend, Release};
+use crate::store::ops::{Extend, LockAcquire, Release};
 use crate::store::Store;
 use crate::{Cache, Error};
 
@@ -138,21 +159,23 @@ impl Lock {
             return Err(Error::NoStore);
         }
         let held = Held::new(&self.cache, self.key.clone(), I::BLOCKING)?;
-        let acquire = Acquire {
+        let acquire = LockAcquire {
             key: &held.key,
+            fence: &fence_key(&self.key),
             token: &held.token,
             ttl: self.ttl,
         };
-        if !I::exec(store, &acquire).await? {
+        let Some(fence) = I::exec(store, &acquire).await? else {
             held.forget();
             return Ok(None);
-        }
+        };
         let lost = Arc::new(AtomicBool::new(false));
         let watchdog = (self.watchdog && !I::BLOCKING)
             .then(|| watchdog(&held, self.ttl, lost.clone()))
             .flatten();
         Ok(Some(LockGuard {
             name: self.name.clone(),
+            fence,
             held,
             ttl: self.ttl,
             lost,
@@ -177,6 +200,7 @@ impl fmt::Debug for Lock {
 /// code, else the TTL.
 pub struct LockGuard {
     name: String,
+    fence: u64,
     held: Held,
     ttl: Duration,
     lost: Arc<AtomicBool>,
@@ -187,6 +211,14 @@ impl LockGuard {
     /// The lock's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// This acquisition's fencing token: larger than that of every earlier
+    /// holder of the lock, so that a resource which remembers the largest
+    /// it accepted can refuse the writes of a holder whose lock expired
+    /// (see the [module docs](self)). Numbers start at 1 and only grow.
+    pub fn fence(&self) -> u64 {
+        self.fence
     }
 
     /// Whether the watchdog found the lock gone (expired, then taken or
@@ -256,6 +288,7 @@ impl fmt::Debug for LockGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockGuard")
             .field("key", &self.held.key)
+            .field("fence", &self.fence)
             .field("ttl", &self.ttl)
             .field("lost", &self.is_lost())
             .finish_non_exhaustive()
@@ -368,6 +401,26 @@ impl Drop for Held {
     }
 }
 
+/// The key of a lock's fencing counter, in the lock key's cluster slot (a
+/// script may only touch keys of one slot): `{lock:<name>}:fence`, or, when
+/// the lock key has a hash tag of its own, `{<tag>}:fence:<lock key>`.
+/// Either starts with `{`, so no lock key (`lock:...`) is ever one. A name
+/// holding a `}` with no tag before it (`a}b`, `{}x`) has no such key: on
+/// a Redis Cluster, acquiring it fails (`CROSSSLOT`), on one server it
+/// works.
+fn fence_key(lock_key: &str) -> String {
+    let tag = lock_key.find('{').and_then(|open| {
+        let rest = &lock_key[open + 1..];
+        rest.find('}')
+            .filter(|close| *close > 0)
+            .map(|close| &rest[..close])
+    });
+    match tag {
+        Some(tag) => format!("{{{tag}}}:fence:{lock_key}"),
+        None => format!("{{{lock_key}}}:fence"),
+    }
+}
+
 /// A random token of 128 bits, in hex, from the OS's CSPRNG.
 fn token() -> Result<String, Error> {
     let mut bytes = [0u8; 16];
@@ -398,6 +451,30 @@ mod tests {
         assert!(error.to_string().contains("`job`"), "{error}");
         guard.release().await.unwrap();
         assert!(lock.try_acquire().await.unwrap().is_some());
+    }
+
+    #[test]
+    fn a_fence_key_shares_its_locks_slot() {
+        assert_eq!(fence_key("lock:job"), "{lock:job}:fence");
+        assert_eq!(
+            fence_key("lock:{user:1}:a"),
+            "{user:1}:fence:lock:{user:1}:a"
+        );
+        assert_eq!(fence_key("lock:a:b"), "{lock:a:b}:fence");
+    }
+
+    #[tokio::test]
+    async fn each_holder_gets_a_larger_fence() {
+        let cache = Cache::embedded();
+        let lock = cache.lock("job");
+        let mut last = 0;
+        for _ in 0..3 {
+            let guard = lock.acquire().await.unwrap();
+            assert!(guard.fence() > last, "{} after {last}", guard.fence());
+            last = guard.fence();
+            guard.release().await.unwrap();
+        }
+        assert_eq!(cache.lock("other").acquire().await.unwrap().fence(), 1);
     }
 
     #[tokio::test]

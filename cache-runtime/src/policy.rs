@@ -100,7 +100,9 @@ impl Policy {
     /// longer than `expire`), plus the stale window.
     pub(crate) fn write_ttl(&self) -> Duration {
         let logical = self.jittered(fastrand::f64);
-        logical.max(Duration::from_millis(1)) + self.stale_if_error
+        logical
+            .max(Duration::from_millis(1))
+            .saturating_add(self.stale_if_error)
     }
 
     /// The logical TTL of a write whose draw is `u` in `[0, 1]`:

@@ -2,7 +2,8 @@
 //! as the same bytes Redis would hold. Conditional writes (leases, locks,
 //! sessions) are atomic per key, as the Redis commands they stand for.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use moka::ops::compute::Op as Compute;
@@ -13,6 +14,9 @@ use crate::key::KeyPattern;
 
 pub(crate) struct EmbeddedStore {
     entries: Moka<Arc<str>, Entry>,
+    /// Each lock's fencing counter: apart from the entries, which the byte
+    /// bound may evict (a counter must only grow).
+    fences: Mutex<HashMap<Box<str>, u64>>,
 }
 
 #[derive(Clone)]
@@ -26,13 +30,20 @@ impl Entry {
     fn new(value: &[u8], ttl: Option<Duration>) -> Self {
         Entry {
             value: value.into(),
-            expires_at: ttl.map(|ttl| Instant::now() + ttl),
+            expires_at: ttl.and_then(deadline),
         }
     }
 
     fn is_live(&self, now: Instant) -> bool {
         self.expires_at.is_none_or(|at| at > now)
     }
+}
+
+/// When an entry written now with `ttl` expires; `None` (kept until
+/// evicted) for a TTL past a century, which an `Instant` may not hold.
+fn deadline(ttl: Duration) -> Option<Instant> {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    (ttl <= CENTURY).then(|| Instant::now() + ttl)
 }
 
 /// moka's per-entry expiry: each value lives until its own `expires_at`,
@@ -69,7 +80,10 @@ impl EmbeddedStore {
             })
             .expire_after(UntilExpiry)
             .build();
-        EmbeddedStore { entries }
+        EmbeddedStore {
+            entries,
+            fences: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The value and the time it has left (`None`: no expiry).
@@ -101,11 +115,39 @@ impl EmbeddedStore {
         set
     }
 
+    /// Sets `key` to `token` for `ttl` if no other token holds it, and
+    /// returns the lock's fencing number: one more than the last holder's
+    /// for a new holder, the same again for the holder that has it.
+    pub(crate) fn lock_acquire(&self, key: &str, token: &[u8], ttl: Duration) -> Option<u64> {
+        // Held across the write, so that numbers are handed out in the
+        // order holders took the lock.
+        let mut fences = self
+            .fences
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut again = None;
+        self.entries.entry(key.into()).and_compute_with(|current| {
+            match current.filter(|entry| entry.value().is_live(Instant::now())) {
+                Some(entry) if !holds(entry.value(), token) => return Compute::Nop,
+                held => again = Some(held.is_some()),
+            }
+            Compute::Put(Entry::new(token, Some(ttl)))
+        });
+        let fence = fences.entry(key.into()).or_insert(0);
+        match again? {
+            true => Some(*fence),
+            false => {
+                *fence += 1;
+                Some(*fence)
+            }
+        }
+    }
+
     /// `PEXPIRE`: a new time to live for a live entry; true when there is one.
     pub(crate) fn touch(&self, key: &str, ttl: Duration) -> bool {
         self.update(key, None, |entry| Entry {
             value: entry.value.clone(),
-            expires_at: Some(Instant::now() + ttl),
+            expires_at: deadline(ttl),
         })
     }
 
@@ -128,7 +170,7 @@ impl EmbeddedStore {
     pub(crate) fn expire_if(&self, key: &str, value: &[u8], ttl: Duration) -> bool {
         self.update(key, Some(value), |entry| Entry {
             value: entry.value.clone(),
-            expires_at: Some(Instant::now() + ttl),
+            expires_at: deadline(ttl),
         })
     }
 

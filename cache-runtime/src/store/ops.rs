@@ -37,6 +37,15 @@ pub(crate) trait Op: Sync {
     fn read_of(&self) -> Option<(&str, bool)> {
         None
     }
+    /// Whether the op may be sent again after an I/O error, which may have
+    /// come after Redis ran it: true where running it twice is running it
+    /// once (reads, writes of a value, a `PEXPIRE`). A conditional write
+    /// sent twice reads its own first effect as someone else's (`SET NX`
+    /// of a lock: "taken"; a compare-and-delete: "lost"), so those fail
+    /// with the I/O error instead, and the caller decides.
+    fn resend(&self) -> bool {
+        true
+    }
     /// The same operation on the in-process store.
     fn embedded(&self, store: &EmbeddedStore) -> Self::Output;
     /// The same operation on a store that keeps nothing.
@@ -121,7 +130,7 @@ impl Op for Set<'_> {
         let (key, value) = (self.key, self.value);
         Request::Cmd(match self.ttl {
             None => command("SET", (key, value)),
-            Some(ttl) if ttl.subsec_nanos() == 0 && !ttl.is_zero() => {
+            Some(ttl) if ttl.subsec_nanos() == 0 && !ttl.is_zero() && ttl <= CENTURY => {
                 command("SETEX", (key, ttl.as_secs(), value))
             }
             Some(ttl) => command("PSETEX", (key, millis(ttl), value)),
@@ -220,6 +229,10 @@ impl Op for Delete<'_> {
     type Output = bool;
     type Reply = u64;
 
+    /// Twice: the second finds the key gone, "did not exist".
+    fn resend(&self) -> bool {
+        false
+    }
     fn request(&self) -> Request {
         Request::Cmd(command("UNLINK", self.0))
     }
@@ -312,6 +325,10 @@ impl Op for Acquire<'_> {
     type Output = bool;
     type Reply = Option<String>;
 
+    /// `SET NX` twice: the second finds this holder's own token, "taken".
+    fn resend(&self) -> bool {
+        false
+    }
     fn request(&self) -> Request {
         self.set_if().request()
     }
@@ -323,6 +340,51 @@ impl Op for Acquire<'_> {
     }
     fn disabled(&self) -> bool {
         true
+    }
+}
+
+/// Takes a free lock and its fencing token, atomically (a script): sets
+/// `key` to `token` for `ttl` if nobody holds it, and counts one more at
+/// `fence`, a key that never expires, so that each holder of the lock gets
+/// a larger number than the one before. `None` when someone else holds it.
+///
+/// Sent twice (a reply lost on a dead connection), it finds its own token
+/// and answers the number it gave the first time: it may be resent.
+pub(crate) struct LockAcquire<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) fence: &'a str,
+    pub(crate) token: &'a str,
+    pub(crate) ttl: Duration,
+}
+
+const LOCK_ACQUIRE: &str = "\
+    local held = redis.call('GET', KEYS[1]) \
+    if held == ARGV[1] then \
+        redis.call('PEXPIRE', KEYS[1], ARGV[2]) \
+        return tonumber(redis.call('GET', KEYS[2]) or '0') \
+    end \
+    if held then return -1 end \
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) \
+    return redis.call('INCR', KEYS[2])";
+
+impl Op for LockAcquire<'_> {
+    type Output = Option<u64>;
+    type Reply = i64;
+
+    fn request(&self) -> Request {
+        let args = (LOCK_ACQUIRE, 2, self.key, self.fence, self.token);
+        let mut cmd = command("EVAL", args);
+        cmd.arg(millis(self.ttl));
+        Request::Cmd(cmd)
+    }
+    fn reply(fence: i64) -> Option<u64> {
+        u64::try_from(fence).ok()
+    }
+    fn embedded(&self, store: &EmbeddedStore) -> Option<u64> {
+        store.lock_acquire(self.key, self.token.as_bytes(), self.ttl)
+    }
+    fn disabled(&self) -> Option<u64> {
+        None
     }
 }
 
@@ -338,6 +400,10 @@ impl Op for Claim<'_> {
     type Output = (bool, Option<Found>);
     type Reply = (Option<String>, Option<Vec<u8>>, i64);
 
+    /// Its `SET NX` twice: the claimant would wait on its own lease.
+    fn resend(&self) -> bool {
+        false
+    }
     fn request(&self) -> Request {
         let Request::Cmd(acquire) = self.lease.request() else {
             unreachable!("a lease is one command")
@@ -376,6 +442,10 @@ impl Op for Release<'_> {
     type Output = bool;
     type Reply = i64;
 
+    /// Twice: the second finds the key gone, "lost".
+    fn resend(&self) -> bool {
+        false
+    }
     fn request(&self) -> Request {
         Request::Cmd(eval(RELEASE, self.key, self.token))
     }
@@ -502,11 +572,17 @@ pub(crate) fn command(name: &str, args: impl ToRedisArgs) -> Cmd {
 }
 
 /// Whole milliseconds, at least one (Redis refuses a TTL of 0).
+/// `duration` in milliseconds for `PX`/`PEXPIRE`: at least 1, at most a
+/// century (Redis refuses an expiry whose time overflows its clock, so a
+/// `Duration::MAX` would be an error where the caller meant "for good").
 pub(crate) fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis())
+    u64::try_from(duration.min(CENTURY).as_millis())
         .unwrap_or(u64::MAX)
         .max(1)
 }
+
+/// The longest expiry sent to Redis.
+const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// `PTTL`'s answer: -2 no such key, -1 no expiry, else milliseconds left.
 fn ttl_from_millis(millis: i64) -> Option<Duration> {

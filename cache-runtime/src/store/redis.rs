@@ -165,7 +165,7 @@ impl RedisStore {
     pub(crate) async fn exec<O: Op>(self: &Arc<Self>, op: &O) -> Result<O::Output, Error> {
         let reply = match (op.read_of(), &self.reads) {
             (Some((key, ttl)), Some(reads)) => reads.read(self, key, ttl, || op.request()).await?,
-            _ => self.send(&op.request()).await?,
+            _ => self.query::<Value>(&op.request(), op.resend()).await?,
         };
         let reply = O::Reply::from_redis_value(reply).map_err(redis::RedisError::from)?;
         Ok(O::reply(reply))
@@ -178,9 +178,10 @@ impl RedisStore {
             .expect("reads are batched on a single server")
     }
 
-    /// Sends `request` as it is, and returns the reply unread.
+    /// Sends `request`, reads (resent once on a dead connection), as it
+    /// is, and returns the reply unread.
     pub(super) async fn send(&self, request: &Request) -> Result<Value, Error> {
-        self.query::<Value>(request).await
+        self.query::<Value>(request, true).await
     }
 
     pub(crate) fn exec_blocking<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
@@ -192,7 +193,7 @@ impl RedisStore {
     /// that blocks Redis for long.
     pub(crate) async fn delete_matching(&self, pattern: &KeyPattern) -> Result<u64, Error> {
         let nodes = self
-            .guarded(|mut shared| async move { shared.nodes().await })
+            .guarded(true, |mut shared| async move { shared.nodes().await })
             .await?;
         let mut deleted = 0;
         for node in &nodes {
@@ -200,11 +201,14 @@ impl RedisStore {
             loop {
                 let scan = &scan(cursor, pattern);
                 let (next, keys): (u64, Vec<Vec<u8>>) = self
-                    .guarded(|mut shared| async move { shared.send_to(scan, node.as_ref()).await })
+                    .guarded(true, |mut shared| async move {
+                        shared.send_to(scan, node.as_ref()).await
+                    })
                     .await?;
                 let matching = matching_keys(keys, pattern);
                 if !matching.is_empty() {
-                    deleted += self.query::<u64>(&unlink(&matching)).await?;
+                    // Not resent: a resent `UNLINK` would count nothing.
+                    deleted += self.query::<u64>(&unlink(&matching), false).await?;
                 }
                 if next == 0 {
                     break;
@@ -237,24 +241,38 @@ impl RedisStore {
         Ok(deleted)
     }
 
-    async fn query<T: redis::FromRedisValue>(&self, request: &Request) -> Result<T, Error> {
-        self.guarded(|mut shared| async move { shared.send(request).await })
-            .await
+    /// Sends `request`; once more after an I/O error if `resend` (see
+    /// [`Op::resend`]).
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        request: &Request,
+        resend: bool,
+    ) -> Result<T, Error> {
+        self.guarded(
+            resend,
+            |mut shared| async move { shared.send(request).await },
+        )
+        .await
     }
 
     /// Runs `send` on the shared connection behind the circuit breaker,
     /// within the operation timeout.
-    async fn guarded<T, F, Fut>(&self, send: F) -> Result<T, Error>
+    async fn guarded<T, F, Fut>(&self, resend: bool, send: F) -> Result<T, Error>
     where
         F: Fn(Shared) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        self.permitted(self.breaker.permit()?, send).await
+        self.permitted(self.breaker.permit()?, resend, send).await
     }
 
     /// Runs `send` on the shared connection under `permit`, within the
     /// operation timeout; starts the prober if the breaker is left open.
-    async fn permitted<T, F, Fut>(&self, permit: Permit<'_>, send: F) -> Result<T, Error>
+    async fn permitted<T, F, Fut>(
+        &self,
+        permit: Permit<'_>,
+        resend: bool,
+        send: F,
+    ) -> Result<T, Error>
     where
         F: Fn(Shared) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
@@ -264,14 +282,14 @@ impl RedisStore {
             let connection = self.connection().await?;
             // A command that meets a connection that died (Redis restarted)
             // makes the manager reconnect; one more try, within the same
-            // timeout, finds the new connection. Only an I/O error on sending
-            // is retried, and every op here is idempotent or conditional on a
-            // token (a lease taken twice by its own holder is still its own).
+            // timeout, finds the new connection. Only where sending it twice
+            // means what sending it once does: the I/O error may have come
+            // after Redis ran the first (see `Op::resend`).
             // One handle clone per attempt: every task clones the same
             // `Arc`, so each clone is a contended atomic on a busy server.
             let attempts = async {
                 match send(connection.clone()).await {
-                    Err(error) if error.is_io_error() => send(connection.clone()).await,
+                    Err(error) if resend && error.is_io_error() => send(connection.clone()).await,
                     result => result,
                 }
             };
@@ -421,7 +439,7 @@ impl Prober {
             if let Some(permit) = store.breaker.probe() {
                 let ping = &Request::Cmd(redis::cmd("PING"));
                 let send = |mut shared: Shared| async move { shared.send::<()>(ping).await };
-                let _ = store.permitted(permit, send).await;
+                let _ = store.permitted(permit, true, send).await;
                 continue;
             }
             // A call took the probe before this task began: look again
