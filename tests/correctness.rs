@@ -558,24 +558,28 @@ async fn each_lock_holder_gets_a_larger_fencing_token() {
     assert!(matches!(first.release().await, Err(Error::LockLost { .. })));
 }
 
-/// Forwards connections to `upstream`; when armed, passes the next request
-/// on and drops the connection instead of its reply: a command that ran,
-/// whose answer was lost.
-struct ReplyDropper {
+/// Forwards connections to `upstream`, a request and its reply at a time.
+/// When armed, passes the next request on and drops the connection instead
+/// of its reply: a command that ran, whose answer was lost. With a delay,
+/// holds each reply that long: a Redis that answers, slowly.
+struct Proxy {
     port: u16,
     armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
-impl ReplyDropper {
+impl Proxy {
     async fn start(upstream: u16) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicU64};
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let arm = armed.clone();
+        let armed = std::sync::Arc::new(AtomicBool::new(false));
+        let delay_ms = std::sync::Arc::new(AtomicU64::new(0));
+        let (arm, delay) = (armed.clone(), delay_ms.clone());
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
-                let arm = arm.clone();
+                let (arm, delay) = (arm.clone(), delay.clone());
                 tokio::spawn(async move {
                     let mut server = tokio::net::TcpStream::connect(("127.0.0.1", upstream))
                         .await
@@ -592,6 +596,8 @@ impl ReplyDropper {
                         let Ok(m) = server.read(&mut reply).await else {
                             return;
                         };
+                        let wait = delay.load(Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(wait)).await;
                         if arm.swap(false, Ordering::SeqCst) {
                             return; // ran, and its reply is lost with the connection
                         }
@@ -602,19 +608,32 @@ impl ReplyDropper {
                 });
             }
         });
-        ReplyDropper { port, armed }
+        Proxy {
+            port,
+            armed,
+            delay_ms,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
     }
 
     fn arm(&self) {
         self.armed.store(true, Ordering::SeqCst);
+    }
+
+    fn delay(&self, delay: Duration) {
+        self.delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 }
 
 #[tokio::test]
 async fn a_lock_whose_reply_was_lost_is_still_its_holders() {
     let server = RedisServer::start();
-    let proxy = ReplyDropper::start(server.port()).await;
-    let cache = Config::redis(format!("redis://127.0.0.1:{}", proxy.port))
+    let proxy = Proxy::start(server.port()).await;
+    let cache = Config::redis(proxy.url())
         .op_timeout(Duration::from_secs(2))
         .build()
         .unwrap();
@@ -641,4 +660,111 @@ async fn a_lock_whose_reply_was_lost_is_still_its_holders() {
         server.keys().iter().all(|key| key != "lock:job"),
         "it was released"
     );
+}
+
+// --- No duration is too long, on Redis or the embedded store. ---
+
+#[cache_result(expire = 60, store = cache, skip(cache), lock = true)]
+async fn leased(cache: &Cache, n: u64) -> u64 {
+    n
+}
+
+#[tokio::test]
+async fn durations_past_any_clock_do_not_panic() {
+    let server = RedisServer::start();
+    let redis = Config::redis(server.url())
+        .lock_times(Duration::MAX, Duration::MAX)
+        .build()
+        .unwrap();
+    let embedded = Config::embedded()
+        .lock_times(Duration::MAX, Duration::MAX)
+        .build()
+        .unwrap();
+    for cache in [redis, embedded] {
+        let lock = cache.lock("forever").ttl(Duration::MAX).wait(Duration::MAX);
+        let guard = lock.acquire().await.unwrap();
+        guard.extend(Duration::MAX).await.unwrap();
+        guard.release().await.unwrap();
+
+        let sessions = cache.sessions().ttl(Duration::MAX);
+        let token = sessions.create(&7u8).await.unwrap();
+        assert_eq!(sessions.get::<u8>(token.as_str()).await.unwrap(), Some(7));
+
+        let documents = cache.documents::<u8>("doc").ttl(Duration::MAX);
+        documents.save(1, &9).await.unwrap();
+        assert_eq!(documents.load(1).await.unwrap(), Some(9));
+
+        assert_eq!(leased(&cache, 5).await, 5);
+        assert_eq!(leased(&cache, 5).await, 5);
+    }
+}
+
+// --- A clear that fails half-way leaves no copy of what it deleted. ---
+
+#[cache_result(expire = 60, store = cache, skip(cache, calls), local = true)]
+async fn tiered(cache: &Cache, calls: &AtomicUsize, n: u64) -> u64 {
+    calls.fetch_add(1, Ordering::SeqCst);
+    n
+}
+
+#[tokio::test]
+async fn a_failed_clear_still_drops_this_processs_copies() {
+    let server = RedisServer::start();
+    let cache = Config::redis(server.url())
+        .local_tier(cache_runtime::LocalTier::default())
+        .build()
+        .unwrap();
+    let calls = AtomicUsize::new(0);
+    support::until_local_hit("tiered", Duration::from_secs(5), || {
+        tiered(&cache, &calls, 1)
+    })
+    .await;
+    let before = runs(&calls);
+
+    // Redis stops answering in the middle of the clear.
+    server.pause();
+    let cleared = function!(tiered).clear_in(&cache).await;
+    server.resume();
+    assert!(cleared.is_err(), "{cleared:?}");
+
+    // Whatever the clear did delete, no copy of it answers now.
+    server.cli(&["FLUSHALL"]);
+    assert_eq!(tiered(&cache, &calls, 1).await, 1);
+    assert_eq!(runs(&calls), before + 1, "a copy outlived the clear");
+}
+
+// --- Locks and sessions wait for a slow Redis; cached calls do not. ---
+
+#[cache_result(expire = 60, store = cache, skip(cache, calls))]
+async fn slow_path(cache: &Cache, calls: &AtomicUsize, n: u64) -> u64 {
+    calls.fetch_add(1, Ordering::SeqCst);
+    n
+}
+
+#[tokio::test]
+async fn sessions_and_locks_work_while_redis_answers_slowly() {
+    let server = RedisServer::start();
+    let proxy = Proxy::start(server.port()).await;
+    let cache = Config::redis(proxy.url()).build().unwrap();
+    let calls = AtomicUsize::new(0);
+    cache.ping().await.unwrap();
+    proxy.delay(Duration::from_millis(200));
+
+    // Cached calls give up on Redis after 50 ms and run their function;
+    // after three such timeouts the breaker opens.
+    for _ in 0..5 {
+        assert_eq!(slow_path(&cache, &calls, 1).await, 1);
+    }
+    assert_eq!(runs(&calls), 5);
+
+    // Sessions and locks have no function to fall back on: they wait.
+    let sessions = cache.sessions();
+    let token = sessions
+        .create(&"ann")
+        .await
+        .expect("a slow Redis is still a Redis");
+    let who = sessions.get::<String>(token.as_str()).await.unwrap();
+    assert_eq!(who.as_deref(), Some("ann"));
+    let guard = cache.lock("slow").acquire().await.unwrap();
+    guard.release().await.unwrap();
 }

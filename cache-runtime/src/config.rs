@@ -36,6 +36,7 @@ pub struct Config {
     pub(crate) prefix: String,
     pub(crate) connect_timeout: Duration,
     pub(crate) op_timeout: Duration,
+    pub(crate) control_timeout: Duration,
     pub(crate) batch_reads: bool,
     pub(crate) breaker_threshold: u32,
     pub(crate) breaker_cooldown: Duration,
@@ -112,6 +113,7 @@ impl Config {
             prefix: DEFAULT_PREFIX.to_owned(),
             connect_timeout: Duration::from_millis(500),
             op_timeout: Duration::from_millis(50),
+            control_timeout: Duration::from_secs(1),
             batch_reads: true,
             breaker_threshold: 3,
             breaker_cooldown: Duration::from_secs(1),
@@ -145,6 +147,17 @@ impl Config {
     /// goes on without the cache.
     pub fn op_timeout(mut self, timeout: Duration) -> Self {
         self.op_timeout = timeout;
+        self
+    }
+
+    /// The longest one command of a lock, a session or an object mapping
+    /// may take (default 1 s). These have no function to fall back on and
+    /// return their errors, so they wait longer than cached calls do, and
+    /// the circuit breaker neither refuses nor counts them: a Redis that
+    /// answers slowly fails cached calls over to their functions, not
+    /// logins.
+    pub fn control_timeout(mut self, timeout: Duration) -> Self {
+        self.control_timeout = timeout;
         self
     }
 
@@ -254,6 +267,7 @@ impl fmt::Debug for Config {
             .field("prefix", &self.prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("op_timeout", &self.op_timeout)
+            .field("control_timeout", &self.control_timeout)
             .field("batch_reads", &self.batch_reads)
             .field("breaker_threshold", &self.breaker_threshold)
             .field("breaker_cooldown", &self.breaker_cooldown)

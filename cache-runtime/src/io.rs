@@ -18,6 +18,8 @@ pub(crate) trait Io {
     /// Whether this is the blocking mode (it picks the flights to join).
     const BLOCKING: bool;
     async fn exec<O: Op>(store: &Store, op: &O) -> Result<O::Output, Error>;
+    /// A command of a lock (see [`Store::exec_control`]).
+    async fn exec_control<O: Op>(store: &Store, op: &O) -> Result<O::Output, Error>;
     async fn sleep(duration: Duration);
 }
 
@@ -34,6 +36,10 @@ impl Io for Async {
         store.exec(op).await
     }
 
+    async fn exec_control<O: Op>(store: &Store, op: &O) -> Result<O::Output, Error> {
+        store.exec_control(op).await
+    }
+
     async fn sleep(duration: Duration) {
         tokio::time::sleep(duration).await;
     }
@@ -44,6 +50,10 @@ impl Io for Blocking {
 
     async fn exec<O: Op>(store: &Store, op: &O) -> Result<O::Output, Error> {
         store.exec_blocking(op)
+    }
+
+    async fn exec_control<O: Op>(store: &Store, op: &O) -> Result<O::Output, Error> {
+        store.exec_control_blocking(op)
     }
 
     async fn sleep(duration: Duration) {

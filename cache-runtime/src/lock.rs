@@ -54,7 +54,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::io::{block_on, Async, Blocking, Io};
-use crate::store::ops::{Extend, LockAcquire, Release};
+use crate::store::ops::{Extend, LockAcquire, Op, Release};
 use crate::store::Store;
 use crate::{Cache, Error};
 
@@ -158,14 +158,14 @@ impl Lock {
         if matches!(store, Store::Disabled) {
             return Err(Error::NoStore);
         }
-        let held = Held::new(&self.cache, self.key.clone(), I::BLOCKING)?;
+        let held = Held::new(&self.cache, self.key.clone(), I::BLOCKING)?.control();
         let acquire = LockAcquire {
             key: &held.key,
             fence: &fence_key(&self.key),
             token: &held.token,
             ttl: self.ttl,
         };
-        let Some(fence) = I::exec(store, &acquire).await? else {
+        let Some(fence) = I::exec_control(store, &acquire).await? else {
             held.forget();
             return Ok(None);
         };
@@ -311,7 +311,7 @@ fn watchdog(
                 token: &token,
                 ttl,
             };
-            match cache.store().exec(&extend).await {
+            match cache.store().exec_control(&extend).await {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::warn!(key, "lock lost: it expired before the watchdog extended it");
@@ -331,6 +331,9 @@ pub(crate) struct Held {
     pub(crate) key: String,
     pub(crate) token: String,
     blocking: bool,
+    /// A lock's, whose commands run as locks' do (`Store::exec_control`);
+    /// else a stampede lease's, whose run as the cached call's.
+    control: bool,
     released: bool,
 }
 
@@ -342,8 +345,22 @@ impl Held {
             key,
             token: token()?,
             blocking,
+            control: false,
             released: false,
         })
+    }
+
+    /// The key of a lock, not of a lease.
+    fn control(mut self) -> Self {
+        self.control = true;
+        self
+    }
+
+    async fn exec<I: Io, O: Op>(&self, op: &O) -> Result<O::Output, Error> {
+        match self.control {
+            true => I::exec_control(self.cache.store(), op).await,
+            false => I::exec(self.cache.store(), op).await,
+        }
     }
 
     /// Drops a token that was never taken: nothing to release.
@@ -358,7 +375,7 @@ impl Held {
             token: &self.token,
             ttl,
         };
-        I::exec(self.cache.store(), &extend).await
+        self.exec::<I, _>(&extend).await
     }
 
     /// Deletes the key if it still holds the token; false if not.
@@ -368,7 +385,7 @@ impl Held {
             key: &self.key,
             token: &self.token,
         };
-        I::exec(self.cache.store(), &release).await
+        self.exec::<I, _>(&release).await
     }
 }
 
@@ -382,9 +399,12 @@ impl Drop for Held {
                 key: &self.key,
                 token: &self.token,
             };
-            let _ = self.cache.store().exec_blocking(&release);
+            let _ = match self.control {
+                true => self.cache.store().exec_control_blocking(&release),
+                false => self.cache.store().exec_blocking(&release),
+            };
         } else if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let cache = self.cache.clone();
+            let (cache, control) = (self.cache.clone(), self.control);
             let (key, token) = (
                 std::mem::take(&mut self.key),
                 std::mem::take(&mut self.token),
@@ -394,7 +414,10 @@ impl Drop for Held {
                     key: &key,
                     token: &token,
                 };
-                let _ = cache.store().exec(&release).await;
+                let _ = match control {
+                    true => cache.store().exec_control(&release).await,
+                    false => cache.store().exec(&release).await,
+                };
             });
         }
         // Otherwise the key expires by itself.

@@ -123,13 +123,18 @@ impl<T: Serialize + DeserializeOwned> Hashes<T> {
             fields: &fields,
             ttl: self.keys.ttl,
         };
-        self.keys.cache.store().exec(&replace).await
+        self.keys.cache.store().exec_control(&replace).await
     }
 
     /// The hash at `<namespace>:<id>` as a `T`; `None` when there is none.
     pub async fn load(&self, id: impl Display) -> Result<Option<T>, Error> {
         let key = self.key(id);
-        let fields = self.keys.cache.store().exec(&HashGetAll(&key)).await?;
+        let fields = self
+            .keys
+            .cache
+            .store()
+            .exec_control(&HashGetAll(&key))
+            .await?;
         if fields.is_empty() {
             return Ok(None);
         }
@@ -138,7 +143,11 @@ impl<T: Serialize + DeserializeOwned> Hashes<T> {
 
     /// Deletes the hash; true when there was one.
     pub async fn delete(&self, id: impl Display) -> Result<bool, Error> {
-        self.keys.cache.store().exec(&Delete(&self.key(id))).await
+        self.keys
+            .cache
+            .store()
+            .exec_control(&Delete(&self.key(id)))
+            .await
     }
 }
 
@@ -163,13 +172,13 @@ impl<T: Serialize + DeserializeOwned> Documents<T> {
             value: &json,
             ttl: self.keys.ttl,
         };
-        self.keys.cache.store().exec(&set).await
+        self.keys.cache.store().exec_control(&set).await
     }
 
     /// The document at `<namespace>:<id>`; `None` when there is none.
     pub async fn load(&self, id: impl Display) -> Result<Option<T>, Error> {
         let key = self.key(id);
-        let Some(bytes) = self.keys.cache.store().exec(&Get(&key)).await? else {
+        let Some(bytes) = self.keys.cache.store().exec_control(&Get(&key)).await? else {
             return Ok(None);
         };
         serde_json::from_slice(&bytes)
@@ -179,7 +188,11 @@ impl<T: Serialize + DeserializeOwned> Documents<T> {
 
     /// Deletes the document; true when there was one.
     pub async fn delete(&self, id: impl Display) -> Result<bool, Error> {
-        self.keys.cache.store().exec(&Delete(&self.key(id))).await
+        self.keys
+            .cache
+            .store()
+            .exec_control(&Delete(&self.key(id)))
+            .await
     }
 }
 

@@ -119,7 +119,7 @@ impl Sessions {
                 ttl: self.ttl,
                 present: false,
             };
-            if self.cache.store().exec(&set).await? {
+            if self.cache.store().exec_control(&set).await? {
                 return Ok(SessionToken(token));
             }
         }
@@ -141,9 +141,9 @@ impl Sessions {
                     key: &key,
                     ttl: self.ttl,
                 };
-                self.cache.store().exec(&get).await?
+                self.cache.store().exec_control(&get).await?
             }
-            false => self.cache.store().exec(&Get(&key)).await?,
+            false => self.cache.store().exec_control(&Get(&key)).await?,
         };
         Ok(bytes.and_then(|bytes| match serde_json::from_slice(&bytes) {
             Ok(data) => Some(data),
@@ -171,7 +171,7 @@ impl Sessions {
             ttl: self.ttl,
             present: true,
         };
-        self.cache.store().exec(&set).await
+        self.cache.store().exec_control(&set).await
     }
 
     /// Renews the session's TTL; false when there is no such session.
@@ -183,7 +183,7 @@ impl Sessions {
             key: &self.key(token),
             ttl: self.ttl,
         };
-        self.cache.store().exec(&touch).await
+        self.cache.store().exec_control(&touch).await
     }
 
     /// Ends the session; false when there was none.
@@ -191,7 +191,10 @@ impl Sessions {
         if !is_well_formed(token) {
             return Ok(false);
         }
-        self.cache.store().exec(&Delete(&self.key(token))).await
+        self.cache
+            .store()
+            .exec_control(&Delete(&self.key(token)))
+            .await
     }
 
     /// `<prefix>:<hex SHA-256 of the token>`.

@@ -82,10 +82,14 @@ impl Client {
                 connection.set_write_timeout(Some(op_timeout))?;
                 Ok(Blocking::Single(connection))
             }
-            // The cluster client carries both timeouts (see `cluster_client`).
-            Client::Cluster(client) => client
-                .get_connection()
-                .map(|connection| Blocking::Cluster(Box::new(connection))),
+            // The cluster client carries the connect timeout (see
+            // `cluster_client`); its response timeout is the longer one of
+            // locks and sessions, which their commands set for themselves.
+            Client::Cluster(client) => {
+                let mut connection = Blocking::Cluster(Box::new(client.get_connection()?));
+                connection.set_timeouts(op_timeout)?;
+                Ok(connection)
+            }
         }
     }
 }
@@ -210,6 +214,20 @@ pub(crate) enum Blocking {
 }
 
 impl Blocking {
+    /// Sets how long a read or a write on the connection may wait.
+    pub(crate) fn set_timeouts(&mut self, timeout: Duration) -> RedisResult<()> {
+        match self {
+            Blocking::Single(connection) => {
+                connection.set_read_timeout(Some(timeout))?;
+                connection.set_write_timeout(Some(timeout))
+            }
+            Blocking::Cluster(connection) => {
+                connection.set_read_timeout(Some(timeout))?;
+                connection.set_write_timeout(Some(timeout))
+            }
+        }
+    }
+
     pub(crate) fn send<T: FromRedisValue>(&mut self, request: &Request) -> RedisResult<T> {
         match request {
             Request::Cmd(cmd) => cmd.query(self),

@@ -47,6 +47,25 @@ impl Store {
         }
     }
 
+    /// A command of a lock, a session or an object mapping: under
+    /// `control_timeout`, and never refused or counted by the breaker.
+    pub(crate) async fn exec_control<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
+        match self {
+            Store::Redis(redis) => Box::pin(redis.exec_control(op)).await,
+            Store::Embedded(embedded) => Ok(op.embedded(embedded)),
+            Store::Disabled => Ok(op.disabled()),
+        }
+    }
+
+    /// [`Store::exec_control`] for sync code.
+    pub(crate) fn exec_control_blocking<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
+        match self {
+            Store::Redis(redis) => redis.exec_control_blocking(op),
+            Store::Embedded(embedded) => Ok(op.embedded(embedded)),
+            Store::Disabled => Ok(op.disabled()),
+        }
+    }
+
     /// Deletes every key the pattern matches; returns how many.
     pub(crate) async fn delete_matching(&self, pattern: &KeyPattern) -> Result<u64, Error> {
         match self {

@@ -48,6 +48,7 @@ pub(crate) struct RedisStore {
     reads: Option<Reads>,
     connect_timeout: Duration,
     pub(super) op_timeout: Duration,
+    control_timeout: Duration,
 }
 
 /// A client for `url`; with the `tls` feature, trusting the configured CA.
@@ -77,7 +78,9 @@ fn client(nodes: Option<&[String]>, url: &str, config: &Config) -> redis::RedisR
     cluster_client(
         nodes,
         config.connect_timeout,
-        config.op_timeout,
+        // redis-rs's own cut: the longest any command may take. A cached
+        // call's commands are cut at `op_timeout` by the store's timer.
+        config.op_timeout.max(config.control_timeout),
         #[cfg(feature = "tls")]
         config.tls_root_cert_pem.as_deref(),
     )
@@ -155,6 +158,7 @@ impl RedisStore {
             idle: Mutex::new(Vec::new()),
             connect_timeout: config.connect_timeout,
             op_timeout: config.op_timeout,
+            control_timeout: config.control_timeout,
         }))
     }
 
@@ -186,6 +190,34 @@ impl RedisStore {
 
     pub(crate) fn exec_blocking<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
         self.query_blocking::<O::Reply>(&op.request()).map(O::reply)
+    }
+
+    /// Runs a lock's, a session's or an object's `op`: within the control
+    /// timeout, past the breaker (which neither refuses nor counts it).
+    pub(crate) async fn exec_control<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
+        let request = &op.request();
+        let send = |mut shared: Shared| async move { shared.send::<O::Reply>(request).await };
+        let reply = self
+            .attempt(op.resend(), self.control_timeout, send)
+            .await?;
+        Ok(O::reply(reply))
+    }
+
+    /// [`RedisStore::exec_control`] for sync code: a pooled connection, its
+    /// timeouts set to the control timeout for this command.
+    pub(crate) fn exec_control_blocking<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
+        let idle = lock(&self.idle).pop();
+        let mut connection = idle.map_or_else(|| self.connect_blocking(), Ok)?;
+        let reply = connection
+            .set_timeouts(self.control_timeout)
+            .and_then(|()| connection.send::<O::Reply>(&op.request()))
+            .and_then(|reply| connection.set_timeouts(self.op_timeout).map(|()| reply))
+            .map_err(|error| match error {
+                error if error.is_timeout() => Error::Timeout(self.control_timeout),
+                error => Error::Redis(error),
+            })?;
+        self.give_back(connection);
+        Ok(O::reply(reply))
     }
 
     /// `SCAN`s the keyspace (every master's, on a cluster) in batches and
@@ -278,7 +310,19 @@ impl RedisStore {
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let connecting = self.connection.get().is_none();
-        let result = async {
+        let result = self.attempt(resend, self.op_timeout, send).await;
+        self.settle(permit, &result, connecting);
+        result
+    }
+
+    /// Runs `send` on the shared connection (opened first if need be),
+    /// within `timeout`.
+    async fn attempt<T, F, Fut>(&self, resend: bool, timeout: Duration, send: F) -> Result<T, Error>
+    where
+        F: Fn(Shared) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        async {
             let connection = self.connection().await?;
             // A command that meets a connection that died (Redis restarted)
             // makes the manager reconnect; one more try, within the same
@@ -293,14 +337,12 @@ impl RedisStore {
                     result => result,
                 }
             };
-            match tokio::time::timeout(self.op_timeout, attempts).await {
+            match tokio::time::timeout(timeout, attempts).await {
                 Ok(result) => Ok(result?),
-                Err(_) => Err(Error::Timeout(self.op_timeout)),
+                Err(_) => Err(Error::Timeout(timeout)),
             }
         }
-        .await;
-        self.settle(permit, &result, connecting);
-        result
+        .await
     }
 
     /// Records how a command under `permit` went, and starts the prober if
@@ -376,10 +418,7 @@ impl RedisStore {
             .map_or_else(|| self.connect_blocking(), Ok)
             .and_then(|mut connection| {
                 let value = send(&mut connection)?;
-                let mut idle = lock(&self.idle);
-                if idle.len() < MAX_IDLE_BLOCKING {
-                    idle.push(connection);
-                }
+                self.give_back(connection);
                 Ok(value)
             });
         // A blocking timeout is an I/O error from the socket; name it.
@@ -389,6 +428,14 @@ impl RedisStore {
         });
         self.settle(permit, &result, connecting);
         result
+    }
+
+    /// Keeps a connection that answered for the next blocking command.
+    fn give_back(&self, connection: Blocking) {
+        let mut idle = lock(&self.idle);
+        if idle.len() < MAX_IDLE_BLOCKING {
+            idle.push(connection);
+        }
     }
 
     /// A new blocking connection with the store's timeouts.
