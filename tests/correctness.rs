@@ -768,3 +768,24 @@ async fn sessions_and_locks_work_while_redis_answers_slowly() {
     let guard = cache.lock("slow").acquire().await.unwrap();
     guard.release().await.unwrap();
 }
+
+// --- Keys that may hold personal data stay out of logs and spans. ---
+
+#[cache_result(expire = 60, store = cache, key = "account:{email}")]
+async fn account(cache: &Cache, email: &str) -> String {
+    email.len().to_string()
+}
+
+#[tokio::test]
+async fn logs_and_spans_show_a_templates_text_not_its_values() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    // A value that does not decode: a warning, and the span at debug level.
+    server.cli(&["SET", "cache:account:ann@example.com", "not json"]);
+    let (logs, _guard) = support::capture_logs();
+    assert_eq!(account(&cache, "ann@example.com").await, "15");
+    let logs = logs.text();
+    assert!(logs.contains("does not decode"), "{logs}");
+    assert!(logs.contains("account:{email}"), "{logs}");
+    assert!(!logs.contains("ann@example.com"), "{logs}");
+}

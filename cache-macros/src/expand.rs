@@ -304,6 +304,10 @@ impl<'a> Generator<'a> {
     fn policy(&self, assert: bool) -> TokenStream {
         let expire = seconds(&self.plan.expire, "expire", assert);
         let mut policy = quote!(::cache_runtime::__private::Policy::new(#expire));
+        if let KeyKind::Template(template) = &self.plan.key {
+            let source = &template.source;
+            policy.extend(quote!(.template(#source)));
+        }
         let sharing = &self.plan.sharing;
         if let Some(fraction) = sharing.jitter {
             policy.extend(quote!(.jitter(#fraction)));

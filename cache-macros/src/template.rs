@@ -17,6 +17,8 @@ use quote::{quote_spanned, ToTokens};
 use syn::{Ident, Index, LitStr};
 
 pub(crate) struct Template {
+    /// The template as written: what logs show in place of a rendered key.
+    pub(crate) source: String,
     /// The `format_args!` string: literal text with `{}` for each hole.
     pub(crate) format: String,
     pub(crate) holes: Vec<Hole>,
@@ -39,6 +41,7 @@ impl Template {
         let text = lit.value();
         let error = |message: String| syn::Error::new(lit.span(), message);
         let mut template = Template {
+            source: text.clone(),
             format: String::new(),
             holes: Vec::new(),
             literal_parts: vec![String::new()],

@@ -133,7 +133,8 @@ impl<'a, R, U> Call<'a, R, U> {
         // The Redis key is not needed for a local hit: made only for a
         // span that records it.
         if hit.is_some() && !self.span.is_disabled() {
-            self.span.record("key", keys.redis_key().as_str());
+            self.span
+                .record("key", self.site.policy.shown(&keys.redis_key()));
         }
         hit
     }
@@ -175,7 +176,7 @@ impl<'a, R, U> Call<'a, R, U> {
                     break 'answer body.await;
                 }
             };
-            self.span.record("key", key.as_str());
+            self.span.record("key", self.site.policy.shown(&key));
             // The epoch is taken before the read: a fill from a read older than
             // an invalidation is refused (`local.rs`).
             let filling = local.map(|(tier, local)| Filling {
@@ -250,7 +251,10 @@ impl<'a, R, U> Call<'a, R, U> {
         S: Shape<R, Stored: Value>,
     {
         match outcome {
-            Outcome::Json(bytes) => self.cache.decode::<S::Stored>(key, &bytes).map(S::restore),
+            Outcome::Json(bytes) => self
+                .cache
+                .decode::<S::Stored>(self.shown(key), &bytes)
+                .map(S::restore),
             Outcome::Empty => S::empty(),
             Outcome::Shared(shared) => self.sharer.as_ref()?.unwrap(&*shared),
             Outcome::Abandoned => None,
@@ -308,7 +312,10 @@ impl<'a, R, U> Call<'a, R, U> {
             Freshness::Stale => return Looked::Miss(Some(found.bytes)),
             Freshness::Expired => return Looked::Miss(None),
         };
-        let Some(value) = self.cache.decode::<S::Stored>(key, &found.bytes) else {
+        let Some(value) = self
+            .cache
+            .decode::<S::Stored>(self.shown(key), &found.bytes)
+        else {
             return Looked::Miss(None);
         };
         self.count(Event::Hit);
@@ -365,8 +372,11 @@ impl<'a, R, U> Call<'a, R, U> {
         let result = self.execute::<I>(key, lease.as_ref(), body).await;
         let kind = S::classify(&result);
         if let (Kind::Failed, Some(bytes)) = (&kind, stale) {
-            if let Some(value) = self.cache.decode::<S::Stored>(key, &bytes) {
-                tracing::warn!(key, "the function failed; returning the stale value");
+            if let Some(value) = self.cache.decode::<S::Stored>(self.shown(key), &bytes) {
+                tracing::warn!(
+                    key = self.shown(key),
+                    "the function failed; returning the stale value"
+                );
                 self.count(Event::Stale);
                 land(lead, || Outcome::Json(bytes.into_shared()));
                 release::<I>(lease).await;
@@ -455,9 +465,9 @@ impl<'a, R, U> Call<'a, R, U> {
     {
         let found = self.read::<I>(key, true).await?;
         match self.site.policy.freshness(found.ttl) {
-            Freshness::Fresh(Some(now_left)) if now_left > left => {
-                self.cache.decode::<S::Stored>(key, &found.bytes)
-            }
+            Freshness::Fresh(Some(now_left)) if now_left > left => self
+                .cache
+                .decode::<S::Stored>(self.shown(key), &found.bytes),
             _ => None,
         }
     }
@@ -500,7 +510,9 @@ impl<'a, R, U> Call<'a, R, U> {
         S: Shape<R, Stored: Value>,
     {
         match self.site.policy.freshness(found.ttl) {
-            Freshness::Fresh(_) => self.cache.decode::<S::Stored>(key, &found.bytes),
+            Freshness::Fresh(_) => self
+                .cache
+                .decode::<S::Stored>(self.shown(key), &found.bytes),
             Freshness::Stale | Freshness::Expired => None,
         }
     }
@@ -511,7 +523,7 @@ impl<'a, R, U> Call<'a, R, U> {
         match self.cache.encode(value) {
             Ok(json) => Some(json.into()),
             Err(error) => {
-                tracing::warn!(key, %error, "the result cannot be stored; it is returned uncached");
+                tracing::warn!(key = self.shown(key), %error, "the result cannot be stored; it is returned uncached");
                 None
             }
         }
@@ -522,7 +534,7 @@ impl<'a, R, U> Call<'a, R, U> {
     /// from before the request).
     async fn write<I: Io>(&self, key: &str, json: &[u8]) -> Option<quanta::Instant> {
         if let Err(error) = self.cache.check_size(json) {
-            tracing::warn!(key, %error, "the result is returned but not stored");
+            tracing::warn!(key = self.shown(key), %error, "the result is returned but not stored");
             return None;
         }
         let ttl = self.site.policy.write_ttl();
@@ -585,12 +597,17 @@ impl<'a, R, U> Call<'a, R, U> {
         }
     }
 
+    /// What logs show for `key` (see `Policy::shown`).
+    fn shown<'k>(&self, key: &'k str) -> &'k str {
+        self.site.policy.shown(key)
+    }
+
     /// `result`'s value; a store error is logged and counted as `None`.
     fn log_error<T>(&self, key: &str, result: Result<T, Error>) -> Option<T> {
         result
             .map_err(|error| {
                 self.count(Event::Error);
-                crate::cache::log_store_failure(key, &error);
+                crate::cache::log_store_failure(self.shown(key), &error);
             })
             .ok()
     }

@@ -89,7 +89,7 @@ pub(crate) async fn acquire_or_wait<I: Io>(cache: &Cache, key: &str) -> Waited {
             }
             Ok((false, None)) => {}
             Err(error) => {
-                tracing::debug!(key, %error, "cannot take the lease; computing without it");
+                tracing::debug!(%error, "cannot take the lease; computing without it");
                 held.forget();
                 return Waited::GaveUp;
             }
@@ -99,7 +99,7 @@ pub(crate) async fn acquire_or_wait<I: Io>(cache: &Cache, key: &str) -> Waited {
             deadline.saturating_duration_since(now)
         });
         if left.is_zero() {
-            tracing::debug!(key, wait = ?times.wait, "waited for the lease holder long enough; computing");
+            tracing::debug!(wait = ?times.wait, "waited for the lease holder long enough; computing");
             held.forget();
             return Waited::GaveUp;
         }
@@ -128,7 +128,7 @@ pub(crate) async fn try_acquire<I: Io>(cache: &Cache, key: &str) -> Option<Lease
             None
         }
         Err(error) => {
-            tracing::debug!(key, %error, "cannot take the lease");
+            tracing::debug!(%error, "cannot take the lease");
             held.forget();
             None
         }
@@ -137,8 +137,7 @@ pub(crate) async fn try_acquire<I: Io>(cache: &Cache, key: &str) -> Option<Lease
 
 async fn release<I: Io>(mut held: Held) {
     if let Err(error) = held.release::<I>().await {
-        let key = &held.key;
-        tracing::debug!(key, %error, "cannot release the lease; it expires by itself");
+        tracing::debug!(%error, "cannot release the lease; it expires by itself");
     }
 }
 
@@ -166,18 +165,15 @@ impl Lease {
 
     /// Sets the lease's time again; false once it is lost.
     async fn renew<I: Io>(&self) -> bool {
-        let key = &self.held.key;
         match self.held.extend::<I>(self.ttl).await {
             Ok(true) => true,
             Ok(false) => {
-                tracing::warn!(
-                    key,
-                    "lease lost while computing; another process may compute too"
-                );
+                // No key: the call's span names the function and shows its key.
+                tracing::warn!("lease lost while computing; another process may compute too");
                 false
             }
             Err(error) => {
-                tracing::debug!(key, %error, "cannot renew the lease");
+                tracing::debug!(%error, "cannot renew the lease");
                 true
             }
         }

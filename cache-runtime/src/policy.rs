@@ -27,6 +27,9 @@ pub struct Policy {
     pub(crate) local: Option<bool>,
     /// The longest a copy stays in the process, when the function says.
     pub(crate) local_for: Option<Duration>,
+    /// The key template, for a function with one: logs and spans show it
+    /// in place of the key, whose holes may hold personal data (an e-mail).
+    pub(crate) template: Option<&'static str>,
 }
 
 impl Policy {
@@ -41,7 +44,19 @@ impl Policy {
             stale_if_error: Duration::ZERO,
             local: None,
             local_for: None,
+            template: None,
         }
+    }
+
+    /// `key = "..."`: the template, shown for this function's keys.
+    pub const fn template(mut self, template: &'static str) -> Self {
+        self.template = Some(template);
+        self
+    }
+
+    /// What logs and spans show for `key`: the key, or its template.
+    pub(crate) fn shown<'k>(&self, key: &'k str) -> &'k str {
+        self.template.unwrap_or(key)
     }
 
     /// `jitter = fraction`: each write lives `ttl * (1 - fraction * u)`,
