@@ -789,3 +789,37 @@ async fn logs_and_spans_show_a_templates_text_not_its_values() {
     assert!(logs.contains("account:{email}"), "{logs}");
     assert!(!logs.contains("ann@example.com"), "{logs}");
 }
+
+// --- Sync code after a restart: dead pooled connections are dropped. ---
+
+#[cache_result(expire = 60, store = cache, skip(cache, calls))]
+fn sync_square(cache: &Cache, calls: &AtomicUsize, n: u64) -> u64 {
+    calls.fetch_add(1, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(20));
+    n * n
+}
+
+#[test]
+fn sync_calls_after_a_restart_reach_redis_at_once() {
+    let mut server = RedisServer::start();
+    let cache = cache_for(&server);
+    let calls = AtomicUsize::new(0);
+    // Several threads at once: several connections in the pool.
+    std::thread::scope(|scope| {
+        for n in 0..6 {
+            let (cache, calls) = (&cache, &calls);
+            scope.spawn(move || sync_square(cache, calls, n));
+        }
+    });
+    server.restart();
+
+    // The first call meets a dead pooled connection; it goes on a new one.
+    assert_eq!(sync_square(&cache, &calls, 9), 81);
+    assert_eq!(
+        server.keys().len(),
+        1,
+        "the first call after the restart stored its value"
+    );
+    assert_eq!(sync_square(&cache, &calls, 9), 81);
+    assert_eq!(runs(&calls), 7);
+}

@@ -189,7 +189,8 @@ impl RedisStore {
     }
 
     pub(crate) fn exec_blocking<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
-        self.query_blocking::<O::Reply>(&op.request()).map(O::reply)
+        self.query_blocking::<O::Reply>(&op.request(), op.resend())
+            .map(O::reply)
     }
 
     /// Runs a lock's, a session's or an object's `op`: within the control
@@ -252,17 +253,17 @@ impl RedisStore {
     }
 
     pub(crate) fn delete_matching_blocking(&self, pattern: &KeyPattern) -> Result<u64, Error> {
-        let nodes = self.guarded_blocking(Blocking::nodes)?;
+        let nodes = self.guarded_blocking(true, Blocking::nodes)?;
         let mut deleted = 0;
         for node in &nodes {
             let mut cursor = 0;
             loop {
                 let scan = scan(cursor, pattern);
                 let (next, keys): (u64, Vec<Vec<u8>>) =
-                    self.guarded_blocking(|blocking| blocking.send_to(&scan, node.as_ref()))?;
+                    self.guarded_blocking(true, |blocking| blocking.send_to(&scan, node.as_ref()))?;
                 let matching = matching_keys(keys, pattern);
                 if !matching.is_empty() {
-                    deleted += self.query_blocking::<u64>(&unlink(&matching))?;
+                    deleted += self.query_blocking::<u64>(&unlink(&matching), false)?;
                 }
                 if next == 0 {
                     break;
@@ -400,27 +401,38 @@ impl RedisStore {
         Box::pin(self.connection.get_or_try_init(|| connect)).await
     }
 
-    fn query_blocking<T: redis::FromRedisValue>(&self, request: &Request) -> Result<T, Error> {
-        self.guarded_blocking(|blocking| blocking.send(request))
+    fn query_blocking<T: redis::FromRedisValue>(
+        &self,
+        request: &Request,
+        resend: bool,
+    ) -> Result<T, Error> {
+        self.guarded_blocking(resend, |blocking| blocking.send(request))
     }
 
     /// Runs `send` on an idle blocking connection, or a new one, behind the
     /// circuit breaker. A connection that failed is dropped, not returned: it
     /// may be half-way through a reply.
+    ///
+    /// A pooled connection that meets a dead socket died with its server (a
+    /// restart), and so did every other pooled one: the pool is emptied,
+    /// and the command, if it may be resent, goes once more on a new
+    /// connection. (Kept, each dead connection would fail one command in
+    /// turn, and open the breaker again after each cool-down.)
     fn guarded_blocking<T>(
         &self,
-        send: impl FnOnce(&mut Blocking) -> redis::RedisResult<T>,
+        resend: bool,
+        send: impl Fn(&mut Blocking) -> redis::RedisResult<T>,
     ) -> Result<T, Error> {
         let permit = self.breaker.permit()?;
         let idle = lock(&self.idle).pop();
         let connecting = idle.is_none();
-        let result = idle
-            .map_or_else(|| self.connect_blocking(), Ok)
-            .and_then(|mut connection| {
-                let value = send(&mut connection)?;
-                self.give_back(connection);
-                Ok(value)
-            });
+        let mut result = self.on_connection(idle, &send);
+        if !connecting && is_dead_socket(&result) {
+            lock(&self.idle).clear();
+            if resend {
+                result = self.on_connection(None, &send);
+            }
+        }
         // A blocking timeout is an I/O error from the socket; name it.
         let result = result.map_err(|error| match error {
             Error::Redis(error) if error.is_timeout() => Error::Timeout(self.op_timeout),
@@ -428,6 +440,19 @@ impl RedisStore {
         });
         self.settle(permit, &result, connecting);
         result
+    }
+
+    /// Runs `send` on `connection`, or on a new one; keeps the connection
+    /// for the next command if it answered.
+    fn on_connection<T>(
+        &self,
+        connection: Option<Blocking>,
+        send: impl Fn(&mut Blocking) -> redis::RedisResult<T>,
+    ) -> Result<T, Error> {
+        let mut connection = connection.map_or_else(|| self.connect_blocking(), Ok)?;
+        let value = send(&mut connection)?;
+        self.give_back(connection);
+        Ok(value)
     }
 
     /// Keeps a connection that answered for the next blocking command.
@@ -534,6 +559,12 @@ fn matching_keys(keys: Vec<Vec<u8>>, pattern: &KeyPattern) -> Vec<Vec<u8>> {
     keys.into_iter()
         .filter(|key| std::str::from_utf8(key).is_ok_and(|key| pattern.matches(key)))
         .collect()
+}
+
+/// Whether a command failed on a socket the server closed (not on a
+/// timeout: a slow server's connection is alive).
+fn is_dead_socket<T>(result: &Result<T, Error>) -> bool {
+    matches!(result, Err(Error::Redis(error)) if error.is_io_error() && !error.is_timeout())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
