@@ -172,60 +172,157 @@ fn send_batch(store: &Arc<RedisStore>, keys: Vec<String>, waiting: Vec<Waiter>) 
         return;
     };
     runtime.spawn(async move {
-        let reply = place.0.send(&batch(&keys, &waiting)).await;
+        let batch = Batch::new(keys, &waiting);
+        let reply = place.0.send(&batch.request()).await;
         drop(place);
-        answer(waiting, reply);
+        batch.answer(waiting, reply);
     });
 }
 
-/// `MGET` of every key; then, in the same pipeline, `PTTL` of each key
-/// whose reader wants its time left.
-fn batch(keys: &[String], waiting: &[Waiter]) -> Request {
-    let mget = command("MGET", keys);
-    if !waiting.iter().any(|waiter| waiter.ttl) {
-        return Request::Cmd(mget);
-    }
-    let mut pipe = redis::pipe();
-    pipe.add_command(mget);
-    for (key, _) in keys.iter().zip(waiting).filter(|(_, waiter)| waiter.ttl) {
-        pipe.cmd("PTTL").arg(key);
-    }
-    Request::Batch(pipe)
+/// A batch's keys, each once: the readers of a hot key share one copy of
+/// its value on the wire (a key per reader sent a large value once per
+/// reader, and held the connection that much longer).
+struct Batch {
+    keys: Vec<String>,
+    /// Each waiter's key, as an index into `keys`.
+    of: Vec<usize>,
+    /// Per key: the index of its `PTTL` among the replies, when a reader
+    /// wants its time left.
+    pttl: Vec<Option<usize>>,
 }
 
-/// Gives each waiter its value from the batch's reply (with its `PTTL`, as
-/// `[value, pttl]`, when it asked for it), or the batch's error.
-fn answer(waiting: Vec<Waiter>, reply: Result<Value, Error>) {
-    let any_ttl = waiting.iter().any(|waiter| waiter.ttl);
-    let (values, mut ttls) = match reply {
-        Ok(Value::Array(values)) if !any_ttl => (values, Vec::new().into_iter()),
-        Ok(Value::Array(mut replies)) if !replies.is_empty() => {
-            let ttls = replies.split_off(1);
-            match replies.pop() {
-                Some(Value::Array(values)) => (values, ttls.into_iter()),
-                // Not an answer to the batch: each waiter sends its own.
-                _ => return,
+impl Batch {
+    fn new(keys: Vec<String>, waiting: &[Waiter]) -> Self {
+        let mut batch = Batch {
+            keys: Vec::with_capacity(keys.len()),
+            of: Vec::with_capacity(keys.len()),
+            pttl: Vec::with_capacity(keys.len()),
+        };
+        let mut index = std::collections::HashMap::with_capacity(keys.len());
+        let mut pttls = 0;
+        for (key, waiter) in keys.into_iter().zip(waiting) {
+            let at = *index.entry(key).or_insert_with_key(|key| {
+                batch.keys.push(key.clone());
+                batch.pttl.push(None);
+                batch.keys.len() - 1
+            });
+            if waiter.ttl && batch.pttl[at].is_none() {
+                batch.pttl[at] = Some(pttls);
+                pttls += 1;
             }
+            batch.of.push(at);
         }
-        Ok(_) => return,
-        Err(error) => {
-            for waiter in waiting {
-                let _ = waiter.answer.send(Answer::Reply(Err(error.again())));
+        batch
+    }
+
+    /// `MGET` of every key; then, in the same pipeline, `PTTL` of each key
+    /// whose reader wants its time left.
+    fn request(&self) -> Request {
+        let mget = command("MGET", &self.keys);
+        if self.pttl.iter().all(Option::is_none) {
+            return Request::Cmd(mget);
+        }
+        let mut pipe = redis::pipe();
+        pipe.add_command(mget);
+        for (key, _) in self
+            .keys
+            .iter()
+            .zip(&self.pttl)
+            .filter(|(_, at)| at.is_some())
+        {
+            pipe.cmd("PTTL").arg(key);
+        }
+        Request::Batch(pipe)
+    }
+
+    /// Gives each waiter its value from the reply (with its `PTTL`, as
+    /// `[value, pttl]`, when it asked for it), or the batch's error.
+    fn answer(&self, waiting: Vec<Waiter>, reply: Result<Value, Error>) {
+        let any_ttl = self.pttl.iter().any(Option::is_some);
+        let (values, ttls) = match reply {
+            Ok(Value::Array(values)) if !any_ttl => (values, Vec::new()),
+            Ok(Value::Array(mut replies)) if !replies.is_empty() => {
+                let ttls = replies.split_off(1);
+                match replies.pop() {
+                    Some(Value::Array(values)) => (values, ttls),
+                    // Not an answer to the batch: each waiter sends its own.
+                    _ => return,
+                }
             }
+            Ok(_) => return,
+            Err(error) => {
+                for waiter in waiting {
+                    let _ = waiter.answer.send(Answer::Reply(Err(error.again())));
+                }
+                return;
+            }
+        };
+        if values.len() != self.keys.len() {
             return;
         }
-    };
-    if values.len() != waiting.len() {
-        return;
+        for (waiter, at) in waiting.into_iter().zip(&self.of) {
+            let value = values[*at].clone();
+            let value = match waiter.ttl {
+                true => match self.pttl[*at].and_then(|pttl| ttls.get(pttl)) {
+                    Some(ttl) => Value::Array(vec![value, ttl.clone()]),
+                    None => continue,
+                },
+                false => value,
+            };
+            let _ = waiter.answer.send(Answer::Reply(Ok(value)));
+        }
     }
-    for (waiter, value) in waiting.into_iter().zip(values) {
-        let value = match waiter.ttl {
-            true => match ttls.next() {
-                Some(ttl) => Value::Array(vec![value, ttl]),
-                None => continue,
-            },
-            false => value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiter(ttl: bool) -> (Waiter, oneshot::Receiver<Answer>) {
+        let (answer, receiver) = oneshot::channel();
+        (Waiter { ttl, answer }, receiver)
+    }
+
+    fn value(receiver: &mut oneshot::Receiver<Answer>) -> Value {
+        match receiver.try_recv() {
+            Ok(Answer::Reply(Ok(value))) => value,
+            _ => panic!("no value"),
+        }
+    }
+
+    fn bulk(text: &str) -> Value {
+        Value::BulkString(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn a_hot_key_goes_once_and_every_reader_gets_it() {
+        let keys = ["hot", "cold", "hot", "hot"].map(str::to_owned).to_vec();
+        let (waiters, mut receivers): (Vec<_>, Vec<_>) =
+            [false, true, true, false].into_iter().map(waiter).unzip();
+        let batch = Batch::new(keys, &waiters);
+        assert_eq!(batch.keys, ["hot", "cold"]);
+        assert_eq!(batch.of, [0, 1, 0, 0]);
+        assert_eq!(batch.pttl, [Some(1), Some(0)]);
+        let Request::Batch(pipe) = batch.request() else {
+            panic!("a pipeline: MGET, then a PTTL per key")
         };
-        let _ = waiter.answer.send(Answer::Reply(Ok(value)));
+        assert_eq!(pipe.cmd_iter().count(), 3);
+
+        let reply = Value::Array(vec![
+            Value::Array(vec![bulk("h"), bulk("c")]),
+            Value::Int(5000), // PTTL cold
+            Value::Int(9000), // PTTL hot
+        ]);
+        batch.answer(waiters, Ok(reply));
+        assert_eq!(value(&mut receivers[0]), bulk("h"));
+        assert_eq!(
+            value(&mut receivers[1]),
+            Value::Array(vec![bulk("c"), Value::Int(5000)])
+        );
+        assert_eq!(
+            value(&mut receivers[2]),
+            Value::Array(vec![bulk("h"), Value::Int(9000)])
+        );
+        assert_eq!(value(&mut receivers[3]), bulk("h"));
     }
 }
