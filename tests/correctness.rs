@@ -564,22 +564,26 @@ async fn each_lock_holder_gets_a_larger_fencing_token() {
 /// holds each reply that long: a Redis that answers, slowly.
 struct Proxy {
     port: u16,
+    /// Where new connections go.
+    upstream: std::sync::Arc<std::sync::atomic::AtomicU16>,
     armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
     delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Proxy {
     async fn start(upstream: u16) -> Self {
-        use std::sync::atomic::{AtomicBool, AtomicU64};
+        use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64};
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let armed = std::sync::Arc::new(AtomicBool::new(false));
         let delay_ms = std::sync::Arc::new(AtomicU64::new(0));
-        let (arm, delay) = (armed.clone(), delay_ms.clone());
+        let upstream = std::sync::Arc::new(AtomicU16::new(upstream));
+        let (arm, delay, target) = (armed.clone(), delay_ms.clone(), upstream.clone());
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 let (arm, delay) = (arm.clone(), delay.clone());
+                let upstream = target.load(Ordering::SeqCst);
                 tokio::spawn(async move {
                     let mut server = tokio::net::TcpStream::connect(("127.0.0.1", upstream))
                         .await
@@ -610,6 +614,7 @@ impl Proxy {
         });
         Proxy {
             port,
+            upstream,
             armed,
             delay_ms,
         }
@@ -617,6 +622,11 @@ impl Proxy {
 
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// New connections go to `port` from now on (a virtual IP moved).
+    fn point_to(&self, port: u16) {
+        self.upstream.store(port, Ordering::SeqCst);
     }
 
     fn arm(&self) {
@@ -822,4 +832,50 @@ fn sync_calls_after_a_restart_reach_redis_at_once() {
     );
     assert_eq!(sync_square(&cache, &calls, 9), 81);
     assert_eq!(runs(&calls), 7);
+}
+
+// --- A failover: the old primary answers READONLY; the cache moves on. ---
+
+#[cache_result(expire = 60, store = cache, skip(cache))]
+async fn after_failover(cache: &Cache, n: u64) -> u64 {
+    n
+}
+
+#[tokio::test]
+async fn writes_follow_a_failover_behind_one_address() {
+    let old = RedisServer::start();
+    let new = RedisServer::start();
+    let replica_of = |server: &RedisServer, primary: &RedisServer| {
+        let port = primary.port().to_string();
+        server.cli(&["REPLICAOF", "127.0.0.1", &port]);
+    };
+    for server in [&old, &new] {
+        server.cli(&["CONFIG", "SET", "repl-diskless-sync-delay", "0"]);
+    }
+    replica_of(&new, &old);
+    let proxy = Proxy::start(old.port()).await;
+    let cache = Config::redis(proxy.url()).build().unwrap();
+    assert_eq!(after_failover(&cache, 1).await, 1);
+    let sessions = cache.sessions().sliding(true);
+    let token = sessions.create(&"ann").await.unwrap();
+    // Everything so far has reached the replica.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while old.cli(&["WAIT", "1", "100"]) != "1" {
+        assert!(Instant::now() < deadline, "the replica never caught up");
+    }
+
+    // The failover: the replica is promoted, the old primary follows it,
+    // and the address leads to the new one.
+    new.cli(&["REPLICAOF", "NO", "ONE"]);
+    replica_of(&old, &new);
+    proxy.point_to(new.port());
+    let before = new.keys().len();
+
+    // The first write meets READONLY on the old connection, which is
+    // closed; the write goes again on a new one, to the new primary.
+    assert_eq!(after_failover(&cache, 2).await, 2);
+    assert_eq!(new.keys().len(), before + 1, "{:?}", new.keys());
+    // A sliding session (GETEX, a write) works there too.
+    let who = sessions.get::<String>(token.as_str()).await.unwrap();
+    assert_eq!(who.as_deref(), Some("ann"));
 }

@@ -205,8 +205,12 @@ impl Drop for Permit<'_> {
 }
 
 /// Whether an error says Redis cannot be used (rather than that it answered
-/// with an error).
+/// with an error). A server still loading its data (`LOADING`) or a
+/// cluster without a primary for the slot (`MASTERDOWN`) answers every
+/// command with an error until it is ready: an outage, which the breaker
+/// waits out and its probe finds over.
 fn is_outage(error: &Error) -> bool {
+    use redis::ServerErrorKind::{BusyLoading, MasterDown};
     match error {
         Error::Timeout(_) | Error::Unavailable(_) => true,
         Error::Redis(error) => matches!(
@@ -215,6 +219,7 @@ fn is_outage(error: &Error) -> bool {
                 | redis::ErrorKind::AuthenticationFailed
                 | redis::ErrorKind::ClusterConnectionNotFound
                 | redis::ErrorKind::Client
+                | redis::ErrorKind::Server(BusyLoading | MasterDown)
         ),
         _ => false,
     }
@@ -234,6 +239,20 @@ mod tests {
             Duration::from_millis(cooldown_ms),
             "redis://test".into(),
         )
+    }
+
+    #[test]
+    fn a_loading_or_masterless_server_is_an_outage_an_error_reply_is_not() {
+        let server = |kind, text: &'static str| {
+            Error::Redis(redis::RedisError::from((
+                redis::ErrorKind::Server(kind),
+                text,
+            )))
+        };
+        use redis::ServerErrorKind::{BusyLoading, MasterDown, ResponseError};
+        assert!(is_outage(&server(BusyLoading, "LOADING")));
+        assert!(is_outage(&server(MasterDown, "MASTERDOWN")));
+        assert!(!is_outage(&server(ResponseError, "WRONGTYPE")));
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub(crate) struct RedisStore {
     connection: OnceCell<Shared>,
     /// Connection attempts that failed so far (see `connection`).
     failed_connects: AtomicU64,
+    /// When the connection to a demoted server was last closed.
+    left_replica: Mutex<Option<std::time::Instant>>,
     /// Connections for sync functions and blocking calls.
     idle: Mutex<Vec<Blocking>>,
     breaker: Breaker,
@@ -155,6 +157,7 @@ impl RedisStore {
             url: shown,
             connection: OnceCell::new(),
             failed_connects: AtomicU64::new(0),
+            left_replica: Mutex::new(None),
             idle: Mutex::new(Vec::new()),
             connect_timeout: config.connect_timeout,
             op_timeout: config.op_timeout,
@@ -332,9 +335,24 @@ impl RedisStore {
             // after Redis ran the first (see `Op::resend`).
             // One handle clone per attempt: every task clones the same
             // `Arc`, so each clone is a contended atomic on a busy server.
-            let attempts = async {
+            let again = || async {
                 match send(connection.clone()).await {
                     Err(error) if resend && error.is_io_error() => send(connection.clone()).await,
+                    result => result,
+                }
+            };
+            let attempts = async {
+                match again().await {
+                    // The server was demoted to a replica (a failover):
+                    // connect again, as after a restart, which finds the
+                    // new primary where the address now leads (a DNS name,
+                    // a virtual IP, a proxy).
+                    Err(error) if is_read_only(&error) && self.leave_replica(connection).await => {
+                        match resend {
+                            true => again().await,
+                            false => Err(error),
+                        }
+                    }
                     result => result,
                 }
             };
@@ -363,6 +381,29 @@ impl RedisStore {
         if self.breaker.claim_prober() {
             runtime.spawn(Prober::new(self.me.clone()).run());
         }
+    }
+
+    /// Closes the shared connection to a server that answered `READONLY`,
+    /// so that the manager connects again; at most once per breaker
+    /// cool-down (an address that still leads to a replica must not turn
+    /// every write into a reconnect). Whether it did. A cluster follows
+    /// its failovers by itself.
+    async fn leave_replica(&self, connection: &Shared) -> bool {
+        if self.is_cluster() {
+            return false;
+        }
+        {
+            let mut last = lock(&self.left_replica);
+            if last.is_some_and(|at| at.elapsed() < self.breaker.cooldown()) {
+                return false;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        tracing::warn!(url = %self.url, "Redis answers READONLY (a replica now): connecting again");
+        let quit = Request::Cmd(redis::cmd("QUIT"));
+        let _ = connection.clone().send::<Value>(&quit).await;
+        lock(&self.idle).clear();
+        true
     }
 
     /// The shared connection, opened first if need be (within the connect
@@ -427,7 +468,7 @@ impl RedisStore {
         let idle = lock(&self.idle).pop();
         let connecting = idle.is_none();
         let mut result = self.on_connection(idle, &send);
-        if !connecting && is_dead_socket(&result) {
+        if !connecting && is_stale(&result) {
             lock(&self.idle).clear();
             if resend {
                 result = self.on_connection(None, &send);
@@ -561,10 +602,17 @@ fn matching_keys(keys: Vec<Vec<u8>>, pattern: &KeyPattern) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Whether a command failed on a socket the server closed (not on a
-/// timeout: a slow server's connection is alive).
-fn is_dead_socket<T>(result: &Result<T, Error>) -> bool {
-    matches!(result, Err(Error::Redis(error)) if error.is_io_error() && !error.is_timeout())
+/// Whether a command failed on a connection that will fail every command:
+/// its socket was closed (not a timeout: a slow server's connection is
+/// alive), or its server is a replica now.
+fn is_stale<T>(result: &Result<T, Error>) -> bool {
+    matches!(result, Err(Error::Redis(error))
+        if (error.is_io_error() && !error.is_timeout()) || is_read_only(error))
+}
+
+/// `READONLY`: a write reached a replica.
+fn is_read_only(error: &redis::RedisError) -> bool {
+    error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
