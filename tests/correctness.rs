@@ -422,6 +422,7 @@ async fn stored(cache: &Cache, calls: &AtomicUsize, id: u64, value: &Record) -> 
 
 mod properties {
     use proptest::prelude::*;
+    use proptest::test_runner::{Config as Cases, TestRunner};
 
     use super::*;
 
@@ -453,20 +454,32 @@ mod properties {
         })
     }
 
-    proptest! {
-        #![proptest_config(ProptestConfig {
-            cases: 48,
+    /// Cases against one server that lives as long as the test (a server in
+    /// a `static` would outlive the test binary).
+    fn runner(cases: u32) -> TestRunner {
+        TestRunner::new(Cases {
+            cases,
             failure_persistence: None,
-            ..ProptestConfig::default()
-        })]
+            ..Cases::default()
+        })
+    }
 
-        /// What a hit returns is what the miss returned, through real Redis.
-        #[test]
-        fn every_stored_value_round_trips(value in record()) {
-            let (server, runtime) = shared();
-            let cache = Config::redis(server.url()).build().unwrap();
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// What a hit returns is what the miss returned, through real Redis.
+    #[test]
+    fn every_stored_value_round_trips() {
+        let (server, runtime) = (RedisServer::start(), runtime());
+        let cache = cache_for(&server);
+        let next_id = std::sync::atomic::AtomicU64::new(0);
+        let result = runner(48).run(&record(), |value| {
+            let id = next_id.fetch_add(1, Ordering::SeqCst);
             let calls = AtomicUsize::new(0);
-            let id = NEXT_ID.fetch_add(1, Ordering::SeqCst) as u64;
             let (miss, hit) = runtime.block_on(async {
                 let miss = stored(&cache, &calls, id, &value).await;
                 let hit = stored(&cache, &calls, id, &value).await;
@@ -475,22 +488,23 @@ mod properties {
             prop_assert_eq!(runs(&calls), 1);
             prop_assert_eq!(&miss, &value);
             prop_assert_eq!(&hit, &value);
-        }
+            Ok(())
+        });
+        result.unwrap();
+    }
 
-        /// Whatever ids two template functions were called with, clearing
-        /// one leaves every key of the other, and every other key.
-        #[test]
-        fn a_clear_never_reaches_beyond_its_function(
-            ids in prop::collection::vec(text(), 1..6),
-            others in prop::collection::vec(text(), 1..6),
-        ) {
-            let server = clearing_server();
+    /// Whatever ids two template functions were called with, clearing
+    /// one leaves every key of the other, and every other key.
+    #[test]
+    fn a_clear_never_reaches_beyond_its_function() {
+        let (server, runtime) = (RedisServer::start(), runtime());
+        let cache = cache_for(&server);
+        let ids = (
+            prop::collection::vec(text(), 1..6),
+            prop::collection::vec(text(), 1..6),
+        );
+        let result = runner(24).run(&ids, |(ids, others)| {
             server.cli(&["FLUSHALL"]);
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let cache = Config::redis(server.url()).build().unwrap();
             let calls = AtomicUsize::new(0);
             runtime.block_on(async {
                 for id in &ids {
@@ -511,28 +525,9 @@ mod properties {
             prop_assert_eq!(cleared as usize, distinct.len());
             prop_assert_eq!(after.len(), before.len() - distinct.len());
             prop_assert!(after.iter().all(|key| before.contains(key)));
-        }
-    }
-
-    static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
-
-    /// The clearing property's own server, emptied before each case.
-    fn clearing_server() -> &'static RedisServer {
-        static SERVER: std::sync::OnceLock<RedisServer> = std::sync::OnceLock::new();
-        SERVER.get_or_init(RedisServer::start)
-    }
-
-    /// One server and runtime for the round trips (each case uses new ids).
-    fn shared() -> &'static (RedisServer, tokio::runtime::Runtime) {
-        static SHARED: std::sync::OnceLock<(RedisServer, tokio::runtime::Runtime)> =
-            std::sync::OnceLock::new();
-        SHARED.get_or_init(|| {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            (RedisServer::start(), runtime)
-        })
+            Ok(())
+        });
+        result.unwrap();
     }
 }
 
@@ -878,4 +873,51 @@ async fn writes_follow_a_failover_behind_one_address() {
     // A sliding session (GETEX, a write) works there too.
     let who = sessions.get::<String>(token.as_str()).await.unwrap();
     assert_eq!(who.as_deref(), Some("ann"));
+}
+
+// --- Outside Tokio, or on a runtime without its timer: the function runs. ---
+
+#[cache_result(expire = 60, store = cache, skip(cache, calls))]
+async fn anywhere(cache: &Cache, calls: &AtomicUsize, n: u64) -> u64 {
+    calls.fetch_add(1, Ordering::SeqCst);
+    n
+}
+
+/// Polls `future` to its end on this thread, with no runtime at all.
+fn poll_plainly<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn a_call_without_a_tokio_timer_runs_its_function_instead_of_panicking() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let calls = AtomicUsize::new(0);
+
+    let timerless = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(timerless.block_on(anywhere(&cache, &calls, 3)), 3);
+    }
+    assert_eq!(poll_plainly(anywhere(&cache, &calls, 4)), 4);
+    assert_eq!(runs(&calls), 3);
+
+    // A runtime with its timer, on the same thread, uses Redis as ever.
+    let full = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    assert_eq!(full.block_on(anywhere(&cache, &calls, 5)), 5);
+    assert_eq!(full.block_on(anywhere(&cache, &calls, 5)), 5);
+    assert_eq!(runs(&calls), 4);
+    assert_eq!(server.keys().len(), 1, "{:?}", server.keys());
 }

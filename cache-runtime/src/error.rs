@@ -25,6 +25,14 @@ pub enum Error {
     /// A recent connection attempt failed; the next one waits for its retry time.
     #[error("Redis is unreachable (last attempt failed); retrying after {0:?}")]
     Unavailable(Duration),
+    /// A Redis command was made outside a Tokio runtime, or on one built
+    /// without `enable_time` (or `enable_io`): commands run on Tokio, under
+    /// its timer. A cached call runs its function instead.
+    #[error(
+        "Redis commands need a Tokio runtime with its timer and I/O \
+         (`Builder::enable_all`); this one ran outside one"
+    )]
+    NoTokio,
     /// Redis answered with an error, or the connection failed.
     #[error("Redis: {0}")]
     Redis(#[from] redis::RedisError),

@@ -40,8 +40,18 @@ impl Io for Async {
         store.exec_control(op).await
     }
 
+    /// A Tokio timer; where there is none (a runtime built without
+    /// `enable_time`, or none at all: see `store::in_tokio`), the thread
+    /// sleeps, which is all that is left to wait with.
     async fn sleep(duration: Duration) {
-        tokio::time::sleep(duration).await;
+        use crate::store::without_tokio;
+        if !without_tokio::known_here() {
+            match std::panic::catch_unwind(|| tokio::time::sleep(duration)) {
+                Ok(sleep) => return sleep.await,
+                Err(_) => without_tokio::remember_here(),
+            }
+        }
+        std::thread::sleep(duration);
     }
 }
 

@@ -221,6 +221,7 @@ fn start_node(dir: &std::path::Path, tls: Option<&Arc<TlsFiles>>) -> RedisServer
             password: None,
             tls: tls.cloned(),
             extra,
+            dir: None,
         };
         if server.spawn() {
             return server;

@@ -28,6 +28,10 @@ pub struct RedisServer {
     tls: Option<Arc<TlsFiles>>,
     /// The options it was started with, to restart it the same way.
     extra: Vec<String>,
+    /// The process's data directory, its own and empty at each start (a
+    /// replica writes the dataset it receives to disk, and a server loads
+    /// what it finds there): removed when it stops.
+    dir: Option<PathBuf>,
 }
 
 /// A CA and a server certificate it signed, for `127.0.0.1`, in a directory
@@ -197,6 +201,7 @@ impl RedisServer {
                 password: None,
                 tls: tls.clone(),
                 extra,
+                dir: None,
             };
             if server.spawn() {
                 return server;
@@ -211,11 +216,20 @@ impl RedisServer {
             Some(_) => ["--port", "0", "--tls-port"],
             None => ["--tls-port", "0", "--port"],
         };
+        static STARTS: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "cache-runtime-redis-{}-{}",
+            std::process::id(),
+            STARTS.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("a data directory for redis-server");
+        self.remove_dir();
+        self.dir = Some(dir.clone());
         let mut child = Command::new("redis-server")
             .args(port_args)
             .args([&self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(["--dir", &std::env::temp_dir().to_string_lossy()])
+            .args(["--dir", &dir.to_string_lossy()])
             .args(self.tls.iter().flat_map(|tls| tls.server_args()))
             .args(&self.extra)
             .stdout(Stdio::null())
@@ -304,6 +318,13 @@ impl RedisServer {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        self.remove_dir();
+    }
+
+    fn remove_dir(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 

@@ -9,10 +9,13 @@ pub(crate) mod ops;
 mod reads;
 mod redis;
 
+use std::future::Future;
 use std::ops::Deref;
 use std::sync::Arc;
 
 pub(crate) use self::embedded::EmbeddedStore;
+use futures_util::FutureExt as _;
+
 use self::ops::Op;
 pub(crate) use self::redis::RedisStore;
 use crate::key::KeyPattern;
@@ -33,7 +36,7 @@ impl Store {
             // Boxed: a Redis command's future (timeout, retry, batching) is
             // ~800 bytes, and would make every call's future too large for
             // the allocator's fast path.
-            Store::Redis(redis) => Box::pin(redis.exec(op)).await,
+            Store::Redis(redis) => in_tokio(redis.exec(op)).await,
             Store::Embedded(embedded) => Ok(op.embedded(embedded)),
             Store::Disabled => Ok(op.disabled()),
         }
@@ -51,7 +54,7 @@ impl Store {
     /// `control_timeout`, and never refused or counted by the breaker.
     pub(crate) async fn exec_control<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
         match self {
-            Store::Redis(redis) => Box::pin(redis.exec_control(op)).await,
+            Store::Redis(redis) => in_tokio(redis.exec_control(op)).await,
             Store::Embedded(embedded) => Ok(op.embedded(embedded)),
             Store::Disabled => Ok(op.disabled()),
         }
@@ -109,5 +112,85 @@ impl Deref for Bytes {
             Bytes::Owned(bytes) => bytes,
             Bytes::Shared(bytes) => bytes,
         }
+    }
+}
+
+/// Runs a Redis command's future, boxed (a command's future, with its
+/// timeout, retry and batching, is ~800 bytes, and would make every call's
+/// future too large for the allocator's fast path).
+///
+/// Every command runs under a Tokio timer and on redis-rs's Tokio
+/// connection. Polled outside a Tokio runtime, or on one built without
+/// `enable_time`, Tokio panics; the call would panic with it. So such a
+/// panic is caught, and the command fails with [`Error::NoTokio`], which a
+/// cached call meets as any store failure: its function runs. Tokio prints
+/// its panic message the first time (there is no other way to ask a
+/// runtime whether it has a timer); the context is then remembered and
+/// its commands fail at once. Any other panic goes on.
+async fn in_tokio<T>(command: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    if without_tokio::known_here() {
+        return Err(Error::NoTokio);
+    }
+    match std::panic::AssertUnwindSafe(Box::pin(command))
+        .catch_unwind()
+        .await
+    {
+        Ok(result) => result,
+        Err(panic) if without_tokio::is_tokio_context_panic(&*panic) => {
+            without_tokio::remember_here();
+            Err(Error::NoTokio)
+        }
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// The contexts where Tokio cannot run a command: no runtime, or runtimes
+/// (by id) without a timer. Checked only once one has been seen, so that
+/// a process that never meets one pays nothing.
+pub(crate) mod without_tokio {
+    use std::any::Any;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    use tokio::runtime::{Handle, Id};
+
+    static SEEN: AtomicBool = AtomicBool::new(false);
+    /// `None`: outside any runtime.
+    static CONTEXTS: Mutex<Vec<Option<Id>>> = Mutex::new(Vec::new());
+
+    fn current() -> Option<Id> {
+        Handle::try_current().ok().map(|handle| handle.id())
+    }
+
+    fn contexts() -> std::sync::MutexGuard<'static, Vec<Option<Id>>> {
+        CONTEXTS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn known_here() -> bool {
+        SEEN.load(Ordering::Relaxed) && contexts().contains(&current())
+    }
+
+    pub(crate) fn remember_here() {
+        let here = current();
+        let mut contexts = contexts();
+        if !contexts.contains(&here) {
+            contexts.push(here);
+        }
+        SEEN.store(true, Ordering::Relaxed);
+    }
+
+    /// Tokio's panics for a missing runtime or a missing timer.
+    pub(super) fn is_tokio_context_panic(panic: &(dyn Any + Send)) -> bool {
+        let message = panic
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or_default();
+        message.contains("timers are disabled")
+            || message.contains("no reactor running")
+            || message.contains("context of a Tokio")
+            || message.contains("IO is disabled")
     }
 }
