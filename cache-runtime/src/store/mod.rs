@@ -11,6 +11,7 @@ mod redis;
 
 use std::future::Future;
 use std::ops::Deref;
+use std::pin::Pin;
 use std::sync::Arc;
 
 pub(crate) use self::embedded::EmbeddedStore;
@@ -36,7 +37,7 @@ impl Store {
             // Boxed: a Redis command's future (timeout, retry, batching) is
             // ~800 bytes, and would make every call's future too large for
             // the allocator's fast path.
-            Store::Redis(redis) => in_tokio(redis.exec(op)).await,
+            Store::Redis(redis) => in_tokio(Box::pin(redis.exec(op))).await,
             Store::Embedded(embedded) => Ok(op.embedded(embedded)),
             Store::Disabled => Ok(op.disabled()),
         }
@@ -54,7 +55,7 @@ impl Store {
     /// `control_timeout`, and never refused or counted by the breaker.
     pub(crate) async fn exec_control<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
         match self {
-            Store::Redis(redis) => in_tokio(redis.exec_control(op)).await,
+            Store::Redis(redis) => in_tokio(Box::pin(redis.exec_control(op))).await,
             Store::Embedded(embedded) => Ok(op.embedded(embedded)),
             Store::Disabled => Ok(op.disabled()),
         }
@@ -115,9 +116,9 @@ impl Deref for Bytes {
     }
 }
 
-/// Runs a Redis command's future, boxed (a command's future, with its
-/// timeout, retry and batching, is ~800 bytes, and would make every call's
-/// future too large for the allocator's fast path).
+/// Runs a Redis command's future, boxed by the caller (a command's future,
+/// with its timeout, retry and batching, is ~800 bytes; held here unboxed,
+/// it would make every call's box too large for the allocator's fast path).
 ///
 /// Every command runs under a Tokio timer and on redis-rs's Tokio
 /// connection. Polled outside a Tokio runtime, or on one built without
@@ -127,14 +128,14 @@ impl Deref for Bytes {
 /// its panic message the first time (there is no other way to ask a
 /// runtime whether it has a timer); the context is then remembered and
 /// its commands fail at once. Any other panic goes on.
-async fn in_tokio<T>(command: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+async fn in_tokio<T, F>(command: Pin<Box<F>>) -> Result<T, Error>
+where
+    F: Future<Output = Result<T, Error>>,
+{
     if without_tokio::known_here() {
         return Err(Error::NoTokio);
     }
-    match std::panic::AssertUnwindSafe(Box::pin(command))
-        .catch_unwind()
-        .await
-    {
+    match std::panic::AssertUnwindSafe(command).catch_unwind().await {
         Ok(result) => result,
         Err(panic) if without_tokio::is_tokio_context_panic(&*panic) => {
             without_tokio::remember_here();

@@ -172,7 +172,11 @@ impl RedisStore {
     pub(crate) async fn exec<O: Op>(self: &Arc<Self>, op: &O) -> Result<O::Output, Error> {
         let reply = match (op.read_of(), &self.reads) {
             (Some((key, ttl)), Some(reads)) => reads.read(self, key, ttl, || op.request()).await?,
-            _ => self.query::<Value>(&op.request(), op.resend()).await?,
+            _ => {
+                let reply = self.query::<Value>(&op.request(), op.resend()).await;
+                self.unless_read_only(reply, || op.request(), op.resend())
+                    .await?
+            }
         };
         let reply = O::Reply::from_redis_value(reply).map_err(redis::RedisError::from)?;
         Ok(O::reply(reply))
@@ -200,10 +204,12 @@ impl RedisStore {
     /// timeout, past the breaker (which neither refuses nor counts it).
     pub(crate) async fn exec_control<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
         let request = &op.request();
-        let send = |mut shared: Shared| async move { shared.send::<O::Reply>(request).await };
+        let send = |mut shared: Shared| async move { shared.send::<Value>(request).await };
+        let reply = self.permitted(None, op.resend(), send).await;
         let reply = self
-            .attempt(op.resend(), self.control_timeout, send)
+            .unless_read_only(reply, || op.request(), op.resend())
             .await?;
+        let reply = O::Reply::from_redis_value(reply).map_err(redis::RedisError::from)?;
         Ok(O::reply(reply))
     }
 
@@ -298,14 +304,22 @@ impl RedisStore {
         F: Fn(Shared) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        self.permitted(self.breaker.permit()?, resend, send).await
+        let permit = Some(self.breaker.permit()?);
+        self.permitted(permit, resend, send).await
     }
 
-    /// Runs `send` on the shared connection under `permit`, within the
-    /// operation timeout; starts the prober if the breaker is left open.
+    /// Runs `send` on the shared connection (opened first if need be).
+    /// Under `permit`, within the operation timeout, and the outcome is the
+    /// breaker's to count (it may start the prober); without one (a lock's,
+    /// a session's command), within the control timeout, and the breaker
+    /// never hears of it.
+    ///
+    /// One function for both, not one calling the other: a command's
+    /// future is boxed, and a level more took it past the allocator's
+    /// fast path (1,032 bytes).
     async fn permitted<T, F, Fut>(
         &self,
-        permit: Permit<'_>,
+        permit: Option<Permit<'_>>,
         resend: bool,
         send: F,
     ) -> Result<T, Error>
@@ -314,19 +328,7 @@ impl RedisStore {
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let connecting = self.connection.get().is_none();
-        let result = self.attempt(resend, self.op_timeout, send).await;
-        self.settle(permit, &result, connecting);
-        result
-    }
-
-    /// Runs `send` on the shared connection (opened first if need be),
-    /// within `timeout`.
-    async fn attempt<T, F, Fut>(&self, resend: bool, timeout: Duration, send: F) -> Result<T, Error>
-    where
-        F: Fn(Shared) -> Fut,
-        Fut: std::future::Future<Output = redis::RedisResult<T>>,
-    {
-        async {
+        let result = async {
             let connection = self.connection().await?;
             // A command that meets a connection that died (Redis restarted)
             // makes the manager reconnect; one more try, within the same
@@ -335,33 +337,29 @@ impl RedisStore {
             // after Redis ran the first (see `Op::resend`).
             // One handle clone per attempt: every task clones the same
             // `Arc`, so each clone is a contended atomic on a busy server.
-            let again = || async {
+            let attempts = async {
                 match send(connection.clone()).await {
                     Err(error) if resend && error.is_io_error() => send(connection.clone()).await,
                     result => result,
                 }
             };
-            let attempts = async {
-                match again().await {
-                    // The server was demoted to a replica (a failover):
-                    // connect again, as after a restart, which finds the
-                    // new primary where the address now leads (a DNS name,
-                    // a virtual IP, a proxy).
-                    Err(error) if is_read_only(&error) && self.leave_replica(connection).await => {
-                        match resend {
-                            true => again().await,
-                            false => Err(error),
-                        }
-                    }
-                    result => result,
-                }
+            // The breaker's commands are the cached calls'; the others
+            // are locks', sessions' and objects'. (The class, not the
+            // `Duration`, is what the future keeps.)
+            let timeout = |permitted| match permitted {
+                true => self.op_timeout,
+                false => self.control_timeout,
             };
-            match tokio::time::timeout(timeout, attempts).await {
+            match tokio::time::timeout(timeout(permit.is_some()), attempts).await {
                 Ok(result) => Ok(result?),
-                Err(_) => Err(Error::Timeout(timeout)),
+                Err(_) => Err(Error::Timeout(timeout(permit.is_some()))),
             }
         }
-        .await
+        .await;
+        if let Some(permit) = permit {
+            self.settle(permit, &result, connecting);
+        }
+        result
     }
 
     /// Records how a command under `permit` went, and starts the prober if
@@ -381,6 +379,33 @@ impl RedisStore {
         if self.breaker.claim_prober() {
             runtime.spawn(Prober::new(self.me.clone()).run());
         }
+    }
+
+    /// `reply`, unless it is `READONLY`: the server was demoted to a
+    /// replica (a failover). Then the store connects again, as after a
+    /// restart, which finds the new primary where the address now leads (a
+    /// DNS name, a virtual IP, a proxy), and sends `request` once more if
+    /// it may be resent. Boxed where it starts, and called where little
+    /// else is alive: a path no hit takes stays out of every command's
+    /// future (boxed, and kept within the allocator's fast path).
+    async fn unless_read_only(
+        &self,
+        reply: Result<Value, Error>,
+        request: impl FnOnce() -> Request,
+        resend: bool,
+    ) -> Result<Value, Error> {
+        let error = match reply {
+            Err(Error::Redis(error)) if is_read_only(&error) => error,
+            reply => return reply,
+        };
+        let again = async {
+            let connection = self.connection().await?;
+            match self.leave_replica(connection).await && resend {
+                true => self.query::<Value>(&request(), true).await,
+                false => Err(Error::Redis(error)),
+            }
+        };
+        Box::pin(again).await
     }
 
     /// Closes the shared connection to a server that answered `READONLY`,
@@ -552,7 +577,7 @@ impl Prober {
             if let Some(permit) = store.breaker.probe() {
                 let ping = &Request::Cmd(redis::cmd("PING"));
                 let send = |mut shared: Shared| async move { shared.send::<()>(ping).await };
-                let _ = store.permitted(permit, true, send).await;
+                let _ = store.permitted(Some(permit), true, send).await;
                 continue;
             }
             // A call took the probe before this task began: look again
@@ -632,5 +657,23 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains("`tls` feature"), "{message}");
         assert!(!message.contains("pw@"), "{message}");
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+    use crate::store::ops::Get;
+
+    /// A command's future is boxed on every Redis call (`Store::exec`).
+    /// glibc serves blocks up to 1,032 bytes from a per-thread cache; past
+    /// that, `malloc` and `free` cost a hit a few hundred instructions more.
+    #[test]
+    fn a_commands_future_stays_within_the_allocators_fast_path() {
+        let store = RedisStore::new(&Config::redis("redis://127.0.0.1:1")).unwrap();
+        let get = Get("k");
+        let future = store.exec(&get);
+        let size = std::mem::size_of_val(&future);
+        assert!(size <= 1032, "{size} bytes");
     }
 }
