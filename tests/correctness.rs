@@ -17,6 +17,14 @@ fn cache_for(server: &RedisServer) -> Cache {
     Config::redis(server.url()).build().expect("valid URL")
 }
 
+/// A cache with an in-process tier in front of `server`.
+fn tiered_cache(server: &RedisServer) -> Cache {
+    Config::redis(server.url())
+        .local_tier(cache_runtime::LocalTier::default())
+        .build()
+        .expect("valid URL")
+}
+
 fn runs(counter: &AtomicUsize) -> usize {
     counter.load(Ordering::SeqCst)
 }
@@ -94,10 +102,7 @@ async fn each_instantiation_of_a_generic_impl_has_keys_of_its_own() {
 #[test]
 fn each_instantiation_keeps_its_own_in_process_copies() {
     let server = RedisServer::start();
-    let cache = Config::redis(server.url())
-        .local_tier(cache_runtime::LocalTier::default())
-        .build()
-        .unwrap();
+    let cache = tiered_cache(&server);
     let calls = AtomicUsize::new(0);
     for _ in 0..3 {
         assert_eq!(Table::<Alpha>::label(&cache, &calls, 7), "alpha-7");
@@ -715,10 +720,7 @@ async fn tiered(cache: &Cache, calls: &AtomicUsize, n: u64) -> u64 {
 #[tokio::test]
 async fn a_failed_clear_still_drops_this_processs_copies() {
     let server = RedisServer::start();
-    let cache = Config::redis(server.url())
-        .local_tier(cache_runtime::LocalTier::default())
-        .build()
-        .unwrap();
+    let cache = tiered_cache(&server);
     let calls = AtomicUsize::new(0);
     support::until_local_hit("tiered", Duration::from_secs(5), || {
         tiered(&cache, &calls, 1)
@@ -885,18 +887,6 @@ async fn anywhere(cache: &Cache, calls: &AtomicUsize, n: u64) -> u64 {
     n
 }
 
-/// Polls `future` to its end on this thread, with no runtime at all.
-fn poll_plainly<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-        std::thread::yield_now();
-    }
-}
-
 #[test]
 fn a_call_without_a_tokio_timer_runs_its_function_instead_of_panicking() {
     let server = RedisServer::start();
@@ -910,7 +900,7 @@ fn a_call_without_a_tokio_timer_runs_its_function_instead_of_panicking() {
     for _ in 0..2 {
         assert_eq!(timerless.block_on(anywhere(&cache, &calls, 3)), 3);
     }
-    assert_eq!(poll_plainly(anywhere(&cache, &calls, 4)), 4);
+    assert_eq!(support::poll_to_end(anywhere(&cache, &calls, 4)), 4);
     assert_eq!(runs(&calls), 3);
 
     // A runtime with its timer, on the same thread, uses Redis as ever.

@@ -1,6 +1,8 @@
 //! The embedded store is a backend in its own right: same semantics as
 //! Redis (TTL, JSON values, what is and is not stored), no server.
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -52,19 +54,6 @@ async fn disabled_cache_runs_every_call() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
-/// Polls a future to completion on this thread, with no Tokio runtime
-/// anywhere: what another executor does.
-fn poll_to_end<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-        std::thread::yield_now();
-    }
-}
-
 /// Every async call first spends Tokio's cooperative budget; outside a
 /// Tokio runtime there is no budget, and the call goes straight on.
 #[test]
@@ -72,7 +61,7 @@ fn async_functions_run_outside_any_tokio_runtime_on_the_embedded_store() {
     let cache = Cache::embedded();
     let calls = AtomicUsize::new(0);
     for _ in 0..1000 {
-        let word = poll_to_end(word(&cache, &calls, 7));
+        let word = support::poll_to_end(word(&cache, &calls, 7));
         assert_eq!(word.as_deref(), Some("word 7"));
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1, "999 hits");

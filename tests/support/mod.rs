@@ -466,3 +466,16 @@ where
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// Polls a future to completion on this thread, with no Tokio runtime
+/// anywhere: what another executor does.
+pub fn poll_to_end<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::yield_now();
+    }
+}
