@@ -445,6 +445,8 @@ impl Tier {
         let local: Arc<[u8]> = local.into();
         let redis_key: Arc<str> = redis_key.into();
         let fill = self.fills.fetch_add(1, Ordering::Relaxed);
+        #[cfg(test)]
+        tests::BEFORE_HOLD.with(|hook| hook.take().map(|hook| hook(self)));
         // The holder first: an invalidation from now on finds the copy.
         let replaced = self.holders.hold(&redis_key, &local, fill);
         let slot = Slot {
@@ -728,6 +730,22 @@ mod tests {
         assert!(text(&tier, "c").is_some());
         tier.apply(&Invalidation::All.message());
         assert_eq!(text(&tier, "c"), None);
+    }
+
+    thread_local! {
+        /// Runs inside the next fill, between its epoch check and its
+        /// holder: where an invalidation races it.
+        pub(super) static BEFORE_HOLD: std::cell::Cell<Option<fn(&Tier)>> =
+            const { std::cell::Cell::new(None) };
+    }
+
+    #[test]
+    fn a_fill_taken_back_after_an_invalidation_forgets_its_holder() {
+        let tier = live_tier();
+        BEFORE_HOLD.with(|hook| hook.set(Some(|tier: &Tier| tier.invalidate(Invalidation::All))));
+        copy(&tier, "k", "1");
+        assert_eq!(text(&tier, "k"), None, "the invalidation won");
+        assert!(tier.holders.lock().is_empty(), "a holder outlived its copy");
     }
 
     #[test]
