@@ -913,3 +913,106 @@ fn a_call_without_a_tokio_timer_runs_its_function_instead_of_panicking() {
     assert_eq!(runs(&calls), 4);
     assert_eq!(server.keys().len(), 1, "{:?}", server.keys());
 }
+
+// --- Large values take a lane of their own. ---
+
+/// Forwards connections to `upstream` both ways at once, counting the
+/// bytes each connection receives from the server.
+struct Counting {
+    port: u16,
+    received: std::sync::Arc<std::sync::Mutex<Vec<std::sync::Arc<std::sync::atomic::AtomicU64>>>>,
+}
+
+impl Counting {
+    async fn start(upstream: u16) -> Self {
+        use std::sync::atomic::AtomicU64;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let counters = received.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let counter = std::sync::Arc::new(AtomicU64::new(0));
+                counters.lock().unwrap().push(counter.clone());
+                let server = tokio::net::TcpStream::connect(("127.0.0.1", upstream))
+                    .await
+                    .unwrap();
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                });
+                tokio::spawn(async move {
+                    let mut buffer = vec![0; 64 * 1024];
+                    while let Ok(n @ 1..) = server_read.read(&mut buffer).await {
+                        counter.fetch_add(n as u64, Ordering::SeqCst);
+                        if client_write.write_all(&buffer[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Counting { port, received }
+    }
+
+    /// Bytes each connection received, in the order they were opened.
+    fn received(&self) -> Vec<u64> {
+        let counters = self.received.lock().unwrap();
+        counters
+            .iter()
+            .map(|counter| counter.load(Ordering::SeqCst))
+            .collect()
+    }
+}
+
+#[cache_result(expire = 60, store = cache, skip(cache))]
+async fn large(cache: &Cache, n: u64) -> String {
+    "x".repeat(1024 * 1024 + n as usize)
+}
+
+#[tokio::test]
+async fn a_large_value_never_crosses_the_shared_connection_more_than_once() {
+    let server = RedisServer::start();
+    let proxy = Counting::start(server.port()).await;
+    let cache = Config::redis(format!("redis://127.0.0.1:{}", proxy.port))
+        .op_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    cache.ping().await.unwrap();
+
+    // Written by this cache (it knows the size), then read ten times.
+    for _ in 0..11 {
+        assert_eq!(large(&cache, 1).await.len(), 1024 * 1024 + 1);
+    }
+    // Written by another program: the first read learns its size.
+    let key = entry!(large(&cache, 2)).key().unwrap().to_owned();
+    let mut other = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("y".repeat(1024 * 1024 + 2))
+        .query_async(&mut other)
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        assert_eq!(large(&cache, 2).await.len(), 1024 * 1024 + 2);
+    }
+
+    let received = proxy.received();
+    let shared = received[0];
+    let megabyte = 1024 * 1024;
+    assert!(
+        shared < 2 * megabyte,
+        "the shared connection carried {shared} bytes: {received:?}"
+    );
+    let bulk: u64 = received[1..].iter().sum();
+    assert!(
+        bulk >= 19 * megabyte,
+        "the bulk lane carried {bulk} bytes: {received:?}"
+    );
+}

@@ -3,6 +3,7 @@
 //! above it.
 
 mod breaker;
+mod bulk;
 pub(crate) mod client;
 mod embedded;
 pub(crate) mod ops;

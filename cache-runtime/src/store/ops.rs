@@ -46,6 +46,11 @@ pub(crate) trait Op: Sync {
     fn resend(&self) -> bool {
         true
     }
+    /// The key and the size of the value, for an op that writes one value:
+    /// a large one goes on the bulk lane (`bulk.rs`).
+    fn writes(&self) -> Option<(&str, usize)> {
+        None
+    }
     /// The same operation on the in-process store.
     fn embedded(&self, store: &EmbeddedStore) -> Self::Output;
     /// The same operation on a store that keeps nothing.
@@ -125,6 +130,10 @@ pub(crate) struct Set<'a> {
 impl Op for Set<'_> {
     type Output = ();
     type Reply = ();
+
+    fn writes(&self) -> Option<(&str, usize)> {
+        Some((self.key, self.value.len()))
+    }
 
     fn request(&self) -> Request {
         let (key, value) = (self.key, self.value);

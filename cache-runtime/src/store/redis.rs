@@ -21,6 +21,7 @@ use redis::{FromRedisValue, Value};
 use tokio::sync::OnceCell;
 
 use super::breaker::{Breaker, Permit};
+use super::bulk::Bulk;
 use super::client::{cluster_client, cluster_nodes, Blocking, Client, Shared};
 use super::ops::{command, Op, Request};
 use super::reads::Reads;
@@ -38,6 +39,10 @@ pub(crate) struct RedisStore {
     /// passwords redacted.
     pub(crate) url: String,
     connection: OnceCell<Shared>,
+    /// Which keys hold large values, and the second connection they take
+    /// (`bulk.rs`), opened on first need.
+    bulk: Bulk,
+    bulk_connection: OnceCell<Shared>,
     /// Connection attempts that failed so far (see `connection`).
     failed_connects: AtomicU64,
     /// When the connection to a demoted server was last closed.
@@ -156,6 +161,8 @@ impl RedisStore {
             ),
             url: shown,
             connection: OnceCell::new(),
+            bulk: Bulk::default(),
+            bulk_connection: OnceCell::new(),
             failed_connects: AtomicU64::new(0),
             left_replica: Mutex::new(None),
             idle: Mutex::new(Vec::new()),
@@ -170,6 +177,10 @@ impl RedisStore {
     }
 
     pub(crate) async fn exec<O: Op>(self: &Arc<Self>, op: &O) -> Result<O::Output, Error> {
+        if self.takes_bulk(op) {
+            // Boxed: a path most commands never take.
+            return Box::pin(self.exec_bulk(op)).await;
+        }
         let reply = match (op.read_of(), &self.reads) {
             (Some((key, ttl)), Some(reads)) => reads.read(self, key, ttl, || op.request()).await?,
             _ => {
@@ -178,8 +189,53 @@ impl RedisStore {
                     .await?
             }
         };
+        // Asked again, not kept: what a command's future keeps across its
+        // awaits is boxed on every Redis call.
+        if let Some((key, _)) = op.read_of() {
+            self.bulk.learn(key, &reply);
+        }
         let reply = O::Reply::from_redis_value(reply).map_err(redis::RedisError::from)?;
         Ok(O::reply(reply))
+    }
+
+    /// Whether `op` reads a key known to hold a large value, or writes one.
+    fn takes_bulk<O: Op>(&self, op: &O) -> bool {
+        match (op.read_of(), op.writes()) {
+            (Some((key, _)), _) => self.bulk.takes(key, None),
+            (None, Some((key, bytes))) => self.bulk.takes(key, Some(bytes)),
+            (None, None) => false,
+        }
+    }
+
+    /// `op` on the bulk lane: its own connection, so that a large value
+    /// holds up no other command; the same breaker and timeout, no resend.
+    async fn exec_bulk<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
+        let permit = self.breaker.permit()?;
+        let connecting = self.bulk_connection.get().is_none();
+        let reply = async {
+            let mut bulk = self.bulk_connection().await?.clone();
+            match tokio::time::timeout(self.op_timeout, bulk.send::<Value>(&op.request())).await {
+                Ok(reply) => Ok(reply?),
+                Err(_) => Err(Error::Timeout(self.op_timeout)),
+            }
+        }
+        .await;
+        self.settle(permit, &reply, connecting);
+        let reply = O::Reply::from_redis_value(reply?).map_err(redis::RedisError::from)?;
+        Ok(O::reply(reply))
+    }
+
+    /// The bulk lane's connection, opened first if need be (within the
+    /// connect timeout).
+    async fn bulk_connection(&self) -> Result<&Shared, Error> {
+        let connect = async {
+            let connect = self.client.connect(self.connect_timeout);
+            match tokio::time::timeout(self.connect_timeout, connect).await {
+                Ok(result) => result.map_err(Error::from),
+                Err(_) => Err(Error::Timeout(self.connect_timeout)),
+            }
+        };
+        Box::pin(self.bulk_connection.get_or_try_init(|| connect)).await
     }
 
     /// The batched reads; only called on a single server.
