@@ -193,26 +193,32 @@ struct Batch {
 
 impl Batch {
     fn new(keys: Vec<String>, waiting: &[Waiter]) -> Self {
-        let mut batch = Batch {
-            keys: Vec::with_capacity(keys.len()),
-            of: Vec::with_capacity(keys.len()),
-            pttl: Vec::with_capacity(keys.len()),
-        };
-        let mut index = std::collections::HashMap::with_capacity(keys.len());
+        let mut of = Vec::with_capacity(keys.len());
+        let mut first = Vec::with_capacity(keys.len());
+        let mut pttl = Vec::with_capacity(keys.len());
         let mut pttls = 0;
-        for (key, waiter) in keys.into_iter().zip(waiting) {
-            let at = *index.entry(key).or_insert_with_key(|key| {
-                batch.keys.push(key.clone());
-                batch.pttl.push(None);
-                batch.keys.len() - 1
-            });
-            if waiter.ttl && batch.pttl[at].is_none() {
-                batch.pttl[at] = Some(pttls);
+        let mut index = std::collections::HashMap::with_capacity(keys.len());
+        for (key, waiter) in keys.iter().zip(waiting) {
+            let unique = index.len();
+            let at = *index.entry(key.as_str()).or_insert(unique);
+            first.push(at == unique);
+            if at == unique {
+                pttl.push(None);
+            }
+            if waiter.ttl && pttl[at].is_none() {
+                pttl[at] = Some(pttls);
                 pttls += 1;
             }
-            batch.of.push(at);
+            of.push(at);
         }
-        batch
+        drop(index);
+        // The keys themselves move into the batch, first occurrences only.
+        let keys = keys
+            .into_iter()
+            .zip(first)
+            .filter_map(|(key, first)| first.then_some(key))
+            .collect();
+        Batch { keys, of, pttl }
     }
 
     /// `MGET` of every key; then, in the same pipeline, `PTTL` of each key
@@ -260,8 +266,20 @@ impl Batch {
         if values.len() != self.keys.len() {
             return;
         }
+        // Each value moves to the last reader of its key, and is cloned
+        // only for the others (most keys have one).
+        let mut readers = vec![0usize; values.len()];
+        for at in &self.of {
+            readers[*at] += 1;
+        }
+        let mut values: Vec<Option<Value>> = values.into_iter().map(Some).collect();
         for (waiter, at) in waiting.into_iter().zip(&self.of) {
-            let value = values[*at].clone();
+            readers[*at] -= 1;
+            let value = match readers[*at] {
+                0 => values[*at].take(),
+                _ => values[*at].clone(),
+            };
+            let Some(value) = value else { continue };
             let value = match waiter.ttl {
                 true => match self.pttl[*at].and_then(|pttl| ttls.get(pttl)) {
                     Some(ttl) => Value::Array(vec![value, ttl.clone()]),
