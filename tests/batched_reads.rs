@@ -1,4 +1,4 @@
-//! Concurrent reads share round trips (`store/reads.rs`): under load, the
+//! Concurrent reads share round trips (`store/redis/reads.rs`): under load, the
 //! reads queued behind those on the wire leave as one `MGET`. Against real
 //! redis-server processes started by each test.
 
@@ -283,7 +283,7 @@ async fn a_read_alone_in_the_queue_sends_its_own_get() {
         async move { lone(&cache, &calls, id).await }
     };
     // Frozen: eight reads go out (all there is room for: `ON_THE_WIRE` in
-    // store/reads.rs), the ninth queues. It runs once, then is cancelled
+    // store/redis/reads.rs), the ninth queues. It runs once, then is cancelled
     // nine times: once more than there are places.
     for cancel in std::iter::once(false).chain([true; 9]) {
         server.pause();

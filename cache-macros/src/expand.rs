@@ -220,7 +220,7 @@ impl<'a> Generator<'a> {
                 };
                 match state {
                     // The call's keys: hashed for Redis, or kept for the
-                    // in-process tier (`cache_runtime::call_key`).
+                    // in-process tier (`cache_runtime::call::keys`).
                     Some(state) => quote! {{
                         let mut #keys = ::cache_runtime::__private::KeysBuilder::new(
                             #state, #store_var, #identity, #stored, #prefix, #version,

@@ -8,14 +8,14 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::call::policy::Policy;
 use crate::config::{Backend, Config};
-use crate::flight::Flights;
 use crate::key::{CallKey, KeyPattern};
-use crate::lease::LeaseTimes;
-use crate::local::{Invalidation, Local, Tier};
-use crate::policy::Policy;
+use crate::stampede::flight::Flights;
+use crate::stampede::lease::LeaseTimes;
 use crate::store::ops::{Get, Ping, Publish, Ttl};
 use crate::store::{EmbeddedStore, RedisStore, Store};
+use crate::tier::{Invalidation, Local, Tier};
 use crate::Error;
 
 /// A cache: a store (Redis, embedded or disabled) and a key prefix.

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
-use crate::lease::LeaseTimes;
+use crate::stampede::lease::LeaseTimes;
 use crate::{Cache, Error, LocalTier};
 
 /// The default Redis URL when `REDIS_URL` is not set.

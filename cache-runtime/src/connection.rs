@@ -23,7 +23,7 @@ use std::fmt;
 use redis::aio::ConnectionLike;
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
-use crate::store::client::{Blocking, Shared};
+use crate::store::redis::client::{Blocking, Shared};
 use crate::store::Store;
 use crate::{Cache, Error};
 

@@ -12,12 +12,12 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
+use crate::call::policy::Policy;
 use crate::call::{Shape, Value};
 use crate::key::KeyPattern;
-use crate::local::Invalidation;
-use crate::policy::Policy;
 use crate::stats::{stats_of, FunctionStats};
 use crate::store::ops::{Delete, Get, Set, Ttl};
+use crate::tier::Invalidation;
 use crate::{Cache, Error};
 
 /// The entry of one call of a cached function: `R` is the function's return

@@ -110,7 +110,7 @@ pub enum Error {
 
 impl Error {
     /// The same store failure again, for each of the callers it failed
-    /// (a batch of reads; `store/reads.rs`).
+    /// (a batch of reads; `store/redis/reads.rs`).
     pub(crate) fn again(&self) -> Error {
         match self {
             Error::Timeout(waited) => Error::Timeout(*waited),

@@ -30,41 +30,31 @@
 
 mod cache;
 mod call;
-mod call_key;
 mod config;
 pub mod connection;
 mod entry;
 mod error;
-#[cfg(feature = "metrics")]
-mod facade;
-mod flight;
-mod flow;
-mod io;
 mod json;
 pub mod key;
-mod latency;
-mod lease;
-mod local;
 pub mod lock;
 pub mod mapping;
-mod policy;
 pub mod session;
-mod site;
+mod stampede;
 mod stats;
 mod store;
-mod striped;
+mod tier;
 
 pub use crate::cache::{global, set_global, Cache, StoreKind};
 pub use crate::config::{Config, DEFAULT_PREFIX, DEFAULT_URL};
 pub use crate::connection::{BlockingConnection, Connection};
 pub use crate::entry::{CachedFunction, Entry};
 pub use crate::error::Error;
-pub use crate::latency::Latency;
-pub use crate::local::LocalTier;
 pub use crate::lock::{Lock, LockGuard};
 pub use crate::mapping::{Documents, Hashes};
 pub use crate::session::{SessionToken, Sessions};
+pub use crate::stats::latency::Latency;
 pub use crate::stats::{stats, FunctionStats};
+pub use crate::tier::LocalTier;
 
 #[doc = include_str!("../ATTRIBUTE.md")]
 pub use cache_macros::cache_result;
@@ -118,15 +108,15 @@ struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cache::global;
+    pub use crate::call::keys::{CallKeys, KeysBuilder};
+    pub use crate::call::policy::Policy;
+    pub use crate::call::site::Site;
     pub use crate::call::{
         cooperate, never, ok, ok_blocking, ok_some, ok_some_blocking, plain, plain_blocking, some,
         some_blocking, unless, Answer, Kind, OkOnly, OkSome, Shape, ShareClone, ShareJson, Sharer,
         Sharing, SomeOnly, Value, Whole,
     };
-    pub use crate::call_key::{CallKeys, KeysBuilder};
     pub use crate::entry::{template_key, CachedFunction, Entry};
     pub use crate::key::site_identity as site;
     pub use crate::key::{hole, Hole};
-    pub use crate::policy::Policy;
-    pub use crate::site::Site;
 }

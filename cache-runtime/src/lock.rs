@@ -53,7 +53,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::io::{block_on, Async, Blocking, Io};
+use crate::store::io::{block_on, Async, Blocking, Io};
 use crate::store::ops::{Extend, LockAcquire, Op, Release};
 use crate::store::Store;
 use crate::{Cache, Error};

@@ -2,13 +2,10 @@
 //! [`ops`] (bytes with a TTL, leases); JSON, keys and fail-open policy live
 //! above it.
 
-mod breaker;
-mod bulk;
-pub(crate) mod client;
 mod embedded;
+pub(crate) mod io;
 pub(crate) mod ops;
-mod reads;
-mod redis;
+pub(crate) mod redis;
 
 use std::future::Future;
 use std::ops::Deref;

@@ -33,7 +33,7 @@ pub(crate) trait Op: Sync {
     fn reply(reply: Self::Reply) -> Self::Output;
     /// The key, when the op is a read of it (`GET`, and `PTTL` when the
     /// flag says so): then it may share a batch with concurrent reads
-    /// (`reads.rs`), which gives it the reply its own request would get.
+    /// (`redis::reads`), which gives it the reply its own request would get.
     fn read_of(&self) -> Option<(&str, bool)> {
         None
     }
@@ -47,7 +47,7 @@ pub(crate) trait Op: Sync {
         true
     }
     /// The key and the size of the value, for an op that writes one value:
-    /// a large one goes on the bulk lane (`bulk.rs`).
+    /// a large one goes on the bulk lane (`redis::bulk`).
     fn writes(&self) -> Option<(&str, usize)> {
         None
     }

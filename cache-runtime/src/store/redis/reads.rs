@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use redis::Value;
 use tokio::sync::oneshot;
 
-use super::ops::{command, Request};
 use super::RedisStore;
+use crate::store::ops::{command, Request};
 use crate::Error;
 
 /// Reads sent one by one before others queue for a batch: up to this many

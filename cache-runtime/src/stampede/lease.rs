@@ -16,8 +16,8 @@ use std::future::Future;
 use std::pin::pin;
 use std::time::{Duration, Instant};
 
-use crate::io::Io;
 use crate::lock::Held;
+use crate::store::io::Io;
 use crate::store::ops::{Acquire, Claim, Found};
 use crate::Cache;
 

@@ -1,6 +1,6 @@
 //! Call latency per function: a lock-free log-linear histogram (HDR-style),
 //! one relaxed atomic add per call (to the calling thread's stripe, see
-//! `striped.rs`), percentiles within 12.5 %.
+//! `striped`), percentiles within 12.5 %.
 //!
 //! Values are nanoseconds. Below 16 ns each value has its own bucket; above,
 //! each power of two is split into 8 buckets, so that a bucket's width is at
@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::striped::Striped;
+use crate::stats::striped::Striped;
 
 const LINEAR: usize = 16;
 const SUB_BITS: u32 = 3;

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use crate::call::policy::Policy;
 use crate::key::{site_identity, KeyHasher, Md5};
-use crate::policy::Policy;
 use crate::stats::{Counters, Event};
 
 /// One cached function's state. Built by `#[cache_result]`; not a stable API.

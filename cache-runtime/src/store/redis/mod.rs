@@ -1,17 +1,22 @@
-//! The Redis store, on one server or a Redis Cluster (`client.rs`): one
+//! The Redis store, on one server or a Redis Cluster (`client`): one
 //! shared, auto-reconnecting multiplexed connection, connected on first use,
 //! every command bounded by the operation timeout; and, for sync functions, a
 //! small pool of blocking connections with the same timeouts. Both speak the
 //! same commands (`ops.rs`), so a sync and an async function share entries.
 //! On a single server, concurrent async `GET`s share round trips as `MGET`s
-//! under load (`reads.rs`).
+//! under load (`reads`).
 //!
 //! Connecting is the one slow step, so it has its own bound
-//! (`connect_timeout`). A circuit breaker (`breaker.rs`) stops asking a Redis
+//! (`connect_timeout`). A circuit breaker (`breaker`) stops asking a Redis
 //! that keeps failing; once connected, the connection reconnects by itself
 //! after a Redis restart or a cluster failover, and the breaker's probe finds
 //! it back. On a Tokio runtime that probe is a `PING` from a task of its own
 //! ([`Prober`]), so that no call waits on a Redis that does not answer.
+
+mod breaker;
+mod bulk;
+pub(crate) mod client;
+mod reads;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -20,11 +25,11 @@ use std::time::Duration;
 use redis::{FromRedisValue, Value};
 use tokio::sync::OnceCell;
 
-use super::breaker::{Breaker, Permit};
-use super::bulk::Bulk;
-use super::client::{cluster_client, cluster_nodes, Blocking, Client, Shared};
+use self::breaker::{Breaker, Permit};
+use self::bulk::Bulk;
+use self::client::{cluster_client, cluster_nodes, Blocking, Client, Shared};
+use self::reads::Reads;
 use super::ops::{command, Op, Request};
-use super::reads::Reads;
 use crate::config::{encode_userinfo, redact, Backend, Config};
 use crate::key::KeyPattern;
 use crate::Error;
@@ -40,7 +45,7 @@ pub(crate) struct RedisStore {
     pub(crate) url: String,
     connection: OnceCell<Shared>,
     /// Which keys hold large values, and the second connection they take
-    /// (`bulk.rs`), opened on first need.
+    /// (`bulk`), opened on first need.
     bulk: Bulk,
     bulk_connection: OnceCell<Shared>,
     /// Connection attempts that failed so far (see `connection`).
@@ -50,7 +55,7 @@ pub(crate) struct RedisStore {
     /// Connections for sync functions and blocking calls.
     idle: Mutex<Vec<Blocking>>,
     breaker: Breaker,
-    /// Concurrent reads batched (`reads.rs`): on a single server, unless
+    /// Concurrent reads batched (`reads`): on a single server, unless
     /// `Config::batch_reads(false)`.
     reads: Option<Reads>,
     connect_timeout: Duration,

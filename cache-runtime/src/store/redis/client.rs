@@ -17,7 +17,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, Value};
 
-use super::ops::Request;
+use crate::store::ops::Request;
 
 /// The scheme suffix of the cluster URL form:
 /// `redis+cluster://[user:password@]host:port,host:port`.

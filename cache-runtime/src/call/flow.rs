@@ -1,16 +1,16 @@
 //! The path of one cached call, written once for async and sync functions
 //! (see [`Io`]):
 //!
-//! 0. with the in-process tier (`local.rs`), a fresh copy answers at once;
+//! 0. with the in-process tier (`tier`), a fresh copy answers at once;
 //!    otherwise the call goes on below and keeps a copy of what it reads or
 //!    writes;
 //! 1. read the key, with its time left when the policy needs it; a fresh
 //!    value is a hit, which may start an early refresh (XFetch);
-//! 2. on a miss, join the key's flight, or lead it (`flight.rs`); a waiter
+//! 2. on a miss, join the key's flight, or lead it (`stampede::flight`); a waiter
 //!    takes the leader's outcome; a leader whose read is older than a
 //!    flight that closed since reads again;
 //! 3. the leader, with `lock`, takes the key's lease or waits for the
-//!    process that holds it (`lease.rs`); then it runs the function, stores
+//!    process that holds it (`stampede::lease`); then it runs the function, stores
 //!    what may be stored, and lands the flight;
 //! 4. if the function fails and a stale value is at hand
 //!    (`stale_if_error`), that value is returned instead.
@@ -24,17 +24,17 @@ use std::time::{Duration, Instant};
 
 use tracing::{Instrument, Span};
 
+use crate::call::keys::{CallKeys, TierKey};
+use crate::call::policy::Freshness;
+use crate::call::site::Site;
 use crate::call::{Answer, Kind, Shape, Sharer, Value};
-use crate::call_key::{CallKeys, TierKey};
-use crate::flight::{land, publish, running_here, Joined, Lead, Outcome, Running};
-use crate::io::Io;
-use crate::lease::{self, Lease, Waited};
-use crate::local::{self, Held, Tier};
-use crate::policy::Freshness;
-use crate::site::Site;
+use crate::stampede::flight::{land, publish, running_here, Joined, Lead, Outcome, Running};
+use crate::stampede::lease::{self, Lease, Waited};
 use crate::stats::Event;
+use crate::store::io::Io;
 use crate::store::ops::{Delete, Found, Get, Read, Set};
 use crate::store::Bytes;
+use crate::tier::{self, Held, Tier};
 use crate::{Cache, Error};
 
 /// What a read of the store found.
@@ -178,7 +178,7 @@ impl<'a, R, U> Call<'a, R, U> {
             };
             self.span.record("key", self.site.policy.shown(&key));
             // The epoch is taken before the read: a fill from a read older than
-            // an invalidation is refused (`local.rs`).
+            // an invalidation is refused (`tier`).
             let filling = local.map(|(tier, local)| Filling {
                 tier,
                 epoch: tier.epoch(),
@@ -186,7 +186,7 @@ impl<'a, R, U> Call<'a, R, U> {
             });
             let filling = filling.as_ref();
             // Read first: a hit needs no flight. A miss joins the key's flight;
-            // its leader reads again if a flight closed since (`flight.rs`).
+            // its leader reads again if a flight closed since (`stampede::flight`).
             let flights = self.cache.flights();
             let mark = self
                 .site
@@ -328,7 +328,7 @@ impl<'a, R, U> Call<'a, R, U> {
         let mut bytes = found.bytes;
         if filling.is_some() {
             let json = bytes.into_shared();
-            let expires = found.ttl.map(|left| local::after(asked, left));
+            let expires = found.ttl.map(|left| tier::after(asked, left));
             self.fill(filling, key, &result, &json, expires);
             bytes = Bytes::Shared(json);
         }
@@ -384,7 +384,7 @@ impl<'a, R, U> Call<'a, R, U> {
             }
         }
         // Waiters get the result before the write, which may be slow; the
-        // flight stays open until the write is done (see `flight.rs`).
+        // flight stays open until the write is done (see `stampede::flight`).
         let json = match kind {
             Kind::Value(value) => self.encode(key, value),
             Kind::Empty | Kind::Failed => None,
@@ -546,7 +546,7 @@ impl<'a, R, U> Call<'a, R, U> {
         };
         self.log_error(key, I::exec(self.cache.store(), &set).await)?;
         self.count(Event::Store);
-        Some(local::after(asked, ttl))
+        Some(tier::after(asked, ttl))
     }
 
     /// Keeps a copy of what Redis now holds at `key` (`result`, whose JSON
@@ -569,7 +569,7 @@ impl<'a, R, U> Call<'a, R, U> {
             None => Held::Json(json.clone()),
         };
         let policy = &self.site.policy;
-        let expires = expires.unwrap_or_else(|| local::after(quanta::Instant::now(), policy.ttl));
+        let expires = expires.unwrap_or_else(|| tier::after(quanta::Instant::now(), policy.ttl));
         tier.fill(
             *epoch,
             local,

@@ -1,6 +1,11 @@
 //! The entry points the generated code calls, one async and one blocking
 //! per return shape (`T`, `Option<T>`, `Result<T, E>`, `Result<Option<T>,
-//! E>`), and what each shape stores. The call itself is in `flow.rs`.
+//! E>`), and what each shape stores. The call itself is in `flow`.
+
+pub(crate) mod flow;
+pub(crate) mod keys;
+pub(crate) mod policy;
+pub(crate) mod site;
 
 use std::any::Any;
 use std::future::Future;
@@ -12,10 +17,10 @@ use std::task::{Context, Poll};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::call_key::CallKeys;
-use crate::flow::Call;
-use crate::io::{block_on, Async, Blocking};
-use crate::site::Site;
+use crate::call::flow::Call;
+use crate::call::keys::CallKeys;
+use crate::call::site::Site;
+use crate::store::io::{block_on, Async, Blocking};
 use crate::{Cache, Error};
 
 /// A value that can be cached: serialized to JSON on a miss, decoded on a hit.
@@ -278,8 +283,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::call_key::KeysBuilder;
-    use crate::policy::Policy;
+    use crate::call::keys::KeysBuilder;
+    use crate::call::policy::Policy;
 
     /// The rest of a call past the in-process check is one allocation,
     /// made on every Redis hit. glibc serves blocks up to 1,032 bytes from a

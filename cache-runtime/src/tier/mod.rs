@@ -21,13 +21,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
-// The call's clock (see `flow.rs`): a copy's expiry is checked with the
+// The call's clock (see `call::flow`): a copy's expiry is checked with the
 // call's start time.
 use quanta::Instant;
 use quick_cache::sync::Cache as Map;
 use quick_cache::{Equivalent, Lifecycle, OptionsBuilder, Weighter};
 
-use crate::policy::Policy;
+use crate::call::policy::Policy;
 
 /// The in-process tier's settings, for [`Config::local_tier`](crate::Config::local_tier).
 ///
@@ -197,7 +197,7 @@ pub(crate) fn after(from: Instant, left: Duration) -> Instant {
     from + left.min(LONGEST)
 }
 
-/// The copies themselves, by their tier key (see `call_key.rs`).
+/// The copies themselves, by their tier key (see `call::keys`).
 pub(crate) struct Tier {
     entries: Copies,
     /// Which copy holds each Redis key: announcements name Redis keys.

@@ -2,7 +2,7 @@
 //! one key that miss share one run of the function.
 //!
 //! A call reads the store first, on its own (concurrent reads share round
-//! trips in the store instead: `store/reads.rs`). Only on a miss does it
+//! trips in the store instead: `store::redis::reads`). Only on a miss does it
 //! join the key's flight. The first caller of a key leads: it runs the
 //! function. Callers that arrive in the meantime wait for its [`Outcome`]
 //! instead of running the function themselves. The leader publishes the

@@ -1,5 +1,5 @@
 //! A cached call's keys, as the generated code hands them to the call
-//! (`flow.rs`): its key in Redis and, when the call has an in-process tier,
+//! (`call/flow.rs`): its key in Redis and, when the call has an in-process tier,
 //! its key there.
 //!
 //! The tier's key is the function's `Site` address (8 bytes) followed by
@@ -13,9 +13,9 @@
 
 use smallvec::SmallVec;
 
+use crate::call::site::Site;
 use crate::key::{KeyArg, KeyHasher};
-use crate::local::Tier;
-use crate::site::Site;
+use crate::tier::Tier;
 use crate::{Cache, Error};
 
 /// Where the tier key's arguments start: after the site's address.

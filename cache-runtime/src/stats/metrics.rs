@@ -18,7 +18,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::site::Site;
+use crate::call::site::Site;
 use crate::stats::{Event, EVENTS};
 
 /// One function's handles with one recorder.

@@ -1,6 +1,6 @@
 //! What each cached function did in this process: hits, misses, runs,
 //! writes, errors. Counting costs one relaxed atomic add per event, on the
-//! calling thread's stripe (`striped.rs`).
+//! calling thread's stripe (`striped`).
 //!
 //! ```
 //! for stats in cache_runtime::stats() {
@@ -8,12 +8,17 @@
 //! }
 //! ```
 
+pub(crate) mod latency;
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
+pub(crate) mod striped;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::latency::{Histogram, Latency};
-use crate::site::{registered, Site};
-use crate::striped::Striped;
+use crate::call::site::{registered, Site};
+use crate::stats::latency::{Histogram, Latency};
+use crate::stats::striped::Striped;
 
 /// What a cached call can do; see [`FunctionStats`] for each. The first five
 /// are a call's outcome: every call has exactly one.
@@ -111,14 +116,14 @@ impl Site {
     pub(crate) fn count(&'static self, event: Event) {
         self.counters.counts.mine()[event as usize].fetch_add(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
-        crate::facade::report(self, |handles| handles.count(event));
+        crate::stats::metrics::report(self, |handles| handles.count(event));
     }
 
     /// Records one call's time, from the call to its return.
     pub(crate) fn record_latency(&'static self, took: Duration) {
         self.counters.latency.record(took);
         #[cfg(feature = "metrics")]
-        crate::facade::report(self, |handles| handles.record(took.as_secs_f64()));
+        crate::stats::metrics::report(self, |handles| handles.record(took.as_secs_f64()));
     }
 }
 
