@@ -9,10 +9,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::call::policy::Policy;
-use crate::config::{Backend, Config};
+use crate::config::{Backend, Config, LeaseTimes};
 use crate::key::{CallKey, KeyPattern};
 use crate::stampede::flight::Flights;
-use crate::stampede::lease::LeaseTimes;
 use crate::store::ops::{Get, Ping, Publish, Ttl};
 use crate::store::{EmbeddedStore, RedisStore, Store};
 use crate::tier::{Invalidation, Local, Tier};
@@ -277,6 +276,35 @@ pub(crate) fn log_store_failure(key: &str, error: &Error) {
     match error {
         Error::Unavailable(_) => tracing::debug!(key, %error, "cache skipped"),
         error => tracing::warn!(key, %error, "cache operation failed; going on without it"),
+    }
+}
+
+// Built here, not in config.rs: a configuration knows nothing of what is
+// built from it.
+impl Config {
+    /// Builds the cache. Fails only on a URL that cannot be used; it does not
+    /// connect (see [`Config::connect`] for that).
+    pub fn build(self) -> Result<Cache, Error> {
+        Cache::from_config(self)
+    }
+
+    /// Builds the cache and checks that its store answers, within the
+    /// connect timeout. For services where Redis is optional:
+    ///
+    /// ```no_run
+    /// # async fn start() {
+    /// use cache_runtime::{Cache, Config};
+    ///
+    /// let cache = Config::from_env().connect().await.unwrap_or_else(|error| {
+    ///     eprintln!("no Redis ({error}); caching in this process only");
+    ///     Cache::embedded()
+    /// });
+    /// # }
+    /// ```
+    pub async fn connect(self) -> Result<Cache, Error> {
+        let cache = self.build()?;
+        cache.ping().await?;
+        Ok(cache)
     }
 }
 

@@ -9,15 +9,14 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
-use crate::stampede::lease::LeaseTimes;
-use crate::{Cache, Error, LocalTier};
+use crate::LocalTier;
 
 /// The default Redis URL when `REDIS_URL` is not set.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 /// The default key prefix (namespace).
 pub const DEFAULT_PREFIX: &str = "cache";
 
-/// How to build a [`Cache`].
+/// How to build a [`Cache`](crate::Cache).
 ///
 /// ```
 /// use std::time::Duration;
@@ -224,31 +223,13 @@ impl Config {
         self.tls_root_cert_pem = Some(pem.into());
         self
     }
+}
 
-    /// Builds the cache. Fails only on a URL that cannot be used; it does not
-    /// connect (see [`Config::connect`] for that).
-    pub fn build(self) -> Result<Cache, Error> {
-        Cache::from_config(self)
-    }
-
-    /// Builds the cache and checks that its store answers, within the
-    /// connect timeout. For services where Redis is optional:
-    ///
-    /// ```no_run
-    /// # async fn start() {
-    /// use cache_runtime::{Cache, Config};
-    ///
-    /// let cache = Config::from_env().connect().await.unwrap_or_else(|error| {
-    ///     eprintln!("no Redis ({error}); caching in this process only");
-    ///     Cache::embedded()
-    /// });
-    /// # }
-    /// ```
-    pub async fn connect(self) -> Result<Cache, Error> {
-        let cache = self.build()?;
-        cache.ping().await?;
-        Ok(cache)
-    }
+/// How long leases last, and how long waiters wait.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LeaseTimes {
+    pub(crate) ttl: Duration,
+    pub(crate) wait: Duration,
 }
 
 impl fmt::Debug for Config {

@@ -13,9 +13,10 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use crate::call::policy::Policy;
-use crate::call::{Shape, Value};
+use crate::call::shape::{Shape, Value};
+use crate::call::site::stats_of;
 use crate::key::KeyPattern;
-use crate::stats::{stats_of, FunctionStats};
+use crate::stats::FunctionStats;
 use crate::store::ops::{Delete, Get, Set, Ttl};
 use crate::tier::Invalidation;
 use crate::{Cache, Error};
@@ -269,18 +270,4 @@ impl CachedFunction {
             }
         }
     }
-}
-
-/// The key of a call with a key template.
-#[doc(hidden)]
-pub fn template_key(
-    cache: &Cache,
-    prefix: Option<&str>,
-    rendered: fmt::Arguments<'_>,
-) -> Result<String, Error> {
-    let rendered = rendered.to_string();
-    Ok(crate::key::template_key(
-        prefix.unwrap_or(cache.prefix()),
-        &rendered,
-    ))
 }

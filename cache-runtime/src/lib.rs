@@ -45,6 +45,7 @@ mod store;
 mod tier;
 
 pub use crate::cache::{global, set_global, Cache, StoreKind};
+pub use crate::call::site::stats;
 pub use crate::config::{Config, DEFAULT_PREFIX, DEFAULT_URL};
 pub use crate::connection::{BlockingConnection, Connection};
 pub use crate::entry::{CachedFunction, Entry};
@@ -53,7 +54,7 @@ pub use crate::lock::{Lock, LockGuard};
 pub use crate::mapping::{Documents, Hashes};
 pub use crate::session::{SessionToken, Sessions};
 pub use crate::stats::latency::Latency;
-pub use crate::stats::{stats, FunctionStats};
+pub use crate::stats::FunctionStats;
 pub use crate::tier::LocalTier;
 
 #[doc = include_str!("../ATTRIBUTE.md")]
@@ -108,6 +109,7 @@ struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cache::global;
+    pub use crate::call::keys::template_key;
     pub use crate::call::keys::{CallKeys, KeysBuilder};
     pub use crate::call::policy::Policy;
     pub use crate::call::site::Site;
@@ -116,7 +118,7 @@ pub mod __private {
         some_blocking, unless, Answer, Kind, OkOnly, OkSome, Shape, ShareClone, ShareJson, Sharer,
         Sharing, SomeOnly, Value, Whole,
     };
-    pub use crate::entry::{template_key, CachedFunction, Entry};
+    pub use crate::entry::{CachedFunction, Entry};
     pub use crate::key::site_identity as site;
     pub use crate::key::{hole, Hole};
 }

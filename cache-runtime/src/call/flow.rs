@@ -19,15 +19,18 @@
 //! and its result is returned whatever the store does.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tracing::{Instrument, Span};
 
 use crate::call::keys::{CallKeys, TierKey};
 use crate::call::policy::Freshness;
+use crate::call::shape::{Kind, Shape, Value};
+use crate::call::share::Sharer;
 use crate::call::site::Site;
-use crate::call::{Answer, Kind, Shape, Sharer, Value};
 use crate::stampede::flight::{land, publish, running_here, Joined, Lead, Outcome, Running};
 use crate::stampede::lease::{self, Lease, Waited};
 use crate::stats::Event;
@@ -616,5 +619,29 @@ impl<'a, R, U> Call<'a, R, U> {
 async fn release<I: Io>(lease: Option<Lease>) {
     if let Some(lease) = lease {
         lease.release::<I>().await;
+    }
+}
+
+/// The future an async entry point returns: the answer from the in-process
+/// tier, ready, or the rest of the call, boxed. Small either way, so that
+/// the caller's own future holds and moves a few bytes more than the value.
+pub enum Answer<R, F> {
+    /// Answered from the in-process tier (taken by the first poll).
+    Ready(Option<R>),
+    /// The rest of the call: the store, and the function if it must run.
+    Pending(Pin<Box<F>>),
+}
+
+// The value is never pinned: it is only moved out, whole.
+impl<R, F> Unpin for Answer<R, F> {}
+
+impl<R, F: Future<Output = R>> Future for Answer<R, F> {
+    type Output = R;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
+        match self.get_mut() {
+            Answer::Ready(value) => Poll::Ready(value.take().expect("polled after completion")),
+            Answer::Pending(rest) => rest.as_mut().poll(cx),
+        }
     }
 }

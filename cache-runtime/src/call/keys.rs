@@ -11,6 +11,8 @@
 //! (no site lives at address 0): two functions that share a template share
 //! their copies, as they share the entry.
 
+use std::fmt;
+
 use smallvec::SmallVec;
 
 use crate::call::site::Site;
@@ -55,7 +57,7 @@ impl<'a> CallKeys<'a> {
         prefix: Option<&'static str>,
         rendered: std::fmt::Arguments<'_>,
     ) -> Result<Self, Error> {
-        let key = crate::entry::template_key(cache, prefix, rendered)?;
+        let key = template_key(cache, prefix, rendered)?;
         let local = cache.local_tier(&site.policy).map(|tier| {
             let mut local = TierKey::with_capacity(ARGS + key.len());
             local.extend_from_slice(&[0; ARGS]);
@@ -226,4 +228,18 @@ impl<'a> KeysBuilder<'a> {
     pub fn key(self) -> Result<String, Error> {
         Ok(self.finish()?.split().0)
     }
+}
+
+/// The key of a call with a key template.
+#[doc(hidden)]
+pub fn template_key(
+    cache: &Cache,
+    prefix: Option<&str>,
+    rendered: fmt::Arguments<'_>,
+) -> Result<String, Error> {
+    let rendered = rendered.to_string();
+    Ok(crate::key::template_key(
+        prefix.unwrap_or(cache.prefix()),
+        &rendered,
+    ))
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::call::policy::Policy;
 use crate::key::{site_identity, KeyHasher, Md5};
-use crate::stats::{Counters, Event};
+use crate::stats::{Counters, Event, FunctionStats};
 
 /// One cached function's state. Built by `#[cache_result]`; not a stable API.
 #[doc(hidden)]
@@ -129,6 +129,44 @@ impl Site {
             nanos => Some(Duration::from_nanos(nanos)),
         }
     }
+}
+
+impl Site {
+    /// Counts `event` (and, with the `metrics` feature, reports it).
+    pub(crate) fn count(&'static self, event: Event) {
+        self.counters.count(event, self.name());
+    }
+
+    /// Records one call's time, from the call to its return.
+    pub(crate) fn record_latency(&'static self, took: Duration) {
+        self.counters.record_latency(took, self.name());
+    }
+
+    pub(crate) fn stats(&self) -> FunctionStats {
+        self.counters.snapshot(self.name().unwrap_or_default())
+    }
+}
+
+/// The counters of every cached function called so far in this process,
+/// in order of first call.
+pub fn stats() -> Vec<FunctionStats> {
+    registered().iter().map(|site| site.stats()).collect()
+}
+
+/// The counters of the function named `identity` (see
+/// [`CachedFunction::stats`](crate::CachedFunction::stats)); zero when it
+/// has not been called.
+pub(crate) fn stats_of(identity: &str) -> FunctionStats {
+    registered()
+        .iter()
+        .find(|site| site.name() == Some(identity))
+        .map_or_else(
+            || FunctionStats {
+                function: identity.to_owned(),
+                ..FunctionStats::default()
+            },
+            |site| site.stats(),
+        )
 }
 
 /// An instantiation's marker and the identity taken from it.

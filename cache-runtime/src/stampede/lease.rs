@@ -27,13 +27,6 @@ const RENEWALS_PER_TTL: u32 = 3;
 const FIRST_POLL: Duration = Duration::from_millis(5);
 const MAX_POLL: Duration = Duration::from_millis(100);
 
-/// How long leases last, and how long waiters wait.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct LeaseTimes {
-    pub(crate) ttl: Duration,
-    pub(crate) wait: Duration,
-}
-
 /// How a wait for a lease ended.
 pub(crate) enum Waited {
     /// This call holds the lease: it computes.

@@ -18,8 +18,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::call::site::Site;
-use crate::stats::{Event, EVENTS};
+use super::event::{Event, EVENTS};
 
 /// One function's handles with one recorder.
 pub(crate) struct Handles {
@@ -49,21 +48,22 @@ impl Handles {
     }
 }
 
-/// (site, recorder) by address.
+/// (function's counters, recorder) by address.
 type Registered = HashMap<(usize, usize), Handles>;
 
 thread_local! {
     static HANDLES: RefCell<Registered> = RefCell::new(HashMap::new());
 }
 
-/// Runs `report` with `site`'s handles for the current recorder.
-pub(crate) fn report(site: &'static Site, report: impl FnOnce(&Handles)) {
-    let Some(function) = site.name() else {
+/// Runs `report` with the handles of the function `function` (whose
+/// counters are at `id`) for the current recorder.
+pub(crate) fn report(id: usize, function: Option<&'static str>, report: impl FnOnce(&Handles)) {
+    let Some(function) = function else {
         return;
     };
     let recorder =
         metrics::with_recorder(|recorder| std::ptr::from_ref(recorder).cast::<()>() as usize);
-    let key = (std::ptr::from_ref(site) as usize, recorder);
+    let key = (id, recorder);
     // Unavailable only while the thread's locals are torn down: nothing is
     // reported then.
     let _ = HANDLES.try_with(|handles| {

@@ -8,6 +8,7 @@
 //! }
 //! ```
 
+pub(crate) mod event;
 pub(crate) mod latency;
 #[cfg(feature = "metrics")]
 pub(crate) mod metrics;
@@ -16,78 +17,9 @@ pub(crate) mod striped;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::call::site::{registered, Site};
-use crate::stats::latency::{Histogram, Latency};
-use crate::stats::striped::Striped;
-
-/// What a cached call can do; see [`FunctionStats`] for each. The first five
-/// are a call's outcome: every call has exactly one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Event {
-    LocalHit,
-    Hit,
-    Miss,
-    Coalesced,
-    Uncached,
-    Execution,
-    Refresh,
-    Stale,
-    Store,
-    Error,
-}
-
-pub(crate) const EVENTS: usize = 10;
-
-impl Event {
-    /// Every event, in the order of their counters.
-    #[cfg(feature = "metrics")]
-    pub(crate) const ALL: [Event; EVENTS] = [
-        Event::LocalHit,
-        Event::Hit,
-        Event::Miss,
-        Event::Coalesced,
-        Event::Uncached,
-        Event::Execution,
-        Event::Refresh,
-        Event::Stale,
-        Event::Store,
-        Event::Error,
-    ];
-
-    /// The label in spans and metrics.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Event::LocalHit => "local_hit",
-            Event::Hit => "hit",
-            Event::Miss => "miss",
-            Event::Coalesced => "coalesced",
-            Event::Uncached => "uncached",
-            Event::Execution => "execution",
-            Event::Refresh => "refresh",
-            Event::Stale => "stale",
-            Event::Store => "store",
-            Event::Error => "error",
-        }
-    }
-
-    pub(crate) fn is_outcome(self) -> bool {
-        matches!(
-            self,
-            Event::LocalHit | Event::Hit | Event::Miss | Event::Coalesced | Event::Uncached
-        )
-    }
-}
-
-// `ALL[i]` is the event counted at index `i` (the metrics' handles are
-// made in `ALL`'s order and taken by `event as usize`): checked at build.
-#[cfg(feature = "metrics")]
-const _: () = {
-    let mut i = 0;
-    while i < EVENTS {
-        assert!(Event::ALL[i] as usize == i, "Event::ALL out of order");
-        i += 1;
-    }
-};
+pub(crate) use self::event::{Event, EVENTS};
+use self::latency::{Histogram, Latency};
+use self::striped::Striped;
 
 /// A site's counters and latency histogram.
 pub(crate) struct Counters {
@@ -109,21 +41,50 @@ impl Counters {
             .map(|stripe| stripe[event as usize].load(Ordering::Relaxed))
             .sum()
     }
-}
 
-impl Site {
-    /// Counts `event` (and, with the `metrics` feature, reports it).
-    pub(crate) fn count(&'static self, event: Event) {
-        self.counters.counts.mine()[event as usize].fetch_add(1, Ordering::Relaxed);
+    /// Counts `event` of the function `function` (and, with the `metrics`
+    /// feature, reports it).
+    pub(crate) fn count(&'static self, event: Event, function: Option<&'static str>) {
+        self.counts.mine()[event as usize].fetch_add(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
-        crate::stats::metrics::report(self, |handles| handles.count(event));
+        metrics::report(self.id(), function, |handles| handles.count(event));
+        #[cfg(not(feature = "metrics"))]
+        let _ = function;
     }
 
     /// Records one call's time, from the call to its return.
-    pub(crate) fn record_latency(&'static self, took: Duration) {
-        self.counters.latency.record(took);
+    pub(crate) fn record_latency(&'static self, took: Duration, function: Option<&'static str>) {
+        self.latency.record(took);
         #[cfg(feature = "metrics")]
-        crate::stats::metrics::report(self, |handles| handles.record(took.as_secs_f64()));
+        metrics::report(self.id(), function, |handles| {
+            handles.record(took.as_secs_f64())
+        });
+        #[cfg(not(feature = "metrics"))]
+        let _ = function;
+    }
+
+    /// Which function's counters these are, for the metrics' handles.
+    #[cfg(feature = "metrics")]
+    fn id(&'static self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    /// A snapshot of the counters, as the function `function`'s.
+    pub(crate) fn snapshot(&self, function: &str) -> FunctionStats {
+        FunctionStats {
+            function: function.to_owned(),
+            local_hits: self.get(Event::LocalHit),
+            hits: self.get(Event::Hit),
+            misses: self.get(Event::Miss),
+            coalesced: self.get(Event::Coalesced),
+            executions: self.get(Event::Execution),
+            refreshes: self.get(Event::Refresh),
+            stale: self.get(Event::Stale),
+            stores: self.get(Event::Store),
+            errors: self.get(Event::Error),
+            uncached: self.get(Event::Uncached),
+            latency: self.latency.snapshot(),
+        }
     }
 }
 
@@ -174,46 +135,4 @@ impl FunctionStats {
             calls => answered as f64 / calls as f64,
         }
     }
-}
-
-impl Site {
-    pub(crate) fn stats(&self) -> FunctionStats {
-        let c = &self.counters;
-        FunctionStats {
-            function: self.name().unwrap_or_default().to_owned(),
-            local_hits: c.get(Event::LocalHit),
-            hits: c.get(Event::Hit),
-            misses: c.get(Event::Miss),
-            coalesced: c.get(Event::Coalesced),
-            executions: c.get(Event::Execution),
-            refreshes: c.get(Event::Refresh),
-            stale: c.get(Event::Stale),
-            stores: c.get(Event::Store),
-            errors: c.get(Event::Error),
-            uncached: c.get(Event::Uncached),
-            latency: c.latency.snapshot(),
-        }
-    }
-}
-
-/// The counters of every cached function called so far in this process,
-/// in order of first call.
-pub fn stats() -> Vec<FunctionStats> {
-    registered().iter().map(|site| site.stats()).collect()
-}
-
-/// The counters of the function named `identity` (see
-/// [`CachedFunction::stats`](crate::CachedFunction::stats)); zero when it
-/// has not been called.
-pub(crate) fn stats_of(identity: &str) -> FunctionStats {
-    registered()
-        .iter()
-        .find(|site| site.name() == Some(identity))
-        .map_or_else(
-            || FunctionStats {
-                function: identity.to_owned(),
-                ..FunctionStats::default()
-            },
-            |site| site.stats(),
-        )
 }
