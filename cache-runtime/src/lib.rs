@@ -28,6 +28,8 @@
 //! their settings on [`Config`].
 #![warn(missing_docs, unreachable_pub)]
 
+#[cfg(test)]
+mod architecture;
 mod cache;
 mod call;
 mod config;

@@ -8,13 +8,13 @@ pub(crate) mod ops;
 pub(crate) mod redis;
 
 use std::future::Future;
-use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
 
 pub(crate) use self::embedded::EmbeddedStore;
 use futures_util::FutureExt as _;
 
+pub(crate) use self::ops::Bytes;
 use self::ops::Op;
 pub(crate) use self::redis::RedisStore;
 use crate::key::KeyPattern;
@@ -82,34 +82,6 @@ impl Store {
             Store::Redis(redis) => redis.delete_matching_blocking(pattern),
             Store::Embedded(embedded) => Ok(embedded.delete_matching(pattern)),
             Store::Disabled => Ok(0),
-        }
-    }
-}
-
-/// A stored value: owned when it came over the network, shared when it is
-/// the embedded store's own copy.
-pub(crate) enum Bytes {
-    Owned(Vec<u8>),
-    Shared(Arc<[u8]>),
-}
-
-impl Bytes {
-    /// The bytes as a shared slice (a copy when they were owned).
-    pub(crate) fn into_shared(self) -> Arc<[u8]> {
-        match self {
-            Bytes::Owned(bytes) => bytes.into(),
-            Bytes::Shared(bytes) => bytes,
-        }
-    }
-}
-
-impl Deref for Bytes {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Owned(bytes) => bytes,
-            Bytes::Shared(bytes) => bytes,
         }
     }
 }

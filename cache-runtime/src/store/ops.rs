@@ -4,12 +4,41 @@
 //! pick the ops they need.
 
 use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::{Cmd, FromRedisValue, Pipeline, ToRedisArgs};
 
 use super::embedded::EmbeddedStore;
-use super::Bytes;
+
+/// A stored value: owned when it came over the network, shared when it is
+/// the embedded store's own copy.
+pub(crate) enum Bytes {
+    Owned(Vec<u8>),
+    Shared(Arc<[u8]>),
+}
+
+impl Bytes {
+    /// The bytes as a shared slice (a copy when they were owned).
+    pub(crate) fn into_shared(self) -> Arc<[u8]> {
+        match self {
+            Bytes::Owned(bytes) => bytes.into(),
+            Bytes::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(bytes) => bytes,
+            Bytes::Shared(bytes) => bytes,
+        }
+    }
+}
 
 /// What goes over the wire: one command, or several in one round trip.
 pub(crate) enum Request {

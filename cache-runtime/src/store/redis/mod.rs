@@ -18,6 +18,7 @@ mod bulk;
 pub(crate) mod client;
 mod reads;
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -28,7 +29,7 @@ use tokio::sync::OnceCell;
 use self::breaker::{Breaker, Permit};
 use self::bulk::Bulk;
 use self::client::{cluster_client, cluster_nodes, Blocking, Client, Shared};
-use self::reads::Reads;
+use self::reads::{Reads, Wire};
 use super::ops::{command, Op, Request};
 use crate::config::{encode_userinfo, redact, Backend, Config};
 use crate::key::KeyPattern;
@@ -57,9 +58,9 @@ pub(crate) struct RedisStore {
     breaker: Breaker,
     /// Concurrent reads batched (`reads`): on a single server, unless
     /// `Config::batch_reads(false)`.
-    reads: Option<Reads>,
+    reads: Option<Reads<RedisStore>>,
     connect_timeout: Duration,
-    pub(super) op_timeout: Duration,
+    op_timeout: Duration,
     control_timeout: Duration,
 }
 
@@ -243,16 +244,9 @@ impl RedisStore {
         Box::pin(self.bulk_connection.get_or_try_init(|| connect)).await
     }
 
-    /// The batched reads; only called on a single server.
-    pub(super) fn reads(&self) -> &Reads {
-        self.reads
-            .as_ref()
-            .expect("reads are batched on a single server")
-    }
-
     /// Sends `request`, reads (resent once on a dead connection), as it
     /// is, and returns the reply unread.
-    pub(super) async fn send(&self, request: &Request) -> Result<Value, Error> {
+    async fn send(&self, request: &Request) -> Result<Value, Error> {
         self.query::<Value>(request, true).await
     }
 
@@ -595,6 +589,23 @@ impl RedisStore {
         Ok(self
             .client
             .connect_blocking(self.connect_timeout, self.op_timeout)?)
+    }
+}
+
+impl Wire for RedisStore {
+    /// Only called on a single server: a cluster's reads are not batched.
+    fn reads(&self) -> &Reads<Self> {
+        self.reads
+            .as_ref()
+            .expect("reads are batched on a single server")
+    }
+
+    fn send(&self, request: &Request) -> impl Future<Output = Result<Value, Error>> + Send {
+        RedisStore::send(self, request)
+    }
+
+    fn op_timeout(&self) -> Duration {
+        self.op_timeout
     }
 }
 

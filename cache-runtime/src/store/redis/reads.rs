@@ -17,12 +17,13 @@
 //!
 //! Single server only: on a cluster, an `MGET`'s keys would span slots.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use redis::Value;
 use tokio::sync::oneshot;
 
-use super::RedisStore;
 use crate::store::ops::{command, Request};
 use crate::Error;
 
@@ -35,41 +36,63 @@ use crate::Error;
 /// as before (docs/BENCHMARKS.md, ninth pass).
 const ON_THE_WIRE: usize = 8;
 
-#[derive(Default)]
-pub(crate) struct Reads {
-    queue: Mutex<Queue>,
+/// What batched reads need of the store they read for: written against
+/// this, not the Redis store itself, which holds them.
+pub(crate) trait Wire: Send + Sync + Sized + 'static {
+    /// The store's batched reads.
+    fn reads(&self) -> &Reads<Self>;
+    /// Sends `request` on the shared connection (under the breaker and the
+    /// operation timeout) and returns the reply unread.
+    fn send(&self, request: &Request) -> impl Future<Output = Result<Value, Error>> + Send;
+    /// How long a queued read waits for its batch.
+    fn op_timeout(&self) -> Duration;
 }
 
-#[derive(Default)]
-struct Queue {
+pub(crate) struct Reads<S: Wire> {
+    queue: Mutex<Queue<S>>,
+}
+
+impl<S: Wire> Default for Reads<S> {
+    fn default() -> Self {
+        Reads {
+            queue: Mutex::new(Queue {
+                out: 0,
+                keys: Vec::new(),
+                waiting: Vec::new(),
+            }),
+        }
+    }
+}
+
+struct Queue<S: Wire> {
     /// Requests on the wire: single reads and batches.
     out: usize,
     keys: Vec<String>,
-    waiting: Vec<Waiter>,
+    waiting: Vec<Waiter<S>>,
 }
 
 /// A queued read: where its answer goes, and whether it wants the key's
 /// time left (`PTTL`) with the value.
-struct Waiter {
+struct Waiter<S: Wire> {
     ttl: bool,
-    answer: oneshot::Sender<Answer>,
+    answer: oneshot::Sender<Answer<S>>,
 }
 
 /// What a queued read is told.
-enum Answer {
+enum Answer<S: Wire> {
     /// Its value, from its batch's `MGET` (or the batch's failure).
     Reply(Result<Value, Error>),
     /// It was alone in the queue: a place is free for its own request.
-    Go(Place),
+    Go(Place<S>),
 }
 
-impl Reads {
+impl<S: Wire> Reads<S> {
     /// The reply to a read of `key` (`GET`, with `PTTL` when `ttl`): sent
     /// now as `request()` if few reads are out, else in the next batch,
     /// where it is shaped as `request()`'s reply would be.
     pub(crate) async fn read(
         &self,
-        store: &Arc<RedisStore>,
+        store: &Arc<S>,
         key: &str,
         ttl: bool,
         request: impl Fn() -> Request,
@@ -102,15 +125,15 @@ impl Reads {
                         Err(_) => store.send(&request()).await,
                     }
                 };
-                match tokio::time::timeout(store.op_timeout, answer).await {
+                match tokio::time::timeout(store.op_timeout(), answer).await {
                     Ok(reply) => reply,
-                    Err(_) => Err(Error::Timeout(store.op_timeout)),
+                    Err(_) => Err(Error::Timeout(store.op_timeout())),
                 }
             }
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Queue> {
+    fn lock(&self) -> MutexGuard<'_, Queue<S>> {
         self.queue
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -120,9 +143,9 @@ impl Reads {
 /// A caller's own read on the wire. When it comes back (or the call is
 /// dropped), the reads queued meanwhile leave as one batch, which takes
 /// over its place.
-struct Out<'a>(&'a Arc<RedisStore>);
+struct Out<'a, S: Wire>(&'a Arc<S>);
 
-impl Drop for Out<'_> {
+impl<S: Wire> Drop for Out<'_, S> {
     fn drop(&mut self) {
         hand_over(self.0);
     }
@@ -132,9 +155,9 @@ impl Drop for Out<'_> {
 /// handed over in turn when its request returns, or when it is dropped
 /// unused (a task dropped unrun as its runtime shut down, a read cancelled
 /// before it could go).
-struct Place(Arc<RedisStore>);
+struct Place<S: Wire>(Arc<S>);
 
-impl Drop for Place {
+impl<S: Wire> Drop for Place<S> {
     fn drop(&mut self) {
         hand_over(&self.0);
     }
@@ -144,7 +167,7 @@ impl Drop for Place {
 /// its own `GET` (no task, no `MGET`: the cost of a direct read), to
 /// several as one batch sent by a task of its own; with none queued, frees
 /// it.
-fn hand_over(store: &Arc<RedisStore>) {
+fn hand_over<S: Wire>(store: &Arc<S>) {
     let mut queue = store.reads().lock();
     match queue.keys.len() {
         0 => queue.out -= 1,
@@ -164,7 +187,7 @@ fn hand_over(store: &Arc<RedisStore>) {
     }
 }
 
-fn send_batch(store: &Arc<RedisStore>, keys: Vec<String>, waiting: Vec<Waiter>) {
+fn send_batch<S: Wire>(store: &Arc<S>, keys: Vec<String>, waiting: Vec<Waiter<S>>) {
     // Made before the task, so that a task dropped unrun frees it too.
     let place = Place(store.clone());
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -192,7 +215,7 @@ struct Batch {
 }
 
 impl Batch {
-    fn new(keys: Vec<String>, waiting: &[Waiter]) -> Self {
+    fn new<S: Wire>(keys: Vec<String>, waiting: &[Waiter<S>]) -> Self {
         let mut of = Vec::with_capacity(keys.len());
         let mut first = Vec::with_capacity(keys.len());
         let mut pttl = Vec::with_capacity(keys.len());
@@ -243,7 +266,7 @@ impl Batch {
 
     /// Gives each waiter its value from the reply (with its `PTTL`, as
     /// `[value, pttl]`, when it asked for it), or the batch's error.
-    fn answer(&self, waiting: Vec<Waiter>, reply: Result<Value, Error>) {
+    fn answer<S: Wire>(&self, waiting: Vec<Waiter<S>>, reply: Result<Value, Error>) {
         let any_ttl = self.pttl.iter().any(Option::is_some);
         let (values, ttls) = match reply {
             Ok(Value::Array(values)) if !any_ttl => (values, Vec::new()),
@@ -295,13 +318,14 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::redis::RedisStore;
 
-    fn waiter(ttl: bool) -> (Waiter, oneshot::Receiver<Answer>) {
+    fn waiter(ttl: bool) -> (Waiter<RedisStore>, oneshot::Receiver<Answer<RedisStore>>) {
         let (answer, receiver) = oneshot::channel();
         (Waiter { ttl, answer }, receiver)
     }
 
-    fn value(receiver: &mut oneshot::Receiver<Answer>) -> Value {
+    fn value(receiver: &mut oneshot::Receiver<Answer<RedisStore>>) -> Value {
         match receiver.try_recv() {
             Ok(Answer::Reply(Ok(value))) => value,
             _ => panic!("no value"),
