@@ -247,7 +247,7 @@ impl<'a> Generator<'a> {
                             #rendered)
                     },
                     None => quote! {
-                        ::cache_runtime::__private::template_key(#store_var, #prefix, #rendered)
+                        ::cache_runtime::__private::rendered_key(#store_var, #prefix, #rendered)
                     },
                 }
             }

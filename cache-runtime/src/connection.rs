@@ -23,7 +23,7 @@ use std::fmt;
 use redis::aio::ConnectionLike;
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
-use crate::store::redis::client::{Blocking, Shared};
+use crate::store::redis::client::{Shared, SyncConnection};
 use crate::store::Store;
 use crate::{Cache, Error};
 
@@ -40,7 +40,7 @@ pub struct Connection {
 /// cache's timeouts, or to its cluster. Implements redis-rs's
 /// `ConnectionLike`, so `Commands`, `cmd(..).query` and pipelines work on it.
 pub struct BlockingConnection {
-    inner: Blocking,
+    inner: SyncConnection,
 }
 
 impl Cache {

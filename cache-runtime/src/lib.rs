@@ -111,7 +111,7 @@ struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cache::global;
-    pub use crate::call::keys::template_key;
+    pub use crate::call::keys::rendered_key;
     pub use crate::call::keys::{CallKeys, KeysBuilder};
     pub use crate::call::policy::Policy;
     pub use crate::call::site::Site;

@@ -37,7 +37,7 @@ use crate::stats::Event;
 use crate::store::io::Io;
 use crate::store::ops::{Delete, Found, Get, Read, Set};
 use crate::store::Bytes;
-use crate::tier::{self, Held, Tier};
+use crate::tier::{self, Copied, Tier};
 use crate::{Cache, Error};
 
 /// What a read of the store found.
@@ -279,8 +279,8 @@ impl<'a, R, U> Call<'a, R, U> {
             return None;
         }
         let hit = match held {
-            Held::Value(value) => self.sharer.as_ref()?.unwrap(&*value),
-            Held::Json(json) => self
+            Copied::Value(value) => self.sharer.as_ref()?.unwrap(&*value),
+            Copied::Json(json) => self
                 .cache
                 .decode::<S::Stored>("(in-process copy)", &json)
                 .map(S::restore),
@@ -568,8 +568,8 @@ impl<'a, R, U> Call<'a, R, U> {
             return;
         };
         let held = match &self.sharer {
-            Some(sharer) => Held::Value(sharer.wrap(result)),
-            None => Held::Json(json.clone()),
+            Some(sharer) => Copied::Value(sharer.wrap(result)),
+            None => Copied::Json(json.clone()),
         };
         let policy = &self.site.policy;
         let expires = expires.unwrap_or_else(|| tier::after(quanta::Instant::now(), policy.ttl));

@@ -57,7 +57,7 @@ impl<'a> CallKeys<'a> {
         prefix: Option<&'static str>,
         rendered: std::fmt::Arguments<'_>,
     ) -> Result<Self, Error> {
-        let key = template_key(cache, prefix, rendered)?;
+        let key = rendered_key(cache, prefix, rendered)?;
         let local = cache.local_tier(&site.policy).map(|tier| {
             let mut local = TierKey::with_capacity(ARGS + key.len());
             local.extend_from_slice(&[0; ARGS]);
@@ -232,7 +232,7 @@ impl<'a> KeysBuilder<'a> {
 
 /// The key of a call with a key template.
 #[doc(hidden)]
-pub fn template_key(
+pub fn rendered_key(
     cache: &Cache,
     prefix: Option<&str>,
     rendered: fmt::Arguments<'_>,

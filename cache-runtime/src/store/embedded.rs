@@ -13,22 +13,22 @@ use moka::Expiry;
 use crate::key::KeyPattern;
 
 pub(crate) struct EmbeddedStore {
-    entries: Moka<Arc<str>, Entry>,
+    entries: Moka<Arc<str>, Expiring>,
     /// Each lock's fencing counter: apart from the entries, which the byte
     /// bound may evict (a counter must only grow).
     fences: Mutex<HashMap<Box<str>, u64>>,
 }
 
 #[derive(Clone)]
-struct Entry {
+struct Expiring {
     value: Arc<[u8]>,
     /// `None`: kept until evicted (a `SET` without a TTL).
     expires_at: Option<Instant>,
 }
 
-impl Entry {
+impl Expiring {
     fn new(value: &[u8], ttl: Option<Duration>) -> Self {
-        Entry {
+        Expiring {
             value: value.into(),
             expires_at: ttl.and_then(deadline),
         }
@@ -50,15 +50,20 @@ fn deadline(ttl: Duration) -> Option<Instant> {
 /// as with `SETEX`.
 struct UntilExpiry;
 
-impl Expiry<Arc<str>, Entry> for UntilExpiry {
-    fn expire_after_create(&self, _: &Arc<str>, entry: &Entry, now: Instant) -> Option<Duration> {
+impl Expiry<Arc<str>, Expiring> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _: &Arc<str>,
+        entry: &Expiring,
+        now: Instant,
+    ) -> Option<Duration> {
         left(entry, now)
     }
 
     fn expire_after_update(
         &self,
         _: &Arc<str>,
-        entry: &Entry,
+        entry: &Expiring,
         now: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
@@ -67,7 +72,7 @@ impl Expiry<Arc<str>, Entry> for UntilExpiry {
 }
 
 /// The time left at `now` (`None`: no expiry).
-fn left(entry: &Entry, now: Instant) -> Option<Duration> {
+fn left(entry: &Expiring, now: Instant) -> Option<Duration> {
     entry.expires_at.map(|at| at.saturating_duration_since(now))
 }
 
@@ -75,7 +80,7 @@ impl EmbeddedStore {
     pub(crate) fn new(max_bytes: u64) -> Self {
         let entries = Moka::builder()
             .max_capacity(max_bytes)
-            .weigher(|key: &Arc<str>, entry: &Entry| {
+            .weigher(|key: &Arc<str>, entry: &Expiring| {
                 u32::try_from(key.len() + entry.value.len()).unwrap_or(u32::MAX)
             })
             .expire_after(UntilExpiry)
@@ -98,7 +103,7 @@ impl EmbeddedStore {
     }
 
     pub(crate) fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) {
-        self.entries.insert(key.into(), Entry::new(value, ttl));
+        self.entries.insert(key.into(), Expiring::new(value, ttl));
     }
 
     /// `SET NX PX` (`present: false`) or `SET XX PX`: true when set.
@@ -110,7 +115,7 @@ impl EmbeddedStore {
                 return Compute::Nop;
             }
             set = true;
-            Compute::Put(Entry::new(value, Some(ttl)))
+            Compute::Put(Expiring::new(value, Some(ttl)))
         });
         set
     }
@@ -131,7 +136,7 @@ impl EmbeddedStore {
                 Some(entry) if !holds(entry.value(), token) => return Compute::Nop,
                 held => again = Some(held.is_some()),
             }
-            Compute::Put(Entry::new(token, Some(ttl)))
+            Compute::Put(Expiring::new(token, Some(ttl)))
         });
         let fence = fences.entry(key.into()).or_insert(0);
         match again? {
@@ -145,7 +150,7 @@ impl EmbeddedStore {
 
     /// `PEXPIRE`: a new time to live for a live entry; true when there is one.
     pub(crate) fn touch(&self, key: &str, ttl: Duration) -> bool {
-        self.update(key, None, |entry| Entry {
+        self.update(key, None, |entry| Expiring {
             value: entry.value.clone(),
             expires_at: deadline(ttl),
         })
@@ -168,7 +173,7 @@ impl EmbeddedStore {
 
     /// Sets a new time to live only while the entry holds `value`.
     pub(crate) fn expire_if(&self, key: &str, value: &[u8], ttl: Duration) -> bool {
-        self.update(key, Some(value), |entry| Entry {
+        self.update(key, Some(value), |entry| Expiring {
             value: entry.value.clone(),
             expires_at: deadline(ttl),
         })
@@ -179,7 +184,7 @@ impl EmbeddedStore {
         &self,
         key: &str,
         value: Option<&[u8]>,
-        update: impl FnOnce(&Entry) -> Entry,
+        update: impl FnOnce(&Expiring) -> Expiring,
     ) -> bool {
         let mut updated = false;
         self.entries
@@ -216,7 +221,7 @@ impl EmbeddedStore {
     }
 }
 
-fn holds(entry: &Entry, value: &[u8]) -> bool {
+fn holds(entry: &Expiring, value: &[u8]) -> bool {
     entry.is_live(Instant::now()) && *entry.value == *value
 }
 

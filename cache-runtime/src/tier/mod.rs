@@ -215,7 +215,7 @@ pub(crate) struct Tier {
 /// A copy: the value's JSON, or the value itself when the function's return
 /// type is `Clone` (a hit is then a clone, with no decoding).
 #[derive(Clone)]
-pub(crate) enum Held {
+pub(crate) enum Copied {
     Json(Arc<[u8]>),
     Value(Arc<dyn Any + Send + Sync>),
 }
@@ -224,7 +224,7 @@ pub(crate) enum Held {
 /// values).
 #[derive(Clone)]
 struct Slot {
-    held: Held,
+    held: Copied,
     expires_at: Instant,
     /// The JSON's size, for the byte bound.
     json_len: u32,
@@ -369,7 +369,7 @@ impl Tier {
 
     /// The copy under tier key `local` and the time it has left at `now`
     /// (the call's start: one clock read serves both).
-    pub(crate) fn get(&self, local: &[u8], now: Instant) -> Option<(Held, Duration)> {
+    pub(crate) fn get(&self, local: &[u8], now: Instant) -> Option<(Copied, Duration)> {
         let slot = self.entries.get(&Lookup(local))?;
         match slot.expires_at.checked_duration_since(now) {
             Some(left) if !left.is_zero() => {
@@ -425,7 +425,7 @@ impl Tier {
         epoch: u64,
         local: &[u8],
         redis_key: &str,
-        held: Held,
+        held: Copied,
         json_len: usize,
         expires: Instant,
         most: Option<Duration>,
@@ -608,14 +608,14 @@ mod tests {
         tier
     }
 
-    fn json(text: &str) -> Held {
-        Held::Json(text.as_bytes().into())
+    fn json(text: &str) -> Copied {
+        Copied::Json(text.as_bytes().into())
     }
 
     fn text(tier: &Tier, key: &str) -> Option<String> {
         match tier.get(key.as_bytes(), Instant::now())?.0 {
-            Held::Json(bytes) => Some(String::from_utf8(bytes.to_vec()).unwrap()),
-            Held::Value(_) => None,
+            Copied::Json(bytes) => Some(String::from_utf8(bytes.to_vec()).unwrap()),
+            Copied::Value(_) => None,
         }
     }
 

@@ -74,19 +74,19 @@ impl Client {
         &self,
         connect_timeout: Duration,
         op_timeout: Duration,
-    ) -> RedisResult<Blocking> {
+    ) -> RedisResult<SyncConnection> {
         match self {
             Client::Single(client) => {
                 let connection = client.get_connection_with_timeout(connect_timeout)?;
                 connection.set_read_timeout(Some(op_timeout))?;
                 connection.set_write_timeout(Some(op_timeout))?;
-                Ok(Blocking::Single(connection))
+                Ok(SyncConnection::Single(connection))
             }
             // The cluster client carries the connect timeout (see
             // `cluster_client`); its response timeout is the longer one of
             // locks and sessions, which their commands set for themselves.
             Client::Cluster(client) => {
-                let mut connection = Blocking::Cluster(Box::new(client.get_connection()?));
+                let mut connection = SyncConnection::Cluster(Box::new(client.get_connection()?));
                 connection.set_timeouts(op_timeout)?;
                 Ok(connection)
             }
@@ -207,21 +207,21 @@ impl redis::aio::ConnectionLike for Shared {
 }
 
 /// A blocking connection to the server or the cluster.
-pub(crate) enum Blocking {
+pub(crate) enum SyncConnection {
     Single(redis::Connection),
     /// Boxed: pooled connections move in and out of a `Vec`.
     Cluster(Box<redis::cluster::ClusterConnection>),
 }
 
-impl Blocking {
+impl SyncConnection {
     /// Sets how long a read or a write on the connection may wait.
     pub(crate) fn set_timeouts(&mut self, timeout: Duration) -> RedisResult<()> {
         match self {
-            Blocking::Single(connection) => {
+            SyncConnection::Single(connection) => {
                 connection.set_read_timeout(Some(timeout))?;
                 connection.set_write_timeout(Some(timeout))
             }
-            Blocking::Cluster(connection) => {
+            SyncConnection::Cluster(connection) => {
                 connection.set_read_timeout(Some(timeout))?;
                 connection.set_write_timeout(Some(timeout))
             }
@@ -233,8 +233,8 @@ impl Blocking {
             Request::Cmd(cmd) => cmd.query(self),
             Request::Pipe(pipe) => pipe.query(self),
             Request::Batch(batch) => match self {
-                Blocking::Single(_) => batch.query(self),
-                Blocking::Cluster(cluster) => {
+                SyncConnection::Single(_) => batch.query(self),
+                SyncConnection::Cluster(cluster) => {
                     let replies = batch
                         .cmd_iter()
                         .map(|cmd| cmd.query::<Value>(cluster.as_mut()))
@@ -247,8 +247,8 @@ impl Blocking {
 
     pub(crate) fn nodes(&mut self) -> RedisResult<Vec<Option<Node>>> {
         match self {
-            Blocking::Single(_) => Ok(vec![None]),
-            Blocking::Cluster(cluster) => {
+            SyncConnection::Single(_) => Ok(vec![None]),
+            SyncConnection::Cluster(cluster) => {
                 masters(cluster.route_command(&redis::cmd("PING"), every_master())?)
             }
         }
@@ -260,7 +260,7 @@ impl Blocking {
         node: Option<&Node>,
     ) -> RedisResult<T> {
         match (self, node) {
-            (Blocking::Cluster(cluster), Some(node)) => {
+            (SyncConnection::Cluster(cluster), Some(node)) => {
                 T::from_redis_value(cluster.route_command(cmd, node.route())?).map_err(Into::into)
             }
             (blocking, _) => cmd.query(blocking),
@@ -268,11 +268,11 @@ impl Blocking {
     }
 }
 
-impl redis::ConnectionLike for Blocking {
+impl redis::ConnectionLike for SyncConnection {
     fn req_packed_command(&mut self, cmd: &[u8]) -> RedisResult<Value> {
         match self {
-            Blocking::Single(connection) => connection.req_packed_command(cmd),
-            Blocking::Cluster(connection) => connection.req_packed_command(cmd),
+            SyncConnection::Single(connection) => connection.req_packed_command(cmd),
+            SyncConnection::Cluster(connection) => connection.req_packed_command(cmd),
         }
     }
 
@@ -283,43 +283,47 @@ impl redis::ConnectionLike for Blocking {
         count: usize,
     ) -> RedisResult<Vec<Value>> {
         match self {
-            Blocking::Single(connection) => connection.req_packed_commands(cmd, offset, count),
-            Blocking::Cluster(connection) => connection.req_packed_commands(cmd, offset, count),
+            SyncConnection::Single(connection) => {
+                connection.req_packed_commands(cmd, offset, count)
+            }
+            SyncConnection::Cluster(connection) => {
+                connection.req_packed_commands(cmd, offset, count)
+            }
         }
     }
 
     fn req_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
         match self {
-            Blocking::Single(connection) => connection.req_command(cmd),
-            Blocking::Cluster(connection) => connection.req_command(cmd),
+            SyncConnection::Single(connection) => connection.req_command(cmd),
+            SyncConnection::Cluster(connection) => connection.req_command(cmd),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
-            Blocking::Single(connection) => connection.get_db(),
-            Blocking::Cluster(connection) => connection.get_db(),
+            SyncConnection::Single(connection) => connection.get_db(),
+            SyncConnection::Cluster(connection) => connection.get_db(),
         }
     }
 
     fn supports_pipelining(&self) -> bool {
         match self {
-            Blocking::Single(connection) => connection.supports_pipelining(),
-            Blocking::Cluster(connection) => connection.supports_pipelining(),
+            SyncConnection::Single(connection) => connection.supports_pipelining(),
+            SyncConnection::Cluster(connection) => connection.supports_pipelining(),
         }
     }
 
     fn check_connection(&mut self) -> bool {
         match self {
-            Blocking::Single(connection) => connection.check_connection(),
-            Blocking::Cluster(connection) => connection.check_connection(),
+            SyncConnection::Single(connection) => connection.check_connection(),
+            SyncConnection::Cluster(connection) => connection.check_connection(),
         }
     }
 
     fn is_open(&self) -> bool {
         match self {
-            Blocking::Single(connection) => connection.is_open(),
-            Blocking::Cluster(connection) => connection.is_open(),
+            SyncConnection::Single(connection) => connection.is_open(),
+            SyncConnection::Cluster(connection) => connection.is_open(),
         }
     }
 }

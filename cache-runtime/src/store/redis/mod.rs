@@ -28,7 +28,7 @@ use tokio::sync::OnceCell;
 
 use self::breaker::{Breaker, Permit};
 use self::bulk::Bulk;
-use self::client::{cluster_client, cluster_nodes, Blocking, Client, Shared};
+use self::client::{cluster_client, cluster_nodes, Client, Shared, SyncConnection};
 use self::reads::{Reads, Wire};
 use super::ops::{command, Op, Request};
 use crate::config::{encode_userinfo, redact, Backend, Config};
@@ -54,7 +54,7 @@ pub(crate) struct RedisStore {
     /// When the connection to a demoted server was last closed.
     left_replica: Mutex<Option<std::time::Instant>>,
     /// Connections for sync functions and blocking calls.
-    idle: Mutex<Vec<Blocking>>,
+    idle: Mutex<Vec<SyncConnection>>,
     breaker: Breaker,
     /// Concurrent reads batched (`reads`): on a single server, unless
     /// `Config::batch_reads(false)`.
@@ -317,7 +317,7 @@ impl RedisStore {
     }
 
     pub(crate) fn delete_matching_blocking(&self, pattern: &KeyPattern) -> Result<u64, Error> {
-        let nodes = self.guarded_blocking(true, Blocking::nodes)?;
+        let nodes = self.guarded_blocking(true, SyncConnection::nodes)?;
         let mut deleted = 0;
         for node in &nodes {
             let mut cursor = 0;
@@ -542,7 +542,7 @@ impl RedisStore {
     fn guarded_blocking<T>(
         &self,
         resend: bool,
-        send: impl Fn(&mut Blocking) -> redis::RedisResult<T>,
+        send: impl Fn(&mut SyncConnection) -> redis::RedisResult<T>,
     ) -> Result<T, Error> {
         let permit = self.breaker.permit()?;
         let idle = lock(&self.idle).pop();
@@ -567,8 +567,8 @@ impl RedisStore {
     /// for the next command if it answered.
     fn on_connection<T>(
         &self,
-        connection: Option<Blocking>,
-        send: impl Fn(&mut Blocking) -> redis::RedisResult<T>,
+        connection: Option<SyncConnection>,
+        send: impl Fn(&mut SyncConnection) -> redis::RedisResult<T>,
     ) -> Result<T, Error> {
         let mut connection = connection.map_or_else(|| self.connect_blocking(), Ok)?;
         let value = send(&mut connection)?;
@@ -577,7 +577,7 @@ impl RedisStore {
     }
 
     /// Keeps a connection that answered for the next blocking command.
-    fn give_back(&self, connection: Blocking) {
+    fn give_back(&self, connection: SyncConnection) {
         let mut idle = lock(&self.idle);
         if idle.len() < MAX_IDLE_BLOCKING {
             idle.push(connection);
@@ -585,7 +585,7 @@ impl RedisStore {
     }
 
     /// A new blocking connection with the store's timeouts.
-    pub(crate) fn connect_blocking(&self) -> Result<Blocking, Error> {
+    pub(crate) fn connect_blocking(&self) -> Result<SyncConnection, Error> {
         Ok(self
             .client
             .connect_blocking(self.connect_timeout, self.op_timeout)?)

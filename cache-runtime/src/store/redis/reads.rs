@@ -75,11 +75,11 @@ struct Queue<S: Wire> {
 /// time left (`PTTL`) with the value.
 struct Waiter<S: Wire> {
     ttl: bool,
-    answer: oneshot::Sender<Answer<S>>,
+    answer: oneshot::Sender<Told<S>>,
 }
 
 /// What a queued read is told.
-enum Answer<S: Wire> {
+enum Told<S: Wire> {
     /// Its value, from its batch's `MGET` (or the batch's failure).
     Reply(Result<Value, Error>),
     /// It was alone in the queue: a place is free for its own request.
@@ -117,8 +117,8 @@ impl<S: Wire> Reads<S> {
             Some(answer) => {
                 let answer = async {
                     match answer.await {
-                        Ok(Answer::Reply(reply)) => reply,
-                        Ok(Answer::Go(_place)) => store.send(&request()).await,
+                        Ok(Told::Reply(reply)) => reply,
+                        Ok(Told::Go(_place)) => store.send(&request()).await,
                         // No answer from a batch (not sent for want of a
                         // runtime, or a reply of another shape): a read of
                         // its own.
@@ -176,7 +176,7 @@ fn hand_over<S: Wire>(store: &Arc<S>) {
             let alone = queue.waiting.pop().expect("a waiter per key");
             drop(queue);
             // A read cancelled meanwhile drops the place: handed over again.
-            let _ = alone.answer.send(Answer::Go(Place(store.clone())));
+            let _ = alone.answer.send(Told::Go(Place(store.clone())));
         }
         _ => {
             let keys = std::mem::take(&mut queue.keys);
@@ -281,7 +281,7 @@ impl Batch {
             Ok(_) => return,
             Err(error) => {
                 for waiter in waiting {
-                    let _ = waiter.answer.send(Answer::Reply(Err(error.again())));
+                    let _ = waiter.answer.send(Told::Reply(Err(error.again())));
                 }
                 return;
             }
@@ -310,7 +310,7 @@ impl Batch {
                 },
                 false => value,
             };
-            let _ = waiter.answer.send(Answer::Reply(Ok(value)));
+            let _ = waiter.answer.send(Told::Reply(Ok(value)));
         }
     }
 }
@@ -320,14 +320,14 @@ mod tests {
     use super::*;
     use crate::store::redis::RedisStore;
 
-    fn waiter(ttl: bool) -> (Waiter<RedisStore>, oneshot::Receiver<Answer<RedisStore>>) {
+    fn waiter(ttl: bool) -> (Waiter<RedisStore>, oneshot::Receiver<Told<RedisStore>>) {
         let (answer, receiver) = oneshot::channel();
         (Waiter { ttl, answer }, receiver)
     }
 
-    fn value(receiver: &mut oneshot::Receiver<Answer<RedisStore>>) -> Value {
+    fn value(receiver: &mut oneshot::Receiver<Told<RedisStore>>) -> Value {
         match receiver.try_recv() {
-            Ok(Answer::Reply(Ok(value))) => value,
+            Ok(Told::Reply(Ok(value))) => value,
             _ => panic!("no value"),
         }
     }
