@@ -134,12 +134,12 @@ impl Site {
 impl Site {
     /// Counts `event` (and, with the `metrics` feature, reports it).
     pub(crate) fn count(&'static self, event: Event) {
-        self.counters.count(event, self.name());
+        self.counters.count(event, || self.name());
     }
 
     /// Records one call's time, from the call to its return.
     pub(crate) fn record_latency(&'static self, took: Duration) {
-        self.counters.record_latency(took, self.name());
+        self.counters.record_latency(took, || self.name());
     }
 
     pub(crate) fn stats(&self) -> FunctionStats {

@@ -44,19 +44,30 @@ impl Counters {
 
     /// Counts `event` of the function `function` (and, with the `metrics`
     /// feature, reports it).
-    pub(crate) fn count(&'static self, event: Event, function: Option<&'static str>) {
+    ///
+    /// The name is asked for only when the metrics report it: a hit counts
+    /// twice, and a name is an atomic load each time.
+    pub(crate) fn count(
+        &'static self,
+        event: Event,
+        function: impl FnOnce() -> Option<&'static str>,
+    ) {
         self.counts.mine()[event as usize].fetch_add(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
-        metrics::report(self.id(), function, |handles| handles.count(event));
+        metrics::report(self.id(), function(), |handles| handles.count(event));
         #[cfg(not(feature = "metrics"))]
         let _ = function;
     }
 
     /// Records one call's time, from the call to its return.
-    pub(crate) fn record_latency(&'static self, took: Duration, function: Option<&'static str>) {
+    pub(crate) fn record_latency(
+        &'static self,
+        took: Duration,
+        function: impl FnOnce() -> Option<&'static str>,
+    ) {
         self.latency.record(took);
         #[cfg(feature = "metrics")]
-        metrics::report(self.id(), function, |handles| {
+        metrics::report(self.id(), function(), |handles| {
             handles.record(took.as_secs_f64())
         });
         #[cfg(not(feature = "metrics"))]
