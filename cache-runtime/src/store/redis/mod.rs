@@ -234,14 +234,16 @@ impl RedisStore {
     /// The bulk lane's connection, opened first if need be (within the
     /// connect timeout).
     async fn bulk_connection(&self) -> Result<&Shared, Error> {
-        let connect = async {
-            let connect = self.client.connect(self.connect_timeout);
-            match tokio::time::timeout(self.connect_timeout, connect).await {
-                Ok(result) => result.map_err(Error::from),
-                Err(_) => Err(Error::Timeout(self.connect_timeout)),
-            }
-        };
-        Box::pin(self.bulk_connection.get_or_try_init(|| connect)).await
+        Box::pin(self.bulk_connection.get_or_try_init(|| self.connect())).await
+    }
+
+    /// A new shared connection, within the connect timeout.
+    async fn connect(&self) -> Result<Shared, Error> {
+        let connect = self.client.connect(self.connect_timeout);
+        match tokio::time::timeout(self.connect_timeout, connect).await {
+            Ok(result) => result.map_err(Error::from),
+            Err(_) => Err(Error::Timeout(self.connect_timeout)),
+        }
     }
 
     /// Sends `request`, reads (resent once on a dead connection), as it
@@ -503,15 +505,7 @@ impl RedisStore {
             if self.failed_connects.load(Ordering::Acquire) != failed_before {
                 return Err(Error::Unavailable(self.breaker.cooldown()));
             }
-            let connected = match tokio::time::timeout(
-                self.connect_timeout,
-                self.client.connect(self.connect_timeout),
-            )
-            .await
-            {
-                Ok(result) => result.map_err(Error::from),
-                Err(_) => Err(Error::Timeout(self.connect_timeout)),
-            };
+            let connected = self.connect().await;
             if connected.is_err() {
                 self.failed_connects.fetch_add(1, Ordering::Release);
             }
