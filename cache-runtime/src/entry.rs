@@ -165,12 +165,12 @@ pub struct CachedFunction {
     cache: Option<Cache>,
     identity: String,
     prefix: Option<String>,
-    keys: Keys,
+    keys: KeyScheme,
 }
 
 /// Which keys are the function's, under its prefix.
 #[derive(Debug)]
-enum Keys {
+enum KeyScheme {
     Hashed,
     /// The literal parts of its key template.
     Template(Vec<String>),
@@ -179,7 +179,7 @@ enum Keys {
 impl CachedFunction {
     #[doc(hidden)]
     pub fn hashed(cache: Option<&Cache>, prefix: Option<&str>, identity: Cow<'_, str>) -> Self {
-        CachedFunction::new(cache, prefix, identity, Keys::Hashed)
+        CachedFunction::new(cache, prefix, identity, KeyScheme::Hashed)
     }
 
     #[doc(hidden)]
@@ -190,14 +190,14 @@ impl CachedFunction {
         literal_parts: &[&str],
     ) -> Self {
         let parts = literal_parts.iter().map(|part| part.to_string()).collect();
-        CachedFunction::new(cache, prefix, identity, Keys::Template(parts))
+        CachedFunction::new(cache, prefix, identity, KeyScheme::Template(parts))
     }
 
     fn new(
         cache: Option<&Cache>,
         prefix: Option<&str>,
         identity: Cow<'_, str>,
-        keys: Keys,
+        keys: KeyScheme,
     ) -> Self {
         CachedFunction {
             cache: cache.cloned(),
@@ -260,11 +260,11 @@ impl CachedFunction {
     fn pattern(&self, cache: &Cache) -> Result<KeyPattern, Error> {
         let prefix = self.prefix.as_deref().unwrap_or(cache.prefix());
         match &self.keys {
-            Keys::Hashed => Ok(KeyPattern::function(prefix, &self.identity)),
-            Keys::Template(parts) if prefix.is_empty() && parts[0].is_empty() => {
+            KeyScheme::Hashed => Ok(KeyPattern::function(prefix, &self.identity)),
+            KeyScheme::Template(parts) if prefix.is_empty() && parts[0].is_empty() => {
                 Err(Error::Unscoped(self.identity.clone()))
             }
-            Keys::Template(parts) => {
+            KeyScheme::Template(parts) => {
                 let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
                 Ok(KeyPattern::template(prefix, &parts))
             }

@@ -356,7 +356,7 @@ impl Held {
         self
     }
 
-    async fn exec<I: Io, O: Op>(&self, op: &O) -> Result<O::Output, Error> {
+    async fn exec<I: Io, O: Op>(&self, op: &O) -> Result<O::Decoded, Error> {
         match self.control {
             true => I::exec_control(self.cache.store(), op).await,
             false => I::exec(self.cache.store(), op).await,

@@ -49,26 +49,26 @@ use crate::{Cache, Error};
 /// Structs saved as Redis hashes under `<namespace>:<id>`; from
 /// [`Cache::hashes`].
 pub struct Hashes<T> {
-    keys: Keys,
+    keys: NamespaceKeys,
     kind: PhantomData<fn() -> T>,
 }
 
 /// Values saved as JSON documents (one string key each) under
 /// `<namespace>:<id>`; from [`Cache::documents`].
 pub struct Documents<T> {
-    keys: Keys,
+    keys: NamespaceKeys,
     kind: PhantomData<fn() -> T>,
 }
 
 /// Where objects of one kind live.
 #[derive(Clone)]
-struct Keys {
+struct NamespaceKeys {
     cache: Cache,
     namespace: String,
     ttl: Option<Duration>,
 }
 
-impl Keys {
+impl NamespaceKeys {
     fn key(&self, id: impl Display) -> String {
         format!("{}:{id}", self.namespace)
     }
@@ -92,8 +92,8 @@ impl Cache {
         }
     }
 
-    fn keys(&self, namespace: &str) -> Keys {
-        Keys {
+    fn keys(&self, namespace: &str) -> NamespaceKeys {
+        NamespaceKeys {
             cache: self.clone(),
             namespace: namespace.to_owned(),
             ttl: None,

@@ -17,9 +17,9 @@ use crate::Error;
 pub(crate) trait Io {
     /// Whether this is the blocking mode (it picks the flights to join).
     const BLOCKING: bool;
-    async fn exec<O: Op>(store: &Store, op: &O) -> Result<O::Output, Error>;
+    async fn exec<O: Op>(store: &Store, op: &O) -> Result<O::Decoded, Error>;
     /// A command of a lock (see [`Store::exec_control`]).
-    async fn exec_control<O: Op>(store: &Store, op: &O) -> Result<O::Output, Error>;
+    async fn exec_control<O: Op>(store: &Store, op: &O) -> Result<O::Decoded, Error>;
     async fn sleep(duration: Duration);
 }
 
@@ -32,11 +32,11 @@ pub(crate) struct Blocking;
 impl Io for Async {
     const BLOCKING: bool = false;
 
-    async fn exec<O: Op>(store: &Store, op: &O) -> Result<O::Output, Error> {
+    async fn exec<O: Op>(store: &Store, op: &O) -> Result<O::Decoded, Error> {
         store.exec(op).await
     }
 
-    async fn exec_control<O: Op>(store: &Store, op: &O) -> Result<O::Output, Error> {
+    async fn exec_control<O: Op>(store: &Store, op: &O) -> Result<O::Decoded, Error> {
         store.exec_control(op).await
     }
 
@@ -58,11 +58,11 @@ impl Io for Async {
 impl Io for Blocking {
     const BLOCKING: bool = true;
 
-    async fn exec<O: Op>(store: &Store, op: &O) -> Result<O::Output, Error> {
+    async fn exec<O: Op>(store: &Store, op: &O) -> Result<O::Decoded, Error> {
         store.exec_blocking(op)
     }
 
-    async fn exec_control<O: Op>(store: &Store, op: &O) -> Result<O::Output, Error> {
+    async fn exec_control<O: Op>(store: &Store, op: &O) -> Result<O::Decoded, Error> {
         store.exec_control_blocking(op)
     }
 

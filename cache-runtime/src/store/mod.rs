@@ -30,7 +30,7 @@ pub(crate) enum Store {
 // Each operation runs async (async functions, explicit calls) or blocking
 // (sync functions). The embedded store never blocks: both are one call.
 impl Store {
-    pub(crate) async fn exec<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
+    pub(crate) async fn exec<O: Op>(&self, op: &O) -> Result<O::Decoded, Error> {
         match self {
             // Boxed: a Redis command's future (timeout, retry, batching) is
             // ~800 bytes, and would make every call's future too large for
@@ -41,7 +41,7 @@ impl Store {
         }
     }
 
-    pub(crate) fn exec_blocking<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
+    pub(crate) fn exec_blocking<O: Op>(&self, op: &O) -> Result<O::Decoded, Error> {
         match self {
             Store::Redis(redis) => redis.exec_blocking(op),
             Store::Embedded(embedded) => Ok(op.embedded(embedded)),
@@ -51,7 +51,7 @@ impl Store {
 
     /// A command of a lock, a session or an object mapping: under
     /// `control_timeout`, and never refused or counted by the breaker.
-    pub(crate) async fn exec_control<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
+    pub(crate) async fn exec_control<O: Op>(&self, op: &O) -> Result<O::Decoded, Error> {
         match self {
             Store::Redis(redis) => in_tokio(Box::pin(redis.exec_control(op))).await,
             Store::Embedded(embedded) => Ok(op.embedded(embedded)),
@@ -60,7 +60,7 @@ impl Store {
     }
 
     /// [`Store::exec_control`] for sync code.
-    pub(crate) fn exec_control_blocking<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
+    pub(crate) fn exec_control_blocking<O: Op>(&self, op: &O) -> Result<O::Decoded, Error> {
         match self {
             Store::Redis(redis) => redis.exec_control_blocking(op),
             Store::Embedded(embedded) => Ok(op.embedded(embedded)),

@@ -54,12 +54,12 @@ pub(crate) enum Request {
 
 /// One operation on a store.
 pub(crate) trait Op: Sync {
-    /// What the caller gets.
-    type Output;
+    /// What the caller gets: the reply decoded (not a future's `Output`).
+    type Decoded;
     /// The reply as redis-rs reads it.
     type Reply: FromRedisValue;
     fn request(&self) -> Request;
-    fn reply(reply: Self::Reply) -> Self::Output;
+    fn reply(reply: Self::Reply) -> Self::Decoded;
     /// The key, when the op is a read of it (`GET`, and `PTTL` when the
     /// flag says so): then it may share a batch with concurrent reads
     /// (`redis::reads`), which gives it the reply its own request would get.
@@ -81,31 +81,31 @@ pub(crate) trait Op: Sync {
         None
     }
     /// The same operation on the in-process store.
-    fn embedded(&self, store: &EmbeddedStore) -> Self::Output;
+    fn embedded(&self, store: &EmbeddedStore) -> Self::Decoded;
     /// The same operation on a store that keeps nothing.
-    fn disabled(&self) -> Self::Output;
+    fn disabled(&self) -> Self::Decoded;
 }
 
 /// `GET`: the value, if any.
 pub(crate) struct Get<'a>(pub(crate) &'a str);
 
 impl Op for Get<'_> {
-    type Output = Option<Bytes>;
+    type Decoded = Option<Bytes>;
     type Reply = Option<Vec<u8>>;
 
     fn request(&self) -> Request {
         Request::Cmd(command("GET", self.0))
     }
-    fn reply(reply: Self::Reply) -> Self::Output {
+    fn reply(reply: Self::Reply) -> Self::Decoded {
         reply.map(Bytes::Owned)
     }
     fn read_of(&self) -> Option<(&str, bool)> {
         Some((self.0, false))
     }
-    fn embedded(&self, store: &EmbeddedStore) -> Self::Output {
+    fn embedded(&self, store: &EmbeddedStore) -> Self::Decoded {
         store.get(self.0).map(|(bytes, _)| Bytes::Shared(bytes))
     }
-    fn disabled(&self) -> Self::Output {
+    fn disabled(&self) -> Self::Decoded {
         None
     }
 }
@@ -120,7 +120,7 @@ pub(crate) struct Found {
 pub(crate) struct Read<'a>(pub(crate) &'a str);
 
 impl Op for Read<'_> {
-    type Output = Option<Found>;
+    type Decoded = Option<Found>;
     type Reply = (Option<Vec<u8>>, i64);
 
     fn request(&self) -> Request {
@@ -131,19 +131,19 @@ impl Op for Read<'_> {
     fn read_of(&self) -> Option<(&str, bool)> {
         Some((self.0, true))
     }
-    fn reply((bytes, millis): Self::Reply) -> Self::Output {
+    fn reply((bytes, millis): Self::Reply) -> Self::Decoded {
         Some(Found {
             bytes: Bytes::Owned(bytes?),
             ttl: ttl_from_millis(millis),
         })
     }
-    fn embedded(&self, store: &EmbeddedStore) -> Self::Output {
+    fn embedded(&self, store: &EmbeddedStore) -> Self::Decoded {
         store.get(self.0).map(|(bytes, ttl)| Found {
             bytes: Bytes::Shared(bytes),
             ttl,
         })
     }
-    fn disabled(&self) -> Self::Output {
+    fn disabled(&self) -> Self::Decoded {
         None
     }
 }
@@ -157,7 +157,7 @@ pub(crate) struct Set<'a> {
 }
 
 impl Op for Set<'_> {
-    type Output = ();
+    type Decoded = ();
     type Reply = ();
 
     fn writes(&self) -> Option<(&str, usize)> {
@@ -191,7 +191,7 @@ pub(crate) struct SetIf<'a> {
 }
 
 impl Op for SetIf<'_> {
-    type Output = bool;
+    type Decoded = bool;
     type Reply = Option<String>;
 
     fn request(&self) -> Request {
@@ -218,20 +218,20 @@ pub(crate) struct GetTouch<'a> {
 }
 
 impl Op for GetTouch<'_> {
-    type Output = Option<Bytes>;
+    type Decoded = Option<Bytes>;
     type Reply = Option<Vec<u8>>;
 
     fn request(&self) -> Request {
         Request::Cmd(command("GETEX", (self.key, "PX", millis(self.ttl))))
     }
-    fn reply(reply: Self::Reply) -> Self::Output {
+    fn reply(reply: Self::Reply) -> Self::Decoded {
         reply.map(Bytes::Owned)
     }
-    fn embedded(&self, store: &EmbeddedStore) -> Self::Output {
+    fn embedded(&self, store: &EmbeddedStore) -> Self::Decoded {
         store.touch(self.key, self.ttl);
         Get(self.key).embedded(store)
     }
-    fn disabled(&self) -> Self::Output {
+    fn disabled(&self) -> Self::Decoded {
         None
     }
 }
@@ -243,7 +243,7 @@ pub(crate) struct Touch<'a> {
 }
 
 impl Op for Touch<'_> {
-    type Output = bool;
+    type Decoded = bool;
     type Reply = i64;
 
     fn request(&self) -> Request {
@@ -264,7 +264,7 @@ impl Op for Touch<'_> {
 pub(crate) struct Delete<'a>(pub(crate) &'a str);
 
 impl Op for Delete<'_> {
-    type Output = bool;
+    type Decoded = bool;
     type Reply = u64;
 
     /// Twice: the second finds the key gone, "did not exist".
@@ -292,7 +292,7 @@ pub(crate) struct Publish<'a> {
 }
 
 impl Op for Publish<'_> {
-    type Output = ();
+    type Decoded = ();
     type Reply = i64;
 
     fn request(&self) -> Request {
@@ -308,19 +308,19 @@ impl Op for Publish<'_> {
 pub(crate) struct Ttl<'a>(pub(crate) &'a str);
 
 impl Op for Ttl<'_> {
-    type Output = Option<Duration>;
+    type Decoded = Option<Duration>;
     type Reply = i64;
 
     fn request(&self) -> Request {
         Request::Cmd(command("PTTL", self.0))
     }
-    fn reply(millis: i64) -> Self::Output {
+    fn reply(millis: i64) -> Self::Decoded {
         ttl_from_millis(millis)
     }
-    fn embedded(&self, store: &EmbeddedStore) -> Self::Output {
+    fn embedded(&self, store: &EmbeddedStore) -> Self::Decoded {
         store.get(self.0).and_then(|(_, ttl)| ttl)
     }
-    fn disabled(&self) -> Self::Output {
+    fn disabled(&self) -> Self::Decoded {
         None
     }
 }
@@ -329,7 +329,7 @@ impl Op for Ttl<'_> {
 pub(crate) struct Ping;
 
 impl Op for Ping {
-    type Output = ();
+    type Decoded = ();
     type Reply = String;
 
     fn request(&self) -> Request {
@@ -360,7 +360,7 @@ impl Acquire<'_> {
 }
 
 impl Op for Acquire<'_> {
-    type Output = bool;
+    type Decoded = bool;
     type Reply = Option<String>;
 
     /// `SET NX` twice: the second finds this holder's own token, "taken".
@@ -406,7 +406,7 @@ const LOCK_ACQUIRE: &str = "\
     return redis.call('INCR', KEYS[2])";
 
 impl Op for LockAcquire<'_> {
-    type Output = Option<u64>;
+    type Decoded = Option<u64>;
     type Reply = i64;
 
     fn request(&self) -> Request {
@@ -435,7 +435,7 @@ pub(crate) struct Claim<'a> {
 
 impl Op for Claim<'_> {
     /// Whether the lease was taken, and the value if there is one.
-    type Output = (bool, Option<Found>);
+    type Decoded = (bool, Option<Found>);
     type Reply = (Option<String>, Option<Vec<u8>>, i64);
 
     /// Its `SET NX` twice: the claimant would wait on its own lease.
@@ -454,14 +454,14 @@ impl Op for Claim<'_> {
             .arg(self.key);
         Request::Batch(pipe)
     }
-    fn reply((taken, bytes, millis): Self::Reply) -> Self::Output {
+    fn reply((taken, bytes, millis): Self::Reply) -> Self::Decoded {
         let found = Read::reply((bytes, millis));
         (taken.is_some(), found)
     }
-    fn embedded(&self, store: &EmbeddedStore) -> Self::Output {
+    fn embedded(&self, store: &EmbeddedStore) -> Self::Decoded {
         (self.lease.embedded(store), Read(self.key).embedded(store))
     }
-    fn disabled(&self) -> Self::Output {
+    fn disabled(&self) -> Self::Decoded {
         (true, None)
     }
 }
@@ -477,7 +477,7 @@ const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
                        return redis.call('DEL', KEYS[1]) else return 0 end";
 
 impl Op for Release<'_> {
-    type Output = bool;
+    type Decoded = bool;
     type Reply = i64;
 
     /// Twice: the second finds the key gone, "lost".
@@ -509,7 +509,7 @@ const EXTEND: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
                       return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
 
 impl Op for Extend<'_> {
-    type Output = bool;
+    type Decoded = bool;
     type Reply = i64;
 
     fn request(&self) -> Request {
@@ -538,7 +538,7 @@ pub(crate) struct HashReplace<'a> {
 }
 
 impl Op for HashReplace<'_> {
-    type Output = ();
+    type Decoded = ();
     type Reply = ();
 
     fn request(&self) -> Request {
@@ -573,22 +573,22 @@ impl Op for HashReplace<'_> {
 pub(crate) struct HashGetAll<'a>(pub(crate) &'a str);
 
 impl Op for HashGetAll<'_> {
-    type Output = HashMap<String, String>;
+    type Decoded = HashMap<String, String>;
     type Reply = HashMap<String, String>;
 
     fn request(&self) -> Request {
         Request::Cmd(command("HGETALL", self.0))
     }
-    fn reply(fields: Self::Reply) -> Self::Output {
+    fn reply(fields: Self::Reply) -> Self::Decoded {
         fields
     }
-    fn embedded(&self, store: &EmbeddedStore) -> Self::Output {
+    fn embedded(&self, store: &EmbeddedStore) -> Self::Decoded {
         store
             .get(self.0)
             .and_then(|(json, _)| serde_json::from_slice(&json).ok())
             .unwrap_or_default()
     }
-    fn disabled(&self) -> Self::Output {
+    fn disabled(&self) -> Self::Decoded {
         HashMap::new()
     }
 }

@@ -182,7 +182,7 @@ impl RedisStore {
         matches!(self.client, Client::Cluster(_))
     }
 
-    pub(crate) async fn exec<O: Op>(self: &Arc<Self>, op: &O) -> Result<O::Output, Error> {
+    pub(crate) async fn exec<O: Op>(self: &Arc<Self>, op: &O) -> Result<O::Decoded, Error> {
         if self.takes_bulk(op) {
             // Boxed: a path most commands never take.
             return Box::pin(self.exec_bulk(op)).await;
@@ -215,7 +215,7 @@ impl RedisStore {
 
     /// `op` on the bulk lane: its own connection, so that a large value
     /// holds up no other command; the same breaker and timeout, no resend.
-    async fn exec_bulk<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
+    async fn exec_bulk<O: Op>(&self, op: &O) -> Result<O::Decoded, Error> {
         let permit = self.breaker.permit()?;
         let connecting = self.bulk_connection.get().is_none();
         let reply = async {
@@ -252,14 +252,14 @@ impl RedisStore {
         self.query::<Value>(request, true).await
     }
 
-    pub(crate) fn exec_blocking<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
+    pub(crate) fn exec_blocking<O: Op>(&self, op: &O) -> Result<O::Decoded, Error> {
         self.query_blocking::<O::Reply>(&op.request(), op.resend())
             .map(O::reply)
     }
 
     /// Runs a lock's, a session's or an object's `op`: within the control
     /// timeout, past the breaker (which neither refuses nor counts it).
-    pub(crate) async fn exec_control<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
+    pub(crate) async fn exec_control<O: Op>(&self, op: &O) -> Result<O::Decoded, Error> {
         let request = &op.request();
         let send = |mut shared: Shared| async move { shared.send::<Value>(request).await };
         let reply = self.permitted(None, op.resend(), send).await;
@@ -272,7 +272,7 @@ impl RedisStore {
 
     /// [`RedisStore::exec_control`] for sync code: a pooled connection, its
     /// timeouts set to the control timeout for this command.
-    pub(crate) fn exec_control_blocking<O: Op>(&self, op: &O) -> Result<O::Output, Error> {
+    pub(crate) fn exec_control_blocking<O: Op>(&self, op: &O) -> Result<O::Decoded, Error> {
         let idle = lock(&self.idle).pop();
         let mut connection = idle.map_or_else(|| self.connect_blocking(), Ok)?;
         let reply = connection
