@@ -4,52 +4,78 @@
 //! function they are put on is decided in `check.rs`.
 
 use proc_macro2::Span;
+use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitBool, LitFloat, LitInt, LitStr, Token, UnOp};
 
-/// Every option the attribute accepts, in the order the docs list them.
-const OPTION_NAMES: &[&str] = &[
-    "expire",
-    "skip",
-    "store",
-    "cache_none",
-    "unless",
-    "key",
-    "prefix",
-    "version",
-    "coalesce",
-    "lock",
-    "early_refresh",
-    "jitter",
-    "stale_if_error",
-    "local",
-];
-
 /// The seed decorator's default: `cache_result(expire: int = 300)`.
 pub(crate) const DEFAULT_EXPIRE_SECS: u64 = 300;
 
-/// The parsed attribute arguments.
-#[derive(Default)]
-pub(crate) struct Options {
-    pub(crate) expire: Option<Seconds>,
-    pub(crate) skip: Option<Vec<Ident>>,
-    pub(crate) store: Option<Expr>,
-    pub(crate) cache_none: Option<LitBool>,
-    pub(crate) unless: Option<Expr>,
-    pub(crate) key: Option<LitStr>,
-    pub(crate) prefix: Option<LitStr>,
-    pub(crate) version: Option<(u32, LitInt)>,
-    pub(crate) coalesce: Option<LitBool>,
-    pub(crate) lock: Option<LitBool>,
-    pub(crate) early_refresh: Option<Beta>,
-    pub(crate) jitter: Option<(f64, LitFloat)>,
-    pub(crate) stale_if_error: Option<Seconds>,
-    pub(crate) local: Option<Local>,
-    /// Mistakes in option values, kept so that they are reported together
-    /// with the mistakes `check` finds in the function.
-    pub(crate) errors: Errors,
+/// Declares the options once: each line gives the field of [`Options`], the
+/// type its value is read into, its parser, and the example hints show. The
+/// list of names ("expected one of ..."), the dispatch on a name and the
+/// examples all come from this table: a new option is a line here, and its
+/// use in `check.rs` and `expand.rs`.
+macro_rules! options {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty = $parse:expr, $example:literal;)*) => {
+        /// The parsed attribute arguments.
+        #[derive(Default)]
+        pub(crate) struct Options {
+            $($(#[$doc])* pub(crate) $name: Option<$ty>,)*
+            /// Mistakes in option values, kept so that they are reported
+            /// together with the mistakes `check` finds in the function.
+            pub(crate) errors: Errors,
+        }
+
+        /// Every option the attribute accepts, in the order the docs list them.
+        const OPTION_NAMES: &[&str] = &[$(stringify!($name)),*];
+
+        impl Options {
+            /// Reads the value of option `name` (the name itself already
+            /// read); `None` when no option has that name.
+            fn parse_option(
+                &mut self,
+                input: ParseStream<'_>,
+                name: &Ident,
+            ) -> Option<syn::Result<()>> {
+                Some(match name.to_string().as_str() {
+                    $(stringify!($name) => {
+                        ($parse)(input, name).and_then(|value| set_once(&mut self.$name, value, name))
+                    })*
+                    _ => return None,
+                })
+            }
+        }
+
+        /// The example shown in hints about option `name`.
+        fn example(name: &str) -> &'static str {
+            match name {
+                $(stringify!($name) => $example,)*
+                _ => "",
+            }
+        }
+    };
+}
+
+options! {
+    expire: Seconds = value(parse_seconds), "e.g. `expire = 60`";
+    /// The arguments left out of the key.
+    skip: Vec<Ident> = parse_skip, "e.g. `skip(db)`";
+    store: Expr = value(parse_expr), "e.g. `store = &SESSION_CACHE`";
+    cache_none: LitBool = value(parse_bool), "e.g. `cache_none = true`";
+    unless: Expr = value(parse_expr), "e.g. `unless = Vec::is_empty`";
+    key: LitStr = value(parse_str), "e.g. `key = \"user:{id}\"`";
+    prefix: LitStr = value(parse_str), "e.g. `prefix = \"users\"`";
+    version: (u32, LitInt) = value(parse_version), "e.g. `version = 2`";
+    coalesce: LitBool = value(parse_bool), "e.g. `coalesce = false`";
+    lock: LitBool = value(parse_bool), "e.g. `lock = true`";
+    early_refresh: Beta = value(parse_beta), "e.g. `early_refresh = true`";
+    jitter: (f64, LitFloat) = value(parse_jitter), "e.g. `jitter = 0.1`";
+    stale_if_error: Seconds = value(parse_seconds), "e.g. `stale_if_error = 300`";
+    local: Local = value(parse_local),
+        "e.g. `local = true`, or `local = 5` to keep copies at most 5 seconds";
 }
 
 /// `expire = ...`, `stale_if_error = ...`: a literal checked here, or a
@@ -88,34 +114,10 @@ impl Parse for Options {
         let mut errors = Errors::default();
         while !input.is_empty() {
             let name = input.call(Ident::parse_any)?;
-            let result = match name.to_string().as_str() {
-                "expire" => parse_value(input, &name, &mut options.expire, parse_seconds),
-                "skip" => parse_skip(input, &name, &mut options.skip),
-                "store" => parse_value(input, &name, &mut options.store, |input, _| input.parse()),
-                "cache_none" => parse_value(input, &name, &mut options.cache_none, parse_bool),
-                "unless" => {
-                    parse_value(input, &name, &mut options.unless, |input, _| input.parse())
-                }
-                "key" => parse_value(input, &name, &mut options.key, |input, _| input.parse()),
-                "prefix" => {
-                    parse_value(input, &name, &mut options.prefix, |input, _| input.parse())
-                }
-                "version" => parse_value(input, &name, &mut options.version, parse_version),
-                "coalesce" => parse_value(input, &name, &mut options.coalesce, parse_bool),
-                "lock" => parse_value(input, &name, &mut options.lock, parse_bool),
-                "early_refresh" => {
-                    parse_value(input, &name, &mut options.early_refresh, parse_beta)
-                }
-                "jitter" => parse_value(input, &name, &mut options.jitter, parse_jitter),
-                "stale_if_error" => {
-                    parse_value(input, &name, &mut options.stale_if_error, parse_seconds)
-                }
-                "local" => parse_value(input, &name, &mut options.local, parse_local),
-                _ => {
-                    skip_unknown_value(input)?;
-                    Err(unknown_option(&name))
-                }
-            };
+            let result = options.parse_option(input, &name).unwrap_or_else(|| {
+                skip_unknown_value(input)?;
+                Err(unknown_option(&name))
+            });
             if result.is_err() {
                 // What is left of a refused value (`early_refresh = BETA`
                 // leaves `BETA`): skipped, so that the error is the one
@@ -133,29 +135,35 @@ impl Parse for Options {
     }
 }
 
-/// Parses `= <value>` into `slot`, refusing a second occurrence of the option.
-fn parse_value<T>(
-    input: ParseStream<'_>,
-    name: &Ident,
-    slot: &mut Option<T>,
-    parse: impl FnOnce(ParseStream<'_>, &Ident) -> syn::Result<T>,
-) -> syn::Result<()> {
-    if !input.peek(Token![=]) {
-        return Err(syn::Error::new(
-            name.span(),
-            format!("expected `{name} = <value>`, {}", example(name)),
-        ));
+/// The parser of an option written `name = <value>`: the `=`, then the value
+/// read by `parse`.
+fn value<T>(
+    parse: fn(ParseStream<'_>, &Ident) -> syn::Result<T>,
+) -> impl Fn(ParseStream<'_>, &Ident) -> syn::Result<T> {
+    move |input, name| {
+        if !input.peek(Token![=]) {
+            return Err(syn::Error::new(
+                name.span(),
+                format!(
+                    "expected `{name} = <value>`, {}",
+                    example(&name.to_string())
+                ),
+            ));
+        }
+        input.parse::<Token![=]>()?;
+        parse(input, name)
     }
-    input.parse::<Token![=]>()?;
-    let value = parse(input, name)?;
-    set_once(slot, value, name)
 }
 
-fn parse_skip(
-    input: ParseStream<'_>,
-    name: &Ident,
-    slot: &mut Option<Vec<Ident>>,
-) -> syn::Result<()> {
+fn parse_expr(input: ParseStream<'_>, _: &Ident) -> syn::Result<Expr> {
+    input.parse()
+}
+
+fn parse_str(input: ParseStream<'_>, _: &Ident) -> syn::Result<LitStr> {
+    input.parse()
+}
+
+fn parse_skip(input: ParseStream<'_>, name: &Ident) -> syn::Result<Vec<Ident>> {
     if !input.peek(syn::token::Paren) {
         return Err(syn::Error::new(
             name.span(),
@@ -178,7 +186,7 @@ fn parse_skip(
         }
     }
     errors.finish()?;
-    set_once(slot, seen, name)
+    Ok(seen)
 }
 
 fn set_once<T>(slot: &mut Option<T>, value: T, name: &Ident) -> syn::Result<()> {
@@ -196,15 +204,11 @@ fn set_once<T>(slot: &mut Option<T>, value: T, name: &Ident) -> syn::Result<()> 
 // Output: Literal(60) | error on the literal | ... | Const(`5 * 60`), checked by the compiler.
 fn parse_seconds(input: ParseStream<'_>, name: &Ident) -> syn::Result<Seconds> {
     let expr: Expr = input.parse()?;
-    let example = match name.to_string().as_str() {
-        "expire" => 60,
-        _ => 300,
-    };
     let hint = match name.to_string().as_str() {
         "local" => "expected `local = true`, `local = false`, or `local = <seconds>` \
                     (the longest a copy is kept), e.g. `local = 5`"
             .to_owned(),
-        _ => format!("expected `{name} = <seconds>`, e.g. `{name} = {example}`"),
+        other => format!("expected `{name} = <seconds>`, {}", example(other)),
     };
     match &expr {
         Expr::Lit(ExprLit {
@@ -252,7 +256,46 @@ fn parse_seconds(input: ParseStream<'_>, name: &Ident) -> syn::Result<Seconds> {
             ),
         )),
         Expr::Lit(other) => Err(syn::Error::new(other.span(), hint)),
+        _ if mentions_duration(expr.to_token_stream()) => {
+            let secs = from_secs_literal(&expr).unwrap_or_else(|| "60".to_owned());
+            Err(syn::Error::new_spanned(
+                &expr,
+                format!(
+                    "`{name}` takes a number of seconds, not a `Duration`: write \
+                     `{name} = {secs}` (a `u64` constant works too)"
+                ),
+            ))
+        }
         _ => Ok(Seconds::Const(expr)),
+    }
+}
+
+/// True when `tokens` name `Duration` (`Duration::from_secs(60)`,
+/// `std::time::Duration::from_mins(5)`, `TTL.as_secs()` does not).
+fn mentions_duration(tokens: proc_macro2::TokenStream) -> bool {
+    tokens.into_iter().any(|token| match token {
+        proc_macro2::TokenTree::Ident(ident) => ident == "Duration",
+        proc_macro2::TokenTree::Group(group) => mentions_duration(group.stream()),
+        _ => false,
+    })
+}
+
+// Input:  `Duration::from_secs(90)` | `Duration::from_millis(500)`
+// Output: Some("90") | None
+fn from_secs_literal(expr: &Expr) -> Option<String> {
+    let Expr::Call(call) = expr else { return None };
+    let Expr::Path(path) = &*call.func else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    match (last.ident == "from_secs", call.args.first()) {
+        (
+            true,
+            Some(Expr::Lit(ExprLit {
+                lit: Lit::Int(lit), ..
+            })),
+        ) => Some(lit.to_string()),
+        _ => None,
     }
 }
 
@@ -362,25 +405,6 @@ fn unknown_option(name: &Ident) -> syn::Error {
         message.push_str(&format!(" (did you mean `{close}`?)"));
     }
     syn::Error::new(name.span(), message)
-}
-
-fn example(name: &Ident) -> &'static str {
-    match name.to_string().as_str() {
-        "expire" => "e.g. `expire = 60`",
-        "store" => "e.g. `store = &SESSION_CACHE`",
-        "cache_none" => "e.g. `cache_none = true`",
-        "unless" => "e.g. `unless = Vec::is_empty`",
-        "key" => "e.g. `key = \"user:{id}\"`",
-        "prefix" => "e.g. `prefix = \"users\"`",
-        "version" => "e.g. `version = 2`",
-        "coalesce" => "e.g. `coalesce = false`",
-        "lock" => "e.g. `lock = true`",
-        "early_refresh" => "e.g. `early_refresh = true`",
-        "jitter" => "e.g. `jitter = 0.1`",
-        "stale_if_error" => "e.g. `stale_if_error = 300`",
-        "local" => "e.g. `local = true`, or `local = 5` to keep copies at most 5 seconds",
-        _ => "",
-    }
 }
 
 /// Levenshtein distance, for "did you mean" hints on short option names.

@@ -5,13 +5,13 @@
 use proc_macro2::Span;
 use quote::{format_ident, ToTokens};
 use syn::{
-    FnArg, GenericArgument, GenericParam, Ident, ItemFn, Pat, PatIdent, PathArguments, ReturnType,
-    Type,
+    FnArg, GenericArgument, GenericParam, Ident, Pat, PatIdent, PathArguments, ReturnType, Type,
 };
 
 use syn::LitStr;
 
 use crate::attr::{Errors, Local, Options, Seconds, DEFAULT_EXPIRE_SECS};
+use crate::function::Function;
 use crate::template::Template;
 
 /// What to generate for one cached function.
@@ -24,7 +24,7 @@ pub(crate) struct Plan {
     pub(crate) value_span: Option<TypeSpan>,
     pub(crate) expire: Seconds,
     /// How callers share work, and what happens near and after expiry.
-    pub(crate) sharing: Sharing,
+    pub(crate) policy: Policy,
     pub(crate) store: Option<syn::Expr>,
     /// Whether the store expression names an argument other than `self`:
     /// then no `function!` companion (which has no arguments) is generated.
@@ -35,8 +35,9 @@ pub(crate) struct Plan {
     pub(crate) is_async: bool,
 }
 
-/// The options about sharing work and about expiry; `Policy` in the runtime.
-pub(crate) struct Sharing {
+/// The options about sharing work and about expiry: what the runtime's
+/// `Policy` for the function says besides its TTL.
+pub(crate) struct Policy {
     pub(crate) coalesce: bool,
     pub(crate) lock: bool,
     pub(crate) early_refresh: Option<f64>,
@@ -63,6 +64,18 @@ pub(crate) struct Arg {
     /// Where a "not Serialize" error points: the argument's type, or `self`.
     pub(crate) span: TypeSpan,
     pub(crate) in_key: bool,
+    pub(crate) kind: ArgKind,
+}
+
+/// What an argument is, for the note of a "not `Serialize`" error.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ArgKind {
+    /// `self`, `&self`, ...
+    Receiver,
+    /// `db: &Pool`: most often a handle the call uses, to skip.
+    Borrowed,
+    /// Any other: a value the call computes from.
+    Owned,
 }
 
 /// The first and last token of a type. Stable proc macros cannot join spans;
@@ -97,7 +110,7 @@ pub(crate) enum Shape {
     OkSome,
 }
 
-pub(crate) fn plan(mut options: Options, item: &ItemFn) -> syn::Result<Plan> {
+pub(crate) fn plan(mut options: Options, item: &Function) -> syn::Result<Plan> {
     let mut errors = std::mem::take(&mut options.errors);
     errors.push(check_signature(item));
     let args = match collect_args(item, options.skip.as_deref().unwrap_or_default()) {
@@ -150,7 +163,7 @@ pub(crate) fn plan(mut options: Options, item: &ItemFn) -> syn::Result<Plan> {
         expire: options
             .expire
             .unwrap_or(Seconds::Literal(DEFAULT_EXPIRE_SECS, Span::call_site())),
-        sharing: Sharing {
+        policy: Policy {
             coalesce: options.coalesce.is_none_or(|lit| lit.value),
             lock: options.lock.is_some_and(|lit| lit.value),
             early_refresh: options
@@ -238,7 +251,7 @@ fn mentions_any(tokens: proc_macro2::TokenStream, args: &[&Arg]) -> bool {
     })
 }
 
-fn check_signature(item: &ItemFn) -> syn::Result<()> {
+fn check_signature(item: &Function) -> syn::Result<()> {
     let sig = &item.sig;
     let mut errors = Errors::default();
     if let Some(constness) = &sig.constness {
@@ -283,7 +296,7 @@ fn check_signature(item: &ItemFn) -> syn::Result<()> {
     errors.finish()
 }
 
-fn collect_args(item: &ItemFn, skip: &[Ident]) -> syn::Result<Vec<Arg>> {
+fn collect_args(item: &Function, skip: &[Ident]) -> syn::Result<Vec<Arg>> {
     let mut args = Vec::new();
     for (index, input) in item.sig.inputs.iter().enumerate() {
         let arg = match input {
@@ -295,25 +308,34 @@ fn collect_args(item: &ItemFn, skip: &[Ident]) -> syn::Result<Vec<Arg>> {
                     last: receiver.self_token.span,
                 },
                 in_key: true,
+                kind: ArgKind::Receiver,
             },
-            FnArg::Typed(typed) => match &*typed.pat {
-                Pat::Ident(PatIdent {
-                    ident,
-                    subpat: None,
-                    ..
-                }) => Arg {
-                    binding: ident.clone(),
-                    pattern: None,
-                    span: TypeSpan::of(&typed.ty),
-                    in_key: true,
-                },
-                pattern => Arg {
-                    binding: format_ident!("__cache_arg{}", index, span = Span::mixed_site()),
-                    pattern: Some(pattern.clone()),
-                    span: TypeSpan::of(&typed.ty),
-                    in_key: true,
-                },
-            },
+            FnArg::Typed(typed) => {
+                let kind = match &*typed.ty {
+                    Type::Reference(_) => ArgKind::Borrowed,
+                    _ => ArgKind::Owned,
+                };
+                match &*typed.pat {
+                    Pat::Ident(PatIdent {
+                        ident,
+                        subpat: None,
+                        ..
+                    }) => Arg {
+                        binding: ident.clone(),
+                        pattern: None,
+                        span: TypeSpan::of(&typed.ty),
+                        in_key: true,
+                        kind,
+                    },
+                    pattern => Arg {
+                        binding: format_ident!("__cache_arg{}", index, span = Span::mixed_site()),
+                        pattern: Some(pattern.clone()),
+                        span: TypeSpan::of(&typed.ty),
+                        in_key: true,
+                        kind,
+                    },
+                }
+            }
         };
         args.push(arg);
     }
@@ -391,7 +413,7 @@ fn find_impl_trait(ty: &Type) -> Option<&Type> {
 // `Result`/`io::Result`/`anyhow::Result` all count as `Result`. The runtime
 // entry point then checks the real type, so an alias under another name is
 // cached as a plain value (and its error type then needs serde).
-fn shape_of(output: &ReturnType, cache_none: bool) -> (Shape, Option<Type>) {
+pub(crate) fn shape_of(output: &ReturnType, cache_none: bool) -> (Shape, Option<Type>) {
     let ty = match output {
         ReturnType::Default => return (Shape::Plain, None),
         ReturnType::Type(_, ty) => &**ty,

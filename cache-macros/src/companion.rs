@@ -9,12 +9,14 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::{Expr, ExprCall, ExprField, ExprMethodCall, ExprPath, Ident, Member};
 
-pub(crate) const ENTRY_PREFIX: &str = "__cache_entry_";
-pub(crate) const FUNCTION_PREFIX: &str = "__cache_fn_";
+pub(crate) const ENTRY_PREFIX: &str = "__cache_result_entry_of_";
+pub(crate) const FUNCTION_PREFIX: &str = "__cache_result_function_of_";
+/// The companion that checks the arguments in the key (never called).
+pub(crate) const KEYS_PREFIX: &str = "__cache_result_keys_of_";
 
 // Input:  `get_user(&db, 42)` | `users::get_user(&db, 42)` | `repo.find(42)`
-// Output: `__cache_entry_get_user(&db, 42)` | `users::__cache_entry_get_user(&db, 42)` |
-//         `repo.__cache_entry_find(42)`
+// Output: `__cache_result_entry_of_get_user(&db, 42)` | `users::__cache_result_entry_of_get_user(&db, 42)` |
+//         `repo.__cache_result_entry_of_find(42)`
 pub(crate) fn entry(input: Expr) -> syn::Result<TokenStream> {
     match input {
         Expr::Call(ExprCall { func, args, .. }) => match *func {
@@ -39,8 +41,8 @@ pub(crate) fn entry(input: Expr) -> syn::Result<TokenStream> {
 }
 
 // Input:  `get_user` | `users::get_user` | `Repo::count` | `repo.find`
-// Output: `__cache_fn_get_user()` | `users::__cache_fn_get_user()` |
-//         `Repo::__cache_fn_count()` | `repo.__cache_fn_find()`
+// Output: `__cache_result_function_of_get_user()` | `users::__cache_result_function_of_get_user()` |
+//         `Repo::__cache_result_function_of_count()` | `repo.__cache_result_function_of_find()`
 pub(crate) fn function(input: Expr) -> syn::Result<TokenStream> {
     match input {
         Expr::Path(path) => {

@@ -5,74 +5,47 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{FnArg, Ident, ItemFn, Pat, PatIdent, ReturnType, Signature};
+use syn::{FnArg, Ident, Pat, PatIdent, ReturnType, Signature};
 
 use crate::attr::{Local, Seconds};
-use crate::check::{KeyKind, Plan, Shape, TypeSpan};
-use crate::companion::{ENTRY_PREFIX, FUNCTION_PREFIX};
+use crate::check::{self, Arg, ArgKind, KeyKind, Plan, Shape, TypeSpan};
+use crate::companion::{ENTRY_PREFIX, FUNCTION_PREFIX, KEYS_PREFIX};
+use crate::function::Function;
 
-// Input:
-//     #[cache_result(expire = 60, skip(db))]
-//     pub async fn get_user(db: &Db, id: u64) -> Result<User, DbError> { body }
-//
-// Output:
-//     pub async fn get_user(db: &Db, id: u64) -> Result<User, DbError> {
-//         __private::cooperate().await; // Tokio's budget: hits never wait
-//         // This instantiation's site and identity (a generic function's
-//         // `static` is shared by all its instantiations; `instance` is not).
-//         let (__cache_state, __cache_identity): (&'static Site, &'static str) = {
-//             static __CACHE_SITE: Site = Site::new(Policy::new(Duration::from_secs(60)));
-//             __CACHE_SITE.instance({
-//                 let __cache_site = || ();
-//                 type_name_of_val(&__cache_site) // "my_crate::get_user::{{closure}}::{{closure}}"
-//             })                                  // -> "my_crate::get_user"
-//         };
-//         let __cache_store: &Cache = __private::global();
-//         // Hashed for Redis now, or (with an in-process tier) kept as the
-//         // arguments' JSON and hashed only if the tier has no copy.
-//         // Each `arg` writes into the builder in place (moved per argument,
-//         // the builder was a `memcpy` of ~130 bytes each time).
-//         let __cache_key = {
-//             let mut __cache_keys = __private::KeysBuilder::new(__cache_state,
-//                 __cache_store, __cache_identity, type_name::<User>(), None, None);
-//             __cache_keys.arg(&id);
-//             __cache_keys.finish()
-//         };
-//         // An in-process hit is answered before any future of the call is
-//         // built: `ok` returns it ready, or the rest of the call boxed. The
-//         // body is pinned here, in this future: the box points to it.
-//         __private::ok(__cache_state, __cache_store, __cache_key, __private::never,
-//             { (&&Sharing::<Result<User, DbError>>::NEW).sharer() }, // Some when Clone
-//             pin!(async move {
-//                 let __cache_ret: Result<User, DbError> = { body };
-//                 __cache_ret
-//             }))
-//         .await
-//     }
-//
-//     // For `entry!(get_user(&db, 42))`: the same key, from the same arguments.
-//     #[doc(hidden)]
-//     pub fn __cache_entry_get_user(db: &Db, id: u64) -> __private::Entry<Result<User, DbError>, OkOnly> {
-//         let __cache_store = ...; // as above; the key from the same `.arg`s:
-//         let __cache_key = {
-//             let mut __cache_keys = KeysBuilder::hashed(__cache_store, identity,
-//                 type_name::<User>(), None, None);
-//             __cache_keys.arg(&id);
-//             __cache_keys.key()
-//         };
-//         __private::Entry::new(__cache_store, __cache_key, Policy::new(Duration::from_secs(60)))
-//     }
-//
-//     // For `function!(get_user)`: every key of the function.
-//     #[doc(hidden)]
-//     pub fn __cache_fn_get_user() -> __private::CachedFunction { ... }
-pub(crate) fn cached_fn(plan: Plan, mut item: ItemFn) -> TokenStream {
+/// The cached function and its companions. What this writes for
+/// representative functions is pinned in `tests/expand/*.expanded.rs`.
+pub(crate) fn cached_fn(plan: Plan, mut item: Function) -> TokenStream {
     rename_patterns(&mut item, &plan);
     let gen = Generator::new(&plan, &item.sig);
     let entry = gen.entry_companion(&item);
     let function = gen.function_companion(&item);
+    let keys = gen.keys_companion(&item);
     let cached = gen.cached(item);
-    quote!(#cached #entry #function)
+    quote!(#cached #entry #function #keys)
+}
+
+/// After a mistake (reported beside it): the function as written, and
+/// companions of the same signatures whose bodies never run, so that the
+/// `entry!`/`function!` calls elsewhere in the crate still compile and the
+/// mistake is reported once, where it is.
+pub(crate) fn unchecked(function: Function, cache_none: bool) -> TokenStream {
+    let ret = return_type(&function.sig);
+    let shape = shape_path(check::shape_of(&function.sig.output, cache_none).0);
+    let entry = companion_sig(&function.sig, ENTRY_PREFIX, true);
+    let all = function_sig(&function.sig);
+    let vis = &function.vis;
+    quote! {
+        #function
+        #[doc(hidden)]
+        #[allow(unused_variables, clippy::too_many_arguments, clippy::needless_pass_by_value)]
+        #vis #entry -> #PRIVATE::Entry<#ret, #shape> {
+            ::core::unreachable!()
+        }
+        #[doc(hidden)]
+        #vis #all -> #PRIVATE::CachedFunction {
+            ::core::unreachable!()
+        }
+    }
 }
 
 /// The pieces the cached function and its companions share, so that all
@@ -87,31 +60,21 @@ struct Generator<'a> {
 
 impl<'a> Generator<'a> {
     fn new(plan: &'a Plan, sig: &Signature) -> Self {
-        let ret = match &sig.output {
-            ReturnType::Default => quote!(()),
-            ReturnType::Type(_, ty) => ty.to_token_stream(),
-        };
-        let shape = match plan.shape {
-            Shape::Plain => quote!(::cache_runtime::__private::Whole),
-            Shape::Some => quote!(::cache_runtime::__private::SomeOnly),
-            Shape::Ok => quote!(::cache_runtime::__private::OkOnly),
-            Shape::OkSome => quote!(::cache_runtime::__private::OkSome),
-        };
         Generator {
             plan,
-            ret,
-            shape,
+            ret: return_type(sig),
+            shape: shape_path(plan.shape),
             store_var: generated("__cache_store"),
             key_var: generated("__cache_key"),
         }
     }
 
-    fn cached(&self, item: ItemFn) -> TokenStream {
-        let ItemFn {
+    fn cached(&self, item: Function) -> TokenStream {
+        let Function {
             attrs,
             vis,
             sig,
-            block,
+            body: block,
         } = item;
         let Generator {
             ret,
@@ -146,13 +109,14 @@ impl<'a> Generator<'a> {
                 let span = unless.span();
                 let ret = respan(self.ret.clone(), span);
                 let shape = respan(self.shape.clone(), span);
+                let private = Private::at(span);
                 quote_spanned! {span=>
-                    ::cache_runtime::__private::unless::<
-                        <#shape as ::cache_runtime::__private::Shape<#ret>>::Stored, _,
+                    #private::unless::<
+                        <#shape as #private::Shape<#ret>>::Stored, _,
                     >(#unless)
                 }
             }
-            None => quote!(::cache_runtime::__private::never),
+            None => quote!(#PRIVATE::never),
         };
         let state = generated("__cache_state");
         let identity_var = generated("__cache_identity");
@@ -167,7 +131,7 @@ impl<'a> Generator<'a> {
         let cooperate = self
             .plan
             .is_async
-            .then(|| quote!(::cache_runtime::__private::cooperate().await;));
+            .then(|| quote!(#PRIVATE::cooperate().await;));
         quote! {
             #(#attrs)*
             #vis #sig {
@@ -175,16 +139,16 @@ impl<'a> Generator<'a> {
                 // The `static` is one for every instantiation of a generic
                 // function; `instance` gives each its own site and identity.
                 let (#state, #identity_var): (
-                    &'static ::cache_runtime::__private::Site,
+                    &'static #PRIVATE::Site,
                     &'static ::core::primitive::str,
                 ) = {
-                    static __CACHE_SITE: ::cache_runtime::__private::Site =
-                        ::cache_runtime::__private::Site::new(#policy);
+                    static __CACHE_SITE: #PRIVATE::Site =
+                        #PRIVATE::Site::new(#policy);
                     __CACHE_SITE.instance(#marker)
                 };
                 // Method resolution picks one of them (see `sharer`).
                 #[allow(unused_imports)]
-                use ::cache_runtime::__private::{ShareClone as _, ShareJson as _};
+                use #PRIVATE::{ShareClone as _, ShareJson as _};
                 #prologue
                 #call
             }
@@ -204,7 +168,7 @@ impl<'a> Generator<'a> {
         } = self;
         let store = match &self.plan.store {
             Some(expr) => quote_spanned!(expr.span()=> #expr),
-            None => quote!(::cache_runtime::__private::global()),
+            None => quote!(#PRIVATE::global()),
         };
         let prefix = self.prefix();
         let key = match &self.plan.key {
@@ -215,21 +179,25 @@ impl<'a> Generator<'a> {
                 let args = self.key_args(&keys);
                 let stored = quote! {
                     ::core::any::type_name::<
-                        <#shape as ::cache_runtime::__private::Shape<#ret>>::Stored,
+                        <#shape as #PRIVATE::Shape<#ret>>::Stored,
                     >()
                 };
                 match state {
                     // The call's keys: hashed for Redis, or kept for the
                     // in-process tier (`cache_runtime::call::keys`).
                     Some(state) => quote! {{
-                        let mut #keys = ::cache_runtime::__private::KeysBuilder::new(
+                        #[allow(unused_imports)]
+                        use #PRIVATE::{PushJson as _, PushUnchecked as _};
+                        let mut #keys = #PRIVATE::KeysBuilder::new(
                             #state, #store_var, #identity, #stored, #prefix, #version,
                         );
                         #(#args)*
                         #keys.finish()
                     }},
                     None => quote! {{
-                        let mut #keys = ::cache_runtime::__private::KeysBuilder::hashed(
+                        #[allow(unused_imports)]
+                        use #PRIVATE::{PushJson as _, PushUnchecked as _};
+                        let mut #keys = #PRIVATE::KeysBuilder::hashed(
                             #store_var, #identity, #stored, #prefix, #version,
                         );
                         #(#args)*
@@ -243,11 +211,11 @@ impl<'a> Generator<'a> {
                 let rendered = quote!(::core::format_args!(#format, #(#exprs),*));
                 match state {
                     Some(state) => quote! {
-                        ::cache_runtime::__private::CallKeys::template(#state, #store_var, #prefix,
+                        #PRIVATE::CallKeys::template(#state, #store_var, #prefix,
                             #rendered)
                     },
                     None => quote! {
-                        ::cache_runtime::__private::rendered_key(#store_var, #prefix, #rendered)
+                        #PRIVATE::rendered_key(#store_var, #prefix, #rendered)
                     },
                 }
             }
@@ -258,22 +226,90 @@ impl<'a> Generator<'a> {
         }
     }
 
-    /// `builder.arg(&name);` for each argument in the key, the call spanned
-    /// over the argument's type from first to last token, so that "not
-    /// Serialize" underlines it; the binding still resolves where the user
-    /// (or `rename_patterns`) made it.
+    /// `(&KeyProbe(&name)).push_to(&mut builder);` for each argument in
+    /// the key: no bound here, the `keys_of` companion checks them.
     fn key_args<'k>(&'k self, builder: &'k Ident) -> impl Iterator<Item = TokenStream> + 'k {
         self.plan
             .args
             .iter()
             .filter(|arg| arg.in_key)
             .map(move |arg| {
-                let TypeSpan { first, last } = arg.span;
-                let mut binding = arg.binding.clone();
-                binding.set_span(arg.binding.span().located_at(last));
-                let call = quote_spanned!(first=> .arg(& #binding));
-                quote!(#builder #call;)
+                let binding = &arg.binding;
+                quote!((&#PRIVATE::KeyProbe(&#binding)).push_to(&mut #builder);)
             })
+    }
+
+    /// `__cache_result_keys_of_<name>`, never called: where the compiler
+    /// checks that each argument in the key is `Serialize`, once for the
+    /// function and its `entry!` companion. Each argument's type parameter
+    /// is named after it, so that the error's note says `skip(db)`; each
+    /// check is spanned over the argument's type (`&` at its first token,
+    /// the parameter at its last: rustc spans the expression over both), so
+    /// that the error underlines it; a reference argument's note leads with
+    /// `skip`. The parameters are taken by value, as the function does: the
+    /// companion only has to type-check.
+    fn keys_companion(&self, item: &Function) -> TokenStream {
+        if !matches!(self.plan.key, KeyKind::Hashed { .. }) {
+            return TokenStream::new();
+        }
+        let mut sig = companion_sig(&item.sig, KEYS_PREFIX, true);
+        let keys = generated("__cache_keys");
+        let in_key: Vec<(&Arg, &FnArg)> = self
+            .plan
+            .args
+            .iter()
+            .zip(&item.sig.inputs)
+            .filter(|(arg, _)| arg.in_key)
+            .collect();
+        let types: Vec<TokenStream> = in_key
+            .iter()
+            .map(|(_, input)| match input {
+                FnArg::Receiver(receiver) => receiver.ty.to_token_stream(),
+                FnArg::Typed(typed) => typed.ty.to_token_stream(),
+            })
+            .collect();
+        let mut params = Vec::new();
+        let mut checks = Vec::new();
+        for ((arg, _), ty) in in_key.iter().zip(&types) {
+            let TypeSpan { first, last } = arg.span;
+            let mut binding = arg.binding.clone();
+            binding.set_span(arg.binding.span().located_at(last));
+            let param = match arg.kind {
+                ArgKind::Receiver => Ident::new("__cache_receiver", last),
+                _ => binding.clone(),
+            };
+            params.push(quote!(#param: #ty));
+            let named = arg.pattern.is_none()
+                && arg.kind != ArgKind::Receiver
+                && nameable(&arg.binding, &types);
+            let call = match arg.kind {
+                ArgKind::Receiver => quote_spanned!(first=> .receiver(&#param)),
+                _ if !named => quote_spanned!(first=> .value(&#param)),
+                kind => {
+                    let marker = marker_type(&arg.binding);
+                    sig.generics.params.push(syn::parse_quote!(#marker));
+                    let method = match kind {
+                        ArgKind::Borrowed => Ident::new("borrowed", first),
+                        _ => Ident::new("arg", first),
+                    };
+                    quote_spanned!(first=> .#method::<#marker, _>(&#param))
+                }
+            };
+            checks.push(quote!(#keys #call;));
+        }
+        let syn::Generics {
+            params: generics,
+            where_clause,
+            ..
+        } = &sig.generics;
+        let name = &sig.ident;
+        quote! {
+            #[doc(hidden)]
+            #[allow(dead_code, non_camel_case_types, clippy::too_many_arguments)]
+            fn #name<#generics>(#keys: &mut #PRIVATE::KeysBuilder<'_>, #(#params),*) #where_clause {
+                #(#checks)*
+            }
+        }
     }
 
     fn prefix(&self) -> TokenStream {
@@ -291,10 +327,7 @@ impl<'a> Generator<'a> {
             last: call_site,
         });
         let ret = &self.ret;
-        let probe = respan(
-            quote!((&&::cache_runtime::__private::Sharing::<#ret>::NEW)),
-            first,
-        );
+        let probe = respan(quote!((&&#PRIVATE::Sharing::<#ret>::NEW)), first);
         quote_spanned!(last=> #probe.sharer())
     }
 
@@ -303,12 +336,12 @@ impl<'a> Generator<'a> {
     /// function does; its companions need not again).
     fn policy(&self, assert: bool) -> TokenStream {
         let expire = seconds(&self.plan.expire, "expire", assert);
-        let mut policy = quote!(::cache_runtime::__private::Policy::new(#expire));
+        let mut policy = quote!(#PRIVATE::Policy::new(#expire));
         if let KeyKind::Template(template) = &self.plan.key {
             let source = &template.source;
             policy.extend(quote!(.template(#source)));
         }
-        let sharing = &self.plan.sharing;
+        let sharing = &self.plan.policy;
         if let Some(fraction) = sharing.jitter {
             policy.extend(quote!(.jitter(#fraction)));
         }
@@ -355,16 +388,17 @@ impl<'a> Generator<'a> {
             true => Ident::new(name, first),
             false => format_ident!("{}_blocking", name, span = first),
         };
-        let path = quote_spanned!(first=> ::cache_runtime::__private::#name);
+        let private = Private::at(first);
+        let path = quote_spanned!(first=> #private::#name);
         match self.plan.is_async {
             true => quote_spanned!(last=> #path(#args).await),
             false => quote_spanned!(last=> #path(#args)),
         }
     }
 
-    /// `__cache_entry_<name>`: the function's arguments in, its [`Entry`] out.
+    /// `__cache_result_entry_of_<name>`: the function's arguments in, its [`Entry`] out.
     /// Sync, `&self` for any receiver, the same generics and parameters.
-    fn entry_companion(&self, item: &ItemFn) -> TokenStream {
+    fn entry_companion(&self, item: &Function) -> TokenStream {
         let sig = companion_sig(&item.sig, ENTRY_PREFIX, true);
         let Generator {
             ret,
@@ -382,25 +416,20 @@ impl<'a> Generator<'a> {
         quote! {
             #[doc(hidden)]
             #[allow(unused_variables, clippy::too_many_arguments, clippy::needless_pass_by_value)]
-            #vis #sig -> ::cache_runtime::__private::Entry<#ret, #shape> {
+            #vis #sig -> #PRIVATE::Entry<#ret, #shape> {
                 let #identity_var = #identity;
                 #prologue
-                ::cache_runtime::__private::Entry::new(#store_var, #key_var, #policy)
+                #PRIVATE::Entry::new(#store_var, #key_var, #policy)
             }
         }
     }
 
-    /// `__cache_fn_<name>`: every key of the function, for `function!`.
+    /// `__cache_result_function_of_<name>`: every key of the function, for `function!`.
     /// Takes `&self` when the function has a receiver, and nothing else; a
     /// function whose store comes from another argument gets a handle
     /// without a cache.
-    fn function_companion(&self, item: &ItemFn) -> TokenStream {
-        let mut sig = companion_sig(&item.sig, FUNCTION_PREFIX, false);
-        sig.inputs = sig
-            .inputs
-            .into_iter()
-            .filter(|input| matches!(input, FnArg::Receiver(_)))
-            .collect();
+    fn function_companion(&self, item: &Function) -> TokenStream {
+        let sig = function_sig(&item.sig);
         let Generator { store_var, .. } = self;
         // Bound as in the cached function, so that a store of the wrong type
         // is one error (rustc merges identical ones), not two.
@@ -414,19 +443,19 @@ impl<'a> Generator<'a> {
                 })
             }
             None => quote!(::core::option::Option::Some(
-                ::cache_runtime::__private::global()
+                #PRIVATE::global()
             )),
         };
         let prefix = self.prefix();
         let identity = identity();
         let handle = match &self.plan.key {
             KeyKind::Hashed { .. } => {
-                quote!(::cache_runtime::__private::CachedFunction::hashed(#store_var, #prefix, #identity))
+                quote!(#PRIVATE::CachedFunction::hashed(#store_var, #prefix, #identity))
             }
             KeyKind::Template(template) => {
                 let parts = &template.literal_parts;
                 quote! {
-                    ::cache_runtime::__private::CachedFunction::template(
+                    #PRIVATE::CachedFunction::template(
                         #store_var, #prefix, #identity, &[#(#parts),*])
                 }
             }
@@ -434,12 +463,41 @@ impl<'a> Generator<'a> {
         let vis = &item.vis;
         quote! {
             #[doc(hidden)]
-            #vis #sig -> ::cache_runtime::__private::CachedFunction {
+            #vis #sig -> #PRIVATE::CachedFunction {
                 let #store_var: ::core::option::Option<&::cache_runtime::Cache> = #store;
                 #handle
             }
         }
     }
+}
+
+fn return_type(sig: &Signature) -> TokenStream {
+    match &sig.output {
+        ReturnType::Default => quote!(()),
+        ReturnType::Type(_, ty) => ty.to_token_stream(),
+    }
+}
+
+/// The runtime's type for how the return value maps to what is stored.
+fn shape_path(shape: Shape) -> TokenStream {
+    match shape {
+        Shape::Plain => quote!(#PRIVATE::Whole),
+        Shape::Some => quote!(#PRIVATE::SomeOnly),
+        Shape::Ok => quote!(#PRIVATE::OkOnly),
+        Shape::OkSome => quote!(#PRIVATE::OkSome),
+    }
+}
+
+/// The `function!` companion's signature: the receiver, if any, and no
+/// other parameter or generic.
+fn function_sig(sig: &Signature) -> Signature {
+    let mut sig = companion_sig(sig, FUNCTION_PREFIX, false);
+    sig.inputs = sig
+        .inputs
+        .into_iter()
+        .filter(|input| matches!(input, FnArg::Receiver(_)))
+        .collect();
+    sig
 }
 
 /// The companion's signature: `<prefix><name>`, not async, `&self` for any
@@ -448,6 +506,7 @@ fn companion_sig(sig: &Signature, prefix: &str, keep_args: bool) -> Signature {
     let mut sig = sig.clone();
     sig.ident = format_ident!("{}{}", prefix, sig.ident, span = sig.ident.span());
     sig.asyncness = None;
+    sig.constness = None;
     sig.output = ReturnType::Default;
     for input in &mut sig.inputs {
         match input {
@@ -487,7 +546,7 @@ fn marker() -> TokenStream {
 /// The calling function's identity (a `Cow<str>`), for the companions.
 fn identity() -> TokenStream {
     let marker = marker();
-    quote!(::cache_runtime::__private::site(#marker))
+    quote!(#PRIVATE::site(#marker))
 }
 
 // Input:  `expire = 60` | `expire = TTL` (assert) | `expire = TTL` (no assert)
@@ -541,6 +600,54 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .collect()
 }
 
+/// `::cache_runtime::__private`, the one path all generated code goes
+/// through, spanned at the call site; `Private::at` puts it where an error
+/// about the item it reaches should point.
+#[derive(Clone, Copy)]
+struct Private(Option<Span>);
+
+const PRIVATE: Private = Private(None);
+
+impl Private {
+    fn at(span: Span) -> Self {
+        Private(Some(span))
+    }
+}
+
+impl ToTokens for Private {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        let span = self.0.unwrap_or_else(Span::call_site);
+        tokens.extend(quote_spanned!(span=> ::cache_runtime::__private));
+    }
+}
+
+/// Whether a type parameter named as the argument would leave the types of
+/// the signature as they are: not when they use the name (`db: &db::Pool`),
+/// nor when it could be a type parameter of the impl around (`T`).
+fn nameable(binding: &Ident, types: &[TokenStream]) -> bool {
+    fn mentions(tokens: TokenStream, name: &Ident) -> bool {
+        tokens.into_iter().any(|token| match token {
+            proc_macro2::TokenTree::Ident(ident) => ident == *name,
+            proc_macro2::TokenTree::Group(group) => mentions(group.stream(), name),
+            _ => false,
+        })
+    }
+    let lowercase = binding
+        .to_string()
+        .trim_start_matches("r#")
+        .starts_with(|c: char| c.is_lowercase() || c == '_');
+    lowercase && !types.iter().any(|ty| mentions(ty.clone(), binding))
+}
+
+/// A type named as the argument `binding` (`r#type` stays raw).
+fn marker_type(binding: &Ident) -> Ident {
+    let name = binding.to_string();
+    match name.strip_prefix("r#") {
+        Some(raw) => Ident::new_raw(raw, Span::mixed_site()),
+        None => Ident::new(&name, Span::mixed_site()),
+    }
+}
+
 /// Mixed-site spans: generated names cannot see, or be seen by, the user's.
 fn generated(name: &str) -> Ident {
     Ident::new(name, Span::mixed_site())
@@ -548,7 +655,7 @@ fn generated(name: &str) -> Ident {
 
 /// Parameters written as patterns (`(a, b): (u8, u8)`, `_: Ctx`) get a name
 /// the key can refer to; the pattern is bound again inside the body.
-fn rename_patterns(item: &mut ItemFn, plan: &Plan) {
+fn rename_patterns(item: &mut Function, plan: &Plan) {
     for (input, arg) in item.sig.inputs.iter_mut().zip(&plan.args) {
         if let (FnArg::Typed(typed), Some(_)) = (input, &arg.pattern) {
             *typed.pat = Pat::Ident(PatIdent {

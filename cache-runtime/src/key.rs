@@ -43,7 +43,7 @@ use crate::Error;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be part of a cache key: it does not implement `serde::Serialize`",
     label = "not `Serialize`",
-    note = "derive `Serialize` for it, or leave the argument out of the key with `skip(<name>)` (`skip(self)` for the receiver)"
+    note = "derive `Serialize` for it"
 )]
 pub trait KeyArg: Serialize {}
 
@@ -307,10 +307,10 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 ///
 /// `app::users::get_user::{{closure}}::{{closure}}` -> `app::users::get_user`
 /// `app::Table<app::A>::name::{{closure}}` -> `app::Table<app::A>::name`
-/// `app::Repo::__cache_entry_find::{{closure}}` -> `app::Repo::find`
+/// `app::Repo::__cache_result_entry_of_find::{{closure}}` -> `app::Repo::find`
 ///
 /// The marker closure and an async body show up as `{{closure}}` segments,
-/// and the generated entry companion (`__cache_entry_<name>`) stands for the
+/// and the generated entry companion (`__cache_result_entry_of_<name>`) stands for the
 /// function it serves; both are removed, so that the function and its
 /// companion derive one key.
 pub fn site_identity(site: &str) -> Cow<'_, str> {
@@ -328,9 +328,9 @@ pub fn site_identity(site: &str) -> Cow<'_, str> {
 }
 
 /// The name prefixes of the companions `#[cache_result]` generates beside a
-/// cached function: `__cache_entry_<name>` (for `entry!`) and
-/// `__cache_fn_<name>` (for `function!`).
-const COMPANION_PREFIXES: [&str; 2] = ["__cache_entry_", "__cache_fn_"];
+/// cached function: `__cache_result_entry_of_<name>` (for `entry!`) and
+/// `__cache_result_function_of_<name>` (for `function!`).
+const COMPANION_PREFIXES: [&str; 2] = ["__cache_result_entry_of_", "__cache_result_function_of_"];
 
 /// Which keys belong to one function, or to a whole prefix: a `SCAN MATCH`
 /// glob for the server, and an exact check for each key it returns (a glob
@@ -613,7 +613,7 @@ mod tests {
             "app::get"
         );
         assert_eq!(
-            site_identity("app::Table<app::A>::__cache_entry_name::{{closure}}"),
+            site_identity("app::Table<app::A>::__cache_result_entry_of_name::{{closure}}"),
             "app::Table<app::A>::name"
         );
     }

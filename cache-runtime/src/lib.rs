@@ -86,7 +86,7 @@ pub use redis;
 ///
 /// The entry comes from code `#[cache_result]` generated beside the function,
 /// from the same arguments: it cannot name another key. A function that is
-/// not cached has no such code (`cannot find function __cache_entry_...`),
+/// not cached has no such code (`cannot find function __cache_result_entry_of_...`),
 /// and arguments of the wrong type are type errors, as in the call itself.
 /// Methods go through their instance: `entry!(repo.find(42))`.
 pub use cache_macros::entry;
@@ -112,7 +112,9 @@ struct ReadmeDoctests;
 pub mod __private {
     pub use crate::cache::global;
     pub use crate::call::keys::rendered_key;
-    pub use crate::call::keys::{CallKeys, KeysBuilder};
+    pub use crate::call::keys::{
+        Arg, Borrowed, CallKeys, KeyProbe, KeysBuilder, PushJson, PushUnchecked, Receiver,
+    };
     pub use crate::call::policy::Policy;
     pub use crate::call::site::Site;
     pub use crate::call::{

@@ -13,6 +13,7 @@
 
 use std::fmt;
 
+use serde::Serialize;
 use smallvec::SmallVec;
 
 use crate::call::site::Site;
@@ -26,6 +27,84 @@ const ARGS: usize = std::mem::size_of::<usize>();
 /// A tier key, inline up to 24 bytes (a site and a short argument, an id):
 /// a local hit then allocates nothing for its key.
 pub(crate) type TierKey = SmallVec<[u8; 24]>;
+
+/// Argument `N` of a cached function, in its key. `N` is a type named
+/// after the argument, declared by the generated code beside the call.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be part of a cache key: it does not implement `serde::Serialize`",
+    label = "not `Serialize`",
+    note = "derive `Serialize` for it, or leave the argument out of the key with `skip({N})`"
+)]
+pub trait Arg<N>: KeyArg {}
+
+impl<N, T: Serialize + ?Sized> Arg<N> for T {}
+
+/// Argument `N`, of a reference type, in the key.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be part of a cache key: it does not implement `serde::Serialize`",
+    label = "not `Serialize`",
+    note = "leave the argument out of the key with `skip({N})` (a pool, client or connection \
+            is not part of what the call computes), or derive `Serialize` for it"
+)]
+pub trait Borrowed<N>: KeyArg {}
+
+impl<N, T: Serialize + ?Sized> Borrowed<N> for T {}
+
+/// The receiver, in the key.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be part of a cache key: it does not implement `serde::Serialize`",
+    label = "not `Serialize`",
+    note = "leave the receiver out of the key with `skip(self)`, or derive `Serialize` for it"
+)]
+pub trait Receiver: KeyArg {}
+
+impl<T: Serialize + ?Sized> Receiver for T {}
+
+// An argument of the cached function and of its `entry!` companion goes
+// into the key through a probe, in the way `call/share.rs` picks a sharer:
+//
+//     (&KeyProbe(&id)).push_to(&mut keys)
+//
+// finds `PushJson::push_to` on `KeyProbe<T>` when `T: Serialize`. The bound
+// is checked, once and with the argument's name in the error, by the
+// `keys_of` companion beside the function (`arg`, `borrowed`, `receiver`
+// above); without it, both places would report the same mistake. For any
+// other `T` the probe finds `PushUnchecked` one autoref further, whose body
+// does not compile: a program in which it were picked would not build.
+
+/// The probe; see above.
+pub struct KeyProbe<'v, T: ?Sized>(pub &'v T);
+
+/// `T: Serialize`: the argument's JSON goes into the key.
+pub trait PushJson {
+    /// Adds the argument to `keys`.
+    fn push_to(&self, keys: &mut KeysBuilder<'_>);
+}
+
+impl<T: Serialize + ?Sized> PushJson for KeyProbe<'_, T> {
+    #[inline(always)]
+    fn push_to(&self, keys: &mut KeysBuilder<'_>) {
+        keys.push(self.0);
+    }
+}
+
+/// Any other `T`: reported by the `keys_of` companion; never built.
+pub trait PushUnchecked {
+    /// Fails to build when instantiated.
+    fn push_to(&self, keys: &mut KeysBuilder<'_>);
+}
+
+impl<T: ?Sized> PushUnchecked for &KeyProbe<'_, T> {
+    fn push_to(&self, _: &mut KeysBuilder<'_>) {
+        let () = NotSerialize::<T>::STOP;
+    }
+}
+
+struct NotSerialize<T: ?Sized>(std::marker::PhantomData<T>);
+
+impl<T: ?Sized> NotSerialize<T> {
+    const STOP: () = panic!("an argument of a cached function does not implement `Serialize`");
+}
 
 /// The keys of one call. Built by `#[cache_result]`; not a stable API.
 #[doc(hidden)]
@@ -185,9 +264,38 @@ impl<'a> KeysBuilder<'a> {
         })
     }
 
+    /// Checks argument `N` (named after the argument by the macro, so that
+    /// the note of a "not `Serialize`" error can say `skip(db)`); the
+    /// `keys_of` companion calls it, and only to be type-checked.
+    #[inline(always)]
+    pub fn arg<N, T: Arg<N> + ?Sized>(&mut self, value: &T) {
+        self.push(value);
+    }
+
+    /// As `arg`, for an argument of a reference type (`db: &Pool`), with a
+    /// note that leads with `skip`: such an argument is most often a handle
+    /// the call uses rather than a part of what it computes.
+    #[inline(always)]
+    pub fn borrowed<N, T: Borrowed<N> + ?Sized>(&mut self, value: &T) {
+        self.push(value);
+    }
+
+    /// As `arg`, for an argument the note cannot name: a pattern
+    /// (`(a, b): (u8, u8)`), or a name the signature's types also use.
+    #[inline(always)]
+    pub fn value<T: KeyArg + ?Sized>(&mut self, value: &T) {
+        self.push(value);
+    }
+
+    /// As `arg`, for the receiver (`self`).
+    #[inline(always)]
+    pub fn receiver<T: Receiver + ?Sized>(&mut self, value: &T) {
+        self.push(value);
+    }
+
     /// Adds the next argument. In place: the builder is ~130 bytes, and
     /// moving it per argument was a `memcpy` each time.
-    pub fn arg<T: KeyArg + ?Sized>(&mut self, value: &T) {
+    pub(crate) fn push<T: KeyArg + ?Sized>(&mut self, value: &T) {
         match &mut self.0 {
             Args::Hashed { hasher, .. } => hasher.push(value),
             Args::Local { key, error, .. } => {

@@ -32,50 +32,122 @@ pub fn unless<T, U: Fn(&T) -> bool>(condition: U) -> impl Fn(&T) -> bool {
     condition
 }
 
-// One async and one blocking entry point per shape. Each states its bound on
-// the stored type directly (`T: Value`), so that a missing serde derive is
-// reported as such, at the user's type.
-macro_rules! entry_points {
-    ($($(#[$doc:meta])* $name:ident, $blocking:ident: [$($generic:ident),*] $ret:ty => $shape:ty;)*) => {$(
-        // Not an `async fn`: an in-process hit is answered here, before any
-        // future of the call is built (see [`Answer`]).
-        $(#[$doc])*
-        pub fn $name<'c, 'k, T: Value, $($generic,)* U: Fn(&T) -> bool, B: Future<Output = $ret>>(
-            site: &'static Site,
-            cache: &'c Cache,
-            keys: Result<CallKeys<'k>, Error>,
-            unless: U,
-            sharer: Option<Sharer<$ret>>,
-            body: B,
-        ) -> Answer<$ret, impl Future<Output = $ret> + use<'c, 'k, T, $($generic,)* U, B>> {
-            Call::new(site, cache, unless, sharer).start::<Async, $shape, B>(keys, body)
-        }
+// One async and one blocking entry point per shape, written out rather
+// than generated: each states its bound on the stored type (`T: Value`)
+// itself, so that a missing serde derive is reported at the user's type,
+// with this signature as the only context.
+//
+// Not `async fn`s: an in-process hit is answered before any future of the
+// call is built (see [`Answer`]).
 
-        $(#[$doc])*
-        pub fn $blocking<T: Value, $($generic,)* U: Fn(&T) -> bool>(
-            site: &'static Site,
-            cache: &Cache,
-            keys: Result<CallKeys<'_>, Error>,
-            unless: U,
-            sharer: Option<Sharer<$ret>>,
-            body: impl FnOnce() -> $ret,
-        ) -> $ret {
-            let call = Call::new(site, cache, unless, sharer);
-            let body = pin!(async move { body() });
-            block_on(call.start::<Blocking, $shape, _>(keys, body))
-        }
-    )*};
+/// Caches any `T`.
+pub fn plain<'c, 'k, T: Value, U: Fn(&T) -> bool, B: Future<Output = T>>(
+    site: &'static Site,
+    cache: &'c Cache,
+    keys: Result<CallKeys<'k>, Error>,
+    unless: U,
+    sharer: Option<Sharer<T>>,
+    body: B,
+) -> Answer<T, impl Future<Output = T> + use<'c, 'k, T, U, B>> {
+    Call::new(site, cache, unless, sharer).start::<Async, Whole, B>(keys, body)
 }
 
-entry_points! {
-    /// Caches any `T`.
-    plain, plain_blocking: [] T => Whole;
-    /// Caches `Some`; `None` is returned and not stored.
-    some, some_blocking: [] Option<T> => SomeOnly;
-    /// Caches `Ok`; `Err` is returned and not stored, and needs no serde.
-    ok, ok_blocking: [E] Result<T, E> => OkOnly;
-    /// Caches `Ok(Some)`; `Ok(None)` and `Err` are returned and not stored.
-    ok_some, ok_some_blocking: [E] Result<Option<T>, E> => OkSome;
+/// Caches any `T`.
+pub fn plain_blocking<T: Value, U: Fn(&T) -> bool>(
+    site: &'static Site,
+    cache: &Cache,
+    keys: Result<CallKeys<'_>, Error>,
+    unless: U,
+    sharer: Option<Sharer<T>>,
+    body: impl FnOnce() -> T,
+) -> T {
+    blocking::<Whole, _, _, _>(Call::new(site, cache, unless, sharer), keys, body)
+}
+
+/// Caches `Some`; `None` is returned and not stored.
+pub fn some<'c, 'k, T: Value, U: Fn(&T) -> bool, B: Future<Output = Option<T>>>(
+    site: &'static Site,
+    cache: &'c Cache,
+    keys: Result<CallKeys<'k>, Error>,
+    unless: U,
+    sharer: Option<Sharer<Option<T>>>,
+    body: B,
+) -> Answer<Option<T>, impl Future<Output = Option<T>> + use<'c, 'k, T, U, B>> {
+    Call::new(site, cache, unless, sharer).start::<Async, SomeOnly, B>(keys, body)
+}
+
+/// Caches `Some`; `None` is returned and not stored.
+pub fn some_blocking<T: Value, U: Fn(&T) -> bool>(
+    site: &'static Site,
+    cache: &Cache,
+    keys: Result<CallKeys<'_>, Error>,
+    unless: U,
+    sharer: Option<Sharer<Option<T>>>,
+    body: impl FnOnce() -> Option<T>,
+) -> Option<T> {
+    blocking::<SomeOnly, _, _, _>(Call::new(site, cache, unless, sharer), keys, body)
+}
+
+/// Caches `Ok`; `Err` is returned and not stored, and needs no serde.
+pub fn ok<'c, 'k, T: Value, E, U: Fn(&T) -> bool, B: Future<Output = Result<T, E>>>(
+    site: &'static Site,
+    cache: &'c Cache,
+    keys: Result<CallKeys<'k>, Error>,
+    unless: U,
+    sharer: Option<Sharer<Result<T, E>>>,
+    body: B,
+) -> Answer<Result<T, E>, impl Future<Output = Result<T, E>> + use<'c, 'k, T, E, U, B>> {
+    Call::new(site, cache, unless, sharer).start::<Async, OkOnly, B>(keys, body)
+}
+
+/// Caches `Ok`; `Err` is returned and not stored, and needs no serde.
+pub fn ok_blocking<T: Value, E, U: Fn(&T) -> bool>(
+    site: &'static Site,
+    cache: &Cache,
+    keys: Result<CallKeys<'_>, Error>,
+    unless: U,
+    sharer: Option<Sharer<Result<T, E>>>,
+    body: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    blocking::<OkOnly, _, _, _>(Call::new(site, cache, unless, sharer), keys, body)
+}
+
+/// Caches `Ok(Some)`; `Ok(None)` and `Err` are returned and not stored.
+pub fn ok_some<'c, 'k, T: Value, E, U: Fn(&T) -> bool, B: Future<Output = Result<Option<T>, E>>>(
+    site: &'static Site,
+    cache: &'c Cache,
+    keys: Result<CallKeys<'k>, Error>,
+    unless: U,
+    sharer: Option<Sharer<Result<Option<T>, E>>>,
+    body: B,
+) -> Answer<
+    Result<Option<T>, E>,
+    impl Future<Output = Result<Option<T>, E>> + use<'c, 'k, T, E, U, B>,
+> {
+    Call::new(site, cache, unless, sharer).start::<Async, OkSome, B>(keys, body)
+}
+
+/// Caches `Ok(Some)`; `Ok(None)` and `Err` are returned and not stored.
+pub fn ok_some_blocking<T: Value, E, U: Fn(&T) -> bool>(
+    site: &'static Site,
+    cache: &Cache,
+    keys: Result<CallKeys<'_>, Error>,
+    unless: U,
+    sharer: Option<Sharer<Result<Option<T>, E>>>,
+    body: impl FnOnce() -> Result<Option<T>, E>,
+) -> Result<Option<T>, E> {
+    blocking::<OkSome, _, _, _>(Call::new(site, cache, unless, sharer), keys, body)
+}
+
+/// The blocking entry points' one body: the call's future, driven here.
+fn blocking<S, R, U, F>(call: Call<'_, R, U>, keys: Result<CallKeys<'_>, Error>, body: F) -> R
+where
+    S: Shape<R, Stored: Value>,
+    U: Fn(&S::Stored) -> bool,
+    F: FnOnce() -> R,
+{
+    let body = pin!(async move { body() });
+    block_on(call.start::<Blocking, S, _>(keys, body))
 }
 
 /// Yields to the runtime once the task has used its cooperative budget, as
@@ -105,7 +177,7 @@ mod tests {
         let cache = Cache::embedded();
         let identity = SITE.instance("app::f::{{closure}}::{{closure}}").1;
         let mut keys = KeysBuilder::new(&SITE, &cache, identity, "Record", None, None);
-        keys.arg(&7u64);
+        keys.push(&7u64);
         // A value the size of a small record (80 bytes), behind a body
         // that holds 4 KB across its awaits.
         type Record = (String, String, Vec<String>, u64);
