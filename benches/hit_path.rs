@@ -14,9 +14,7 @@
 //!
 //! `cargo bench --bench hit_path`; figures in docs/BENCHMARKS.md.
 
-#[path = "../tests/support/mod.rs"]
-#[allow(unused_imports)]
-mod support;
+use cache_test_support as support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

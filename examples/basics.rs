@@ -8,10 +8,8 @@
 //! REDIS_URL=redis://:pw@host:6379/0 cargo run --example basics
 //! ```
 
-// Starts a password-protected redis-server when REDIS_URL is not set (and
-// serves tests/basics.rs, which includes this file).
-#[path = "../tests/support/mod.rs"]
-pub(crate) mod support;
+// Starts a password-protected redis-server when REDIS_URL is not set.
+use cache_test_support as support;
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -19,7 +17,7 @@ use std::error::Error;
 use cache_runtime::redis::{AsyncCommands, Commands};
 use cache_runtime::{Cache, Config};
 
-/// What the demo read back, so that tests/basics.rs can check it.
+/// What the demo read back, so that tests/suite/basics.rs can check it.
 #[derive(Debug, Default)]
 pub struct Report {
     pub greeting: Option<String>,
@@ -88,7 +86,7 @@ pub async fn demo(cache: &Cache) -> Result<Report, Box<dyn Error>> {
 }
 
 #[tokio::main]
-#[allow(dead_code)] // tests/basics.rs includes this file for `demo`
+#[allow(dead_code)] // tests/suite/basics.rs includes this file for `demo`
 async fn main() -> Result<(), Box<dyn Error>> {
     // A password-protected Redis: REDIS_URL, or one started for this run.
     let (url, _server) = match std::env::var("REDIS_URL") {

@@ -51,9 +51,7 @@
 //!
 //! Figures in docs/BENCHMARKS.md.
 
-#[path = "../tests/support/mod.rs"]
-#[allow(unused_imports)]
-mod support;
+use cache_test_support as support;
 
 use std::sync::Arc;
 use std::time::Duration;

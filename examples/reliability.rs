@@ -1,4 +1,4 @@
-//! Runs every fault scenario of `tests/faults.rs` against real redis-server
+//! Runs every fault scenario of `tests/suite/faults.rs` against real redis-server
 //! processes and prints docs/RELIABILITY.md's table.
 //!
 //! ```sh
@@ -8,8 +8,7 @@
 //! Needs `redis-server` on PATH (scripts/test.sh installs it).
 
 // The fault scenarios live with the tests that assert on them.
-#[path = "../tests/support/mod.rs"]
-mod support;
+use cache_test_support as support;
 
 use support::faults;
 

@@ -13,8 +13,7 @@
 //!
 //! Needs `redis-server` on PATH (scripts/test.sh installs it).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use cache_test_support as support;
 
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Uses Redis at `REDIS_URL` (default `redis://127.0.0.1:6379`) when one
-//! answers, the embedded store otherwise. `tests/user_repository.rs` runs the
+//! answers, the embedded store otherwise. `tests/suite/user_repository.rs` runs the
 //! same repository against a redis-server of its own.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

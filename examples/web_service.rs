@@ -556,7 +556,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 #[tokio::main]
-#[allow(dead_code)] // tests/web_service.rs includes this file for the app
+#[allow(dead_code)] // tests/suite/web_service.rs includes this file for the app
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().with_env_filter("warn").init();
     let path: PathBuf = env_or("DB_PATH", std::env::temp_dir().join("cache-web-service.db"));

@@ -9,7 +9,7 @@
 //!   tier key is inline up to 24 bytes); a longer key, one. With the
 //!   `metrics` feature too: its handles are registered once per thread.
 
-mod support;
+use cache_test_support as support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -1,7 +1,7 @@
 //! Without `set_global`, the global cache is Redis at `REDIS_URL`, with the
 //! prefix from `CACHE_PREFIX`, connected on first use.
 
-mod support;
+use cache_test_support as support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

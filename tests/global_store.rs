@@ -1,7 +1,7 @@
 //! The global cache: functions without a `store` option use whatever
 //! `set_global` installed. (One test: the global is per process.)
 
-mod support;
+use cache_test_support as support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

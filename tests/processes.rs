@@ -2,7 +2,7 @@
 //! `main` (`harness = false` in Cargo.toml): it runs the scenarios below, and
 //! the copies of itself that they start run as workers.
 
-mod support;
+use cache_test_support as support;
 
 use std::time::{Duration, Instant};
 

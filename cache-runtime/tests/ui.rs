@@ -1,0 +1,13 @@
+//! Compile-time behaviour: each file in `ui/fail` is one diagnostic, with its
+//! expected output in the `.stderr` beside it; `ui/pass` holds the shapes that
+//! must compile. Here rather than beside the workspace's integration tests:
+//! trybuild's projects build against this crate's few dev-dependencies.
+//! Refresh with `TRYBUILD=overwrite cargo test -p cache-runtime --test ui`
+//! and read the diff before committing.
+
+#[test]
+fn ui() {
+    let cases = trybuild::TestCases::new();
+    cases.compile_fail("tests/ui/fail/*.rs");
+    cases.pass("tests/ui/pass/*.rs");
+}
