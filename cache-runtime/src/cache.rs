@@ -12,6 +12,7 @@ use crate::call::policy::Policy;
 use crate::config::{Backend, Config, LeaseTimes};
 use crate::key::{CallKey, KeyPattern};
 use crate::stampede::flight::Flights;
+use crate::store::io::{block_on, Async, Blocking, Io};
 use crate::store::ops::{Get, Ping, Publish, Ttl};
 use crate::store::{EmbeddedStore, RedisStore, Store};
 use crate::tier::{Invalidation, Local, Tier};
@@ -146,12 +147,12 @@ impl Cache {
     /// `UNLINK`, never `KEYS` or `FLUSHDB`); returns how many. Refused for an
     /// empty prefix, which would mean the whole database.
     pub async fn clear(&self) -> Result<u64, Error> {
-        self.delete_matching(&self.prefix_pattern()?).await
+        self.delete_matching::<Async>(&self.prefix_pattern()?).await
     }
 
     /// [`Cache::clear`] for sync code.
     pub fn clear_blocking(&self) -> Result<u64, Error> {
-        self.delete_matching_blocking(&self.prefix_pattern()?)
+        block_on(self.delete_matching::<Blocking>(&self.prefix_pattern()?))
     }
 
     /// Deletes the keys `pattern` matches, and announces it: in-process
@@ -159,16 +160,9 @@ impl Cache {
     /// matching copy by copy). Announced even when the delete failed: it
     /// may have deleted some keys before it did, and a copy must not
     /// outlive its key.
-    pub(crate) async fn delete_matching(&self, pattern: &KeyPattern) -> Result<u64, Error> {
-        let deleted = self.inner.store.delete_matching(pattern).await;
-        let announced = self.announce(Invalidation::All).await;
-        settled(deleted, announced)
-    }
-
-    /// [`Cache::delete_matching`] for sync code.
-    pub(crate) fn delete_matching_blocking(&self, pattern: &KeyPattern) -> Result<u64, Error> {
-        let deleted = self.inner.store.delete_matching_blocking(pattern);
-        let announced = self.announce_blocking(Invalidation::All);
+    pub(crate) async fn delete_matching<I: Io>(&self, pattern: &KeyPattern) -> Result<u64, Error> {
+        let deleted = self.inner.store.delete_matching::<I>(pattern).await;
+        let announced = self.announce::<I>(Invalidation::All).await;
         settled(deleted, announced)
     }
 
@@ -195,17 +189,9 @@ impl Cache {
     /// Drops the copies `what` names from every process's in-process tier:
     /// this one's now, the others' through the channel. Called after the
     /// write in Redis, so that a process that reads again finds it.
-    pub(crate) async fn announce(&self, what: Invalidation<'_>) -> Result<(), Error> {
+    pub(crate) async fn announce<I: Io>(&self, what: Invalidation<'_>) -> Result<(), Error> {
         match self.invalidate_here(what) {
-            Some(publish) => self.inner.store.exec(&publish).await,
-            None => Ok(()),
-        }
-    }
-
-    /// [`Cache::announce`] for sync code.
-    pub(crate) fn announce_blocking(&self, what: Invalidation<'_>) -> Result<(), Error> {
-        match self.invalidate_here(what) {
-            Some(publish) => self.inner.store.exec_blocking(&publish),
+            Some(publish) => I::exec(&self.inner.store, &publish).await,
             None => Ok(()),
         }
     }

@@ -17,6 +17,7 @@ use crate::call::shape::{Shape, Value};
 use crate::call::site::stats_of;
 use crate::key::KeyPattern;
 use crate::stats::FunctionStats;
+use crate::store::io::{block_on, Async, Blocking, Io};
 use crate::store::ops::{Delete, Get, Set, Ttl};
 use crate::tier::Invalidation;
 use crate::{Cache, Error};
@@ -57,8 +58,7 @@ impl<R, S: Shape<R, Stored: Value>> Entry<R, S> {
     /// What the next call would return from the cache, without running the
     /// function: `None` on a miss (or an undecodable value).
     pub async fn get(&self) -> Result<Option<R>, Error> {
-        let bytes = self.cache.store().exec(&Get(self.key()?)).await?;
-        Ok(bytes.and_then(|bytes| decode::<R, S>(&bytes)))
+        self.get_with::<Async>().await
     }
 
     /// Deletes the entry, so that the next call runs the function. True when
@@ -70,10 +70,7 @@ impl<R, S: Shape<R, Stored: Value>> Entry<R, S> {
     /// this call's error (the entry is gone from Redis, but other processes
     /// may keep their copy until it expires).
     pub async fn evict(&self) -> Result<bool, Error> {
-        let key = self.key()?;
-        let existed = self.cache.store().exec(&Delete(key)).await?;
-        self.cache.announce(Invalidation::Key(key)).await?;
-        Ok(existed)
+        self.evict_with::<Async>().await
     }
 
     /// Writes `value` as the function's result for these arguments, with the
@@ -82,46 +79,56 @@ impl<R, S: Shape<R, Stored: Value>> Entry<R, S> {
     /// In-process copies of the old value are dropped everywhere, announced
     /// as [`Entry::evict`] does (with the same error).
     pub async fn put(&self, value: &R) -> Result<(), Error> {
-        let key = self.key()?;
-        match self.encode(value)? {
-            Some(json) => self.cache.store().exec(&self.set(key, &json)).await?,
-            None => drop(self.cache.store().exec(&Delete(key)).await?),
-        }
-        self.cache.announce(Invalidation::Key(key)).await
+        self.put_with::<Async>(value).await
     }
 
     /// The time the entry has left; `None` when there is none.
     pub async fn ttl(&self) -> Result<Option<Duration>, Error> {
-        self.cache.store().exec(&Ttl(self.key()?)).await
+        Async::exec(self.cache.store(), &Ttl(self.key()?)).await
     }
 
     /// [`Entry::get`] for sync code.
     pub fn get_blocking(&self) -> Result<Option<R>, Error> {
-        let bytes = self.cache.store().exec_blocking(&Get(self.key()?))?;
-        Ok(bytes.and_then(|bytes| decode::<R, S>(&bytes)))
+        block_on(self.get_with::<Blocking>())
     }
 
     /// [`Entry::evict`] for sync code.
     pub fn evict_blocking(&self) -> Result<bool, Error> {
-        let key = self.key()?;
-        let existed = self.cache.store().exec_blocking(&Delete(key))?;
-        self.cache.announce_blocking(Invalidation::Key(key))?;
-        Ok(existed)
+        block_on(self.evict_with::<Blocking>())
     }
 
     /// [`Entry::put`] for sync code.
     pub fn put_blocking(&self, value: &R) -> Result<(), Error> {
-        let key = self.key()?;
-        match self.encode(value)? {
-            Some(json) => self.cache.store().exec_blocking(&self.set(key, &json))?,
-            None => drop(self.cache.store().exec_blocking(&Delete(key))?),
-        }
-        self.cache.announce_blocking(Invalidation::Key(key))
+        block_on(self.put_with::<Blocking>(value))
     }
 
     /// [`Entry::ttl`] for sync code.
     pub fn ttl_blocking(&self) -> Result<Option<Duration>, Error> {
-        self.cache.store().exec_blocking(&Ttl(self.key()?))
+        block_on(Blocking::exec(self.cache.store(), &Ttl(self.key()?)))
+    }
+
+    // Each operation once, for both modes: `I` awaits (`Async`) or blocks
+    // the thread (`Blocking`, driven by `block_on`).
+
+    async fn get_with<I: Io>(&self) -> Result<Option<R>, Error> {
+        let bytes = I::exec(self.cache.store(), &Get(self.key()?)).await?;
+        Ok(bytes.and_then(|bytes| decode::<R, S>(&bytes)))
+    }
+
+    async fn evict_with<I: Io>(&self) -> Result<bool, Error> {
+        let key = self.key()?;
+        let existed = I::exec(self.cache.store(), &Delete(key)).await?;
+        self.cache.announce::<I>(Invalidation::Key(key)).await?;
+        Ok(existed)
+    }
+
+    async fn put_with<I: Io>(&self, value: &R) -> Result<(), Error> {
+        let key = self.key()?;
+        match self.encode(value)? {
+            Some(json) => I::exec(self.cache.store(), &self.set(key, &json)).await?,
+            None => drop(I::exec(self.cache.store(), &Delete(key)).await?),
+        }
+        self.cache.announce::<I>(Invalidation::Key(key)).await
     }
 
     /// The JSON the function would store for `value`; `None` when it would
@@ -240,12 +247,12 @@ impl CachedFunction {
 
     /// Deletes every entry of the function in `cache`.
     pub async fn clear_in(&self, cache: &Cache) -> Result<u64, Error> {
-        cache.delete_matching(&self.pattern(cache)?).await
+        cache.delete_matching::<Async>(&self.pattern(cache)?).await
     }
 
     /// [`CachedFunction::clear_in`] for sync code.
     pub fn clear_in_blocking(&self, cache: &Cache) -> Result<u64, Error> {
-        cache.delete_matching_blocking(&self.pattern(cache)?)
+        block_on(cache.delete_matching::<Blocking>(&self.pattern(cache)?))
     }
 
     fn cache(&self) -> Result<&Cache, Error> {

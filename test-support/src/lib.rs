@@ -440,12 +440,23 @@ pub fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
 
 /// The counters of the cached function whose path ends in `::<name>`; zero
 /// before its first call. Counters are per function and per process: give
-/// each test a function of its own.
+/// each test a function of its own. Every module of the test suite shares
+/// one process, so a name two modules use must be qualified
+/// (`observability::timed`): an ambiguous name fails the test.
 pub fn stats_of(name: &str) -> cache_runtime::FunctionStats {
-    cache_runtime::stats()
+    let suffix = format!("::{name}");
+    let mut found = cache_runtime::stats()
         .into_iter()
-        .find(|stats| stats.function.ends_with(&format!("::{name}")))
-        .unwrap_or_default()
+        .filter(|stats| stats.function.ends_with(&suffix));
+    let stats = found.next().unwrap_or_default();
+    let other = found.next();
+    assert!(
+        other.is_none(),
+        "`{name}` names both {} and {}: qualify it",
+        stats.function,
+        other.map(|other| other.function).unwrap_or_default()
+    );
+    stats
 }
 
 /// Calls `call` until one call of the function `name` is answered by the

@@ -111,7 +111,7 @@ async fn concurrent_hits_share_round_trips_and_each_gets_its_own_value() {
         KEYS as usize,
         "every call a hit"
     );
-    let stats = stats_of("label");
+    let stats = stats_of("batched_reads::label");
     assert_eq!((stats.hits, stats.errors), (20 * KEYS, 0), "{stats:?}");
     assert!(mget_calls(&server) > 0, "256 callers at once: batched");
 }

@@ -83,10 +83,10 @@ async fn each_instantiation_of_a_generic_impl_has_keys_of_its_own() {
     assert_eq!(keys.len(), 2, "{keys:?}");
     assert!(keys
         .iter()
-        .any(|key| key.contains("Table<correctness::Alpha>::name")));
+        .any(|key| key.contains("Table<suite::correctness::Alpha>::name")));
     assert!(keys
         .iter()
-        .any(|key| key.contains("Table<correctness::Beta>::name")));
+        .any(|key| key.contains("Table<suite::correctness::Beta>::name")));
 
     // `entry!` derives the key the call used: evicting Alpha's runs it again.
     entry!(alpha.name(&cache, &calls)).evict().await.unwrap();
@@ -112,7 +112,7 @@ fn each_instantiation_keeps_its_own_in_process_copies() {
     let stats = cache_runtime::stats();
     let alpha = stats
         .iter()
-        .find(|s| s.function == "correctness::Table<correctness::Alpha>::label")
+        .find(|s| s.function == "suite::correctness::Table<suite::correctness::Alpha>::label")
         .expect("Alpha's site is registered under its own name");
     assert_eq!(alpha.executions, 1);
 }

@@ -233,7 +233,7 @@ async fn values_that_are_not_clone_are_kept_as_json() {
     let server = RedisServer::start();
     let cache = cache_for(&server);
     let source = AtomicU64::new(3);
-    until_local("report", || report(&cache, &source)).await;
+    until_local("local_tier::report", || report(&cache, &source)).await;
     source.store(4, Ordering::SeqCst);
     let value = report(&cache, &source).await;
     assert_eq!(value.version, 3);

@@ -67,7 +67,7 @@ fn reported(snapshotter: &metrics_util::debugging::Snapshotter) -> Vec<String> {
                 .map(|label| format!("{}={}", label.key(), label.value()))
                 .collect();
             assert!(
-                labels[0].starts_with("function=metrics::measured"),
+                labels[0].starts_with("function=suite::metrics::measured"),
                 "{labels:?}"
             );
             let value = match (kind, value) {

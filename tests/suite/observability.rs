@@ -61,11 +61,11 @@ async fn every_call_has_a_span_with_its_outcome() {
     for (line, outcome) in closes.iter().zip(["miss", "hit"]) {
         assert!(line.contains("cache{"), "{line}");
         assert!(
-            line.contains("function=\"observability::traced\""),
+            line.contains("function=\"suite::observability::traced\""),
             "{line}"
         );
         assert!(
-            line.contains("key=\"cache:observability::traced:"),
+            line.contains("key=\"cache:suite::observability::traced:"),
             "{line}"
         );
         assert!(line.contains(&format!("outcome=\"{outcome}\"")), "{line}");
@@ -105,7 +105,7 @@ async fn stats_carry_latency_percentiles() {
     for _ in 0..90 {
         timed(&cache, 0).await; // hits: one round trip
     }
-    let latency = stats_of("timed").latency;
+    let latency = stats_of("observability::timed").latency;
     assert_eq!(latency.count, 100);
     assert!(
         latency.p50 < Duration::from_millis(20),

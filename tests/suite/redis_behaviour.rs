@@ -103,8 +103,8 @@ async fn stored_value_is_plain_json_and_key_has_the_documented_format() {
     // The key the runtime documents:
     // <prefix>:<crate::module::fn>:<md5 of ["identity","stored type",args...]>.
     let expected_key = cache.key(
-        &KeyHasher::new("redis_behaviour::profile")
-            .arg("redis_behaviour::Profile")
+        &KeyHasher::new("suite::redis_behaviour::profile")
+            .arg("suite::redis_behaviour::Profile")
             .arg(&42u64)
             .arg("ann")
             .finish()
@@ -260,9 +260,9 @@ async fn same_names_in_a_module_an_impl_and_another_module_do_not_collide() {
     assert_eq!(
         identities,
         vec![
-            "cache:redis_behaviour::Repo::total",
-            "cache:redis_behaviour::other::total",
-            "cache:redis_behaviour::total",
+            "cache:suite::redis_behaviour::Repo::total",
+            "cache:suite::redis_behaviour::other::total",
+            "cache:suite::redis_behaviour::total",
         ]
     );
 }
@@ -390,7 +390,7 @@ async fn global_prefix_namespaces_every_key() {
 
     let keys = server.keys();
     assert!(
-        keys[0].starts_with("billing:redis_behaviour::profile:"),
+        keys[0].starts_with("billing:suite::redis_behaviour::profile:"),
         "{keys:?}"
     );
 }

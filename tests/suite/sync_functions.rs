@@ -60,7 +60,7 @@ fn sync_function_runs_once_then_hits() {
 
     let key = &server.keys()[0];
     assert!(
-        key.starts_with("cache:sync_functions::Prices::price:"),
+        key.starts_with("cache:suite::sync_functions::Prices::price:"),
         "{key}"
     );
     assert_eq!(server.cli(&["GET", key]), "300");

@@ -171,7 +171,10 @@ async fn clearing_a_function_leaves_other_functions_and_other_data_alone() {
         "{keys:?}"
     );
     assert!(keys.contains(&"someone-else:key".to_owned()));
-    assert_eq!(function!(users.find).identity(), "write_paths::Users::find");
+    assert_eq!(
+        function!(users.find).identity(),
+        "suite::write_paths::Users::find"
+    );
 }
 
 #[tokio::test]
@@ -212,7 +215,7 @@ async fn version_is_a_readable_key_segment() {
     users.versioned(7).await;
     let key = entry!(users.versioned(7)).key().unwrap().to_owned();
     assert!(
-        key.starts_with("cache:write_paths::Users::versioned:v2:"),
+        key.starts_with("cache:suite::write_paths::Users::versioned:v2:"),
         "{key}"
     );
     assert_eq!(server.keys(), vec![key]);
@@ -226,7 +229,7 @@ async fn an_entry_written_for_another_type_is_never_read_as_this_one() {
     // that would decode as a `u64` too, under the key for type `u32`.
     let cache = &users.cache;
     let old_key = cache.key(
-        &KeyHasher::new("write_paths::Users::count")
+        &KeyHasher::new("suite::write_paths::Users::count")
             .arg("u32")
             .arg("orders")
             .finish()
@@ -274,7 +277,7 @@ async fn prefix_option_namespaces_one_function() {
     users.prefixed(1).await;
     let keys = server.keys();
     assert!(
-        keys[0].starts_with("users:write_paths::Users::prefixed:"),
+        keys[0].starts_with("users:suite::write_paths::Users::prefixed:"),
         "{keys:?}"
     );
     assert_eq!(function!(users.prefixed).clear().await.unwrap(), 1);

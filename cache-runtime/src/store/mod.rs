@@ -18,6 +18,7 @@ pub(crate) use self::ops::Bytes;
 use self::ops::Op;
 pub(crate) use self::redis::RedisStore;
 use crate::key::KeyPattern;
+use crate::store::io::Io;
 use crate::Error;
 
 #[allow(clippy::large_enum_variant)] // one per Cache, behind its Arc: size is irrelevant
@@ -69,17 +70,9 @@ impl Store {
     }
 
     /// Deletes every key the pattern matches; returns how many.
-    pub(crate) async fn delete_matching(&self, pattern: &KeyPattern) -> Result<u64, Error> {
+    pub(crate) async fn delete_matching<I: Io>(&self, pattern: &KeyPattern) -> Result<u64, Error> {
         match self {
-            Store::Redis(redis) => redis.delete_matching(pattern).await,
-            Store::Embedded(embedded) => Ok(embedded.delete_matching(pattern)),
-            Store::Disabled => Ok(0),
-        }
-    }
-
-    pub(crate) fn delete_matching_blocking(&self, pattern: &KeyPattern) -> Result<u64, Error> {
-        match self {
-            Store::Redis(redis) => redis.delete_matching_blocking(pattern),
+            Store::Redis(redis) => redis.delete_matching::<I>(pattern).await,
             Store::Embedded(embedded) => Ok(embedded.delete_matching(pattern)),
             Store::Disabled => Ok(0),
         }

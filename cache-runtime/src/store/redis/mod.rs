@@ -28,8 +28,9 @@ use tokio::sync::OnceCell;
 
 use self::breaker::{Breaker, Permit};
 use self::bulk::Bulk;
-use self::client::{cluster_client, cluster_nodes, Client, Shared, SyncConnection};
+use self::client::{cluster_client, cluster_nodes, Client, Node, Shared, SyncConnection};
 use self::reads::{Reads, Wire};
+use super::io::Io;
 use super::ops::{command, Op, Request};
 use crate::config::{encode_userinfo, redact, Backend, Config};
 use crate::key::KeyPattern;
@@ -289,25 +290,25 @@ impl RedisStore {
 
     /// `SCAN`s the keyspace (every master's, on a cluster) in batches and
     /// `UNLINK`s each batch's matches: no `KEYS`, no `FLUSHDB`, no command
-    /// that blocks Redis for long.
-    pub(crate) async fn delete_matching(&self, pattern: &KeyPattern) -> Result<u64, Error> {
-        let nodes = self
-            .guarded(true, |mut shared| async move { shared.nodes().await })
-            .await?;
+    /// that blocks Redis for long. Written once for both modes; the three
+    /// commands go through `I`'s connections.
+    pub(crate) async fn delete_matching<I: Io>(&self, pattern: &KeyPattern) -> Result<u64, Error> {
+        let nodes = self.nodes::<I>().await?;
         let mut deleted = 0;
         for node in &nodes {
             let mut cursor = 0;
             loop {
                 let scan = &scan(cursor, pattern);
-                let (next, keys): (u64, Vec<Vec<u8>>) = self
-                    .guarded(true, |mut shared| async move {
-                        shared.send_to(scan, node.as_ref()).await
-                    })
-                    .await?;
+                let (next, keys): (u64, Vec<Vec<u8>>) =
+                    self.send_to::<I, _>(scan, node.as_ref()).await?;
                 let matching = matching_keys(keys, pattern);
                 if !matching.is_empty() {
                     // Not resent: a resent `UNLINK` would count nothing.
-                    deleted += self.query::<u64>(&unlink(&matching), false).await?;
+                    let unlink = &unlink(&matching);
+                    deleted += match I::BLOCKING {
+                        true => self.query_blocking::<u64>(unlink, false)?,
+                        false => self.query::<u64>(unlink, false).await?,
+                    };
                 }
                 if next == 0 {
                     break;
@@ -318,26 +319,34 @@ impl RedisStore {
         Ok(deleted)
     }
 
-    pub(crate) fn delete_matching_blocking(&self, pattern: &KeyPattern) -> Result<u64, Error> {
-        let nodes = self.guarded_blocking(true, SyncConnection::nodes)?;
-        let mut deleted = 0;
-        for node in &nodes {
-            let mut cursor = 0;
-            loop {
-                let scan = scan(cursor, pattern);
-                let (next, keys): (u64, Vec<Vec<u8>>) =
-                    self.guarded_blocking(true, |blocking| blocking.send_to(&scan, node.as_ref()))?;
-                let matching = matching_keys(keys, pattern);
-                if !matching.is_empty() {
-                    deleted += self.query_blocking::<u64>(&unlink(&matching), false)?;
-                }
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
+    /// The nodes a `SCAN` must visit: every master of a cluster, or the one
+    /// server (`None`).
+    async fn nodes<I: Io>(&self) -> Result<Vec<Option<Node>>, Error> {
+        match I::BLOCKING {
+            true => self.guarded_blocking(true, SyncConnection::nodes),
+            false => {
+                self.guarded(true, |mut shared| async move { shared.nodes().await })
+                    .await
             }
         }
-        Ok(deleted)
+    }
+
+    /// Sends `cmd` to `node` (the one server for `None`), resent once.
+    async fn send_to<I: Io, T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+        node: Option<&Node>,
+    ) -> Result<T, Error> {
+        match I::BLOCKING {
+            true => self.guarded_blocking(true, |blocking| blocking.send_to(cmd, node)),
+            false => {
+                self.guarded(
+                    true,
+                    |mut shared| async move { shared.send_to(cmd, node).await },
+                )
+                .await
+            }
+        }
     }
 
     /// Sends `request`; once more after an I/O error if `resend` (see
