@@ -10,13 +10,13 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 use std::time::Duration;
 
+use crate::store::mode::Mode;
 use crate::store::ops::Op;
 use crate::store::Store;
 use crate::Error;
 
-pub(crate) trait Io {
-    /// Whether this is the blocking mode (it picks the flights to join).
-    const BLOCKING: bool;
+/// `Mode::BLOCKING` also picks the flights a call joins.
+pub(crate) trait Io: Mode {
     async fn exec<O: Op>(store: &Store, op: &O) -> Result<O::Decoded, Error>;
     /// A command of a lock (see [`Store::exec_control`]).
     async fn exec_control<O: Op>(store: &Store, op: &O) -> Result<O::Decoded, Error>;
@@ -29,9 +29,11 @@ pub(crate) struct Async;
 /// For sync functions, under [`block_on`]: store calls block the thread.
 pub(crate) struct Blocking;
 
-impl Io for Async {
+impl Mode for Async {
     const BLOCKING: bool = false;
+}
 
+impl Io for Async {
     async fn exec<O: Op>(store: &Store, op: &O) -> Result<O::Decoded, Error> {
         store.exec(op).await
     }
@@ -55,9 +57,11 @@ impl Io for Async {
     }
 }
 
-impl Io for Blocking {
+impl Mode for Blocking {
     const BLOCKING: bool = true;
+}
 
+impl Io for Blocking {
     async fn exec<O: Op>(store: &Store, op: &O) -> Result<O::Decoded, Error> {
         store.exec_blocking(op)
     }

@@ -4,6 +4,7 @@
 
 mod embedded;
 pub(crate) mod io;
+pub(crate) mod mode;
 pub(crate) mod ops;
 pub(crate) mod redis;
 
@@ -14,11 +15,11 @@ use std::sync::Arc;
 pub(crate) use self::embedded::EmbeddedStore;
 use futures_util::FutureExt as _;
 
+use self::mode::Mode;
 pub(crate) use self::ops::Bytes;
 use self::ops::Op;
 pub(crate) use self::redis::RedisStore;
 use crate::key::KeyPattern;
-use crate::store::io::Io;
 use crate::Error;
 
 #[allow(clippy::large_enum_variant)] // one per Cache, behind its Arc: size is irrelevant
@@ -70,9 +71,12 @@ impl Store {
     }
 
     /// Deletes every key the pattern matches; returns how many.
-    pub(crate) async fn delete_matching<I: Io>(&self, pattern: &KeyPattern) -> Result<u64, Error> {
+    pub(crate) async fn delete_matching<M: Mode>(
+        &self,
+        pattern: &KeyPattern,
+    ) -> Result<u64, Error> {
         match self {
-            Store::Redis(redis) => redis.delete_matching::<I>(pattern).await,
+            Store::Redis(redis) => redis.delete_matching::<M>(pattern).await,
             Store::Embedded(embedded) => Ok(embedded.delete_matching(pattern)),
             Store::Disabled => Ok(0),
         }

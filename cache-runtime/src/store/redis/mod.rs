@@ -30,7 +30,7 @@ use self::breaker::{Breaker, Permit};
 use self::bulk::Bulk;
 use self::client::{cluster_client, cluster_nodes, Client, Node, Shared, SyncConnection};
 use self::reads::{Reads, Wire};
-use super::io::Io;
+use super::mode::Mode;
 use super::ops::{command, Op, Request};
 use crate::config::{encode_userinfo, redact, Backend, Config};
 use crate::key::KeyPattern;
@@ -291,21 +291,24 @@ impl RedisStore {
     /// `SCAN`s the keyspace (every master's, on a cluster) in batches and
     /// `UNLINK`s each batch's matches: no `KEYS`, no `FLUSHDB`, no command
     /// that blocks Redis for long. Written once for both modes; the three
-    /// commands go through `I`'s connections.
-    pub(crate) async fn delete_matching<I: Io>(&self, pattern: &KeyPattern) -> Result<u64, Error> {
-        let nodes = self.nodes::<I>().await?;
+    /// commands go through `M`'s connections.
+    pub(crate) async fn delete_matching<M: Mode>(
+        &self,
+        pattern: &KeyPattern,
+    ) -> Result<u64, Error> {
+        let nodes = self.nodes::<M>().await?;
         let mut deleted = 0;
         for node in &nodes {
             let mut cursor = 0;
             loop {
                 let scan = &scan(cursor, pattern);
                 let (next, keys): (u64, Vec<Vec<u8>>) =
-                    self.send_to::<I, _>(scan, node.as_ref()).await?;
+                    self.send_to::<M, _>(scan, node.as_ref()).await?;
                 let matching = matching_keys(keys, pattern);
                 if !matching.is_empty() {
                     // Not resent: a resent `UNLINK` would count nothing.
                     let unlink = &unlink(&matching);
-                    deleted += match I::BLOCKING {
+                    deleted += match M::BLOCKING {
                         true => self.query_blocking::<u64>(unlink, false)?,
                         false => self.query::<u64>(unlink, false).await?,
                     };
@@ -321,8 +324,8 @@ impl RedisStore {
 
     /// The nodes a `SCAN` must visit: every master of a cluster, or the one
     /// server (`None`).
-    async fn nodes<I: Io>(&self) -> Result<Vec<Option<Node>>, Error> {
-        match I::BLOCKING {
+    async fn nodes<M: Mode>(&self) -> Result<Vec<Option<Node>>, Error> {
+        match M::BLOCKING {
             true => self.guarded_blocking(true, SyncConnection::nodes),
             false => {
                 self.guarded(true, |mut shared| async move { shared.nodes().await })
@@ -332,12 +335,12 @@ impl RedisStore {
     }
 
     /// Sends `cmd` to `node` (the one server for `None`), resent once.
-    async fn send_to<I: Io, T: redis::FromRedisValue>(
+    async fn send_to<M: Mode, T: redis::FromRedisValue>(
         &self,
         cmd: &redis::Cmd,
         node: Option<&Node>,
     ) -> Result<T, Error> {
-        match I::BLOCKING {
+        match M::BLOCKING {
             true => self.guarded_blocking(true, |blocking| blocking.send_to(cmd, node)),
             false => {
                 self.guarded(
