@@ -5,7 +5,8 @@
 #   2. cargo fmt --check;
 #   3. cargo clippy on every target, warnings denied;
 #   4. every test: unit, integration (against redis-server processes the tests
-#      start themselves), trybuild UI, doc tests, the TLS tests.
+#      start themselves), trybuild UI (beside the others), doc tests, the TLS
+#      tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +36,27 @@ set -x
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --workspace --all-targets --all-features -- -D warnings
-cargo test --workspace --all-features
+
+# Every test is built first. The compile-time tests (trybuild: projects of
+# their own to compile, CPU-bound) then run beside the others (which mostly
+# wait on the redis-server processes they start), from their binary: a
+# second cargo would wait for the first's lock on target/.
+cargo test --workspace --all-features --no-run
+ui=$(cargo test -p cache-runtime --all-features --test ui --no-run --message-format=json |
+    grep -o '"executable":"[^"]*/ui-[^"]*"' | cut -d'"' -f4)
+ui_log=$(mktemp)
+(cd cache-runtime && "$ui") >"$ui_log" 2>&1 &
+ui_pid=$!
+trap 'kill "$ui_pid" 2>/dev/null || true; rm -f "$ui_log"' EXIT
+cargo test --workspace --all-features -- --skip compile_time_behaviour
+ui_status=0
+wait "$ui_pid" || ui_status=$?
+cat "$ui_log"
+if [ "$ui_status" -ne 0 ]; then
+    echo "the compile-time tests (cache-runtime/tests/ui.rs) failed" >&2
+    exit "$ui_status"
+fi
+
 # The default build (no TLS) has checks of its own: a `rediss://` URL must say
 # which feature it needs.
 cargo test -p cache-runtime --lib

@@ -6,7 +6,7 @@
 //! and read the diff before committing.
 
 #[test]
-fn ui() {
+fn compile_time_behaviour() {
     let cases = trybuild::TestCases::new();
     cases.compile_fail("tests/ui/fail/*.rs");
     cases.pass("tests/ui/pass/*.rs");
