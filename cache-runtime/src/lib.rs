@@ -32,6 +32,7 @@
 mod architecture;
 mod cache;
 mod call;
+mod clock;
 mod config;
 pub mod connection;
 mod entry;

@@ -459,6 +459,28 @@ pub fn stats_of(name: &str) -> cache_runtime::FunctionStats {
     stats
 }
 
+/// Runs `test` on a current-thread Tokio runtime whose thread reads the time
+/// from a mock clock that moves only when the test moves it
+/// (`mock.increment(..)`). The cache decides the embedded store's expiry,
+/// the in-process tier's and the breaker's cool-down by that clock (quanta's,
+/// replaced per thread), so those are tested by advancing time instead of
+/// sleeping. Redis keeps its own time: an entry in Redis still expires by
+/// the wall clock.
+pub fn on_mock_clock<F, Fut>(test: F) -> Fut::Output
+where
+    F: FnOnce(std::sync::Arc<quanta::Mock>) -> Fut,
+    Fut: std::future::Future,
+{
+    let (clock, mock) = quanta::Clock::mock();
+    // Away from zero, which some callers read as "never".
+    mock.increment(Duration::from_secs(1));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    quanta::with_clock(&clock, || runtime.block_on(test(mock)))
+}
+
 /// Calls `call` until one call of the function `name` is answered by the
 /// in-process tier (which subscribes to its invalidation channel on first
 /// use, from a thread of its own); fails if none is within `within`.

@@ -14,35 +14,38 @@ async fn word(cache: &Cache, calls: &AtomicUsize, n: u32) -> Option<String> {
     (n > 0).then(|| format!("word {n}"))
 }
 
-#[tokio::test]
-async fn embedded_store_hits_misses_and_expires_like_redis() {
-    let cache = Cache::embedded();
-    assert_eq!(cache.kind(), StoreKind::Embedded);
-    let calls = AtomicUsize::new(0);
+/// On a mock clock: the second of expiry passes without a sleep.
+#[test]
+fn embedded_store_hits_misses_and_expires_like_redis() {
+    support::on_mock_clock(|clock| async move {
+        let cache = Cache::embedded();
+        assert_eq!(cache.kind(), StoreKind::Embedded);
+        let calls = AtomicUsize::new(0);
 
-    assert_eq!(word(&cache, &calls, 1).await.as_deref(), Some("word 1"));
-    assert_eq!(word(&cache, &calls, 1).await.as_deref(), Some("word 1"));
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(word(&cache, &calls, 1).await.as_deref(), Some("word 1"));
+        assert_eq!(word(&cache, &calls, 1).await.as_deref(), Some("word 1"));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
 
-    let key = entry!(word(&cache, &calls, 1)).key().unwrap().to_owned();
-    assert_eq!(
-        cache.get_raw(&key).await.unwrap().as_deref(),
-        Some(&br#""word 1""#[..])
-    );
-    let ttl = cache.ttl(&key).await.unwrap().expect("a TTL");
-    assert!(
-        ttl <= Duration::from_secs(1) && ttl > Duration::ZERO,
-        "{ttl:?}"
-    );
+        let key = entry!(word(&cache, &calls, 1)).key().unwrap().to_owned();
+        assert_eq!(
+            cache.get_raw(&key).await.unwrap().as_deref(),
+            Some(&br#""word 1""#[..])
+        );
+        let ttl = cache.ttl(&key).await.unwrap().expect("a TTL");
+        assert!(
+            ttl <= Duration::from_secs(1) && ttl > Duration::ZERO,
+            "{ttl:?}"
+        );
 
-    word(&cache, &calls, 0).await;
-    word(&cache, &calls, 0).await;
-    assert_eq!(calls.load(Ordering::SeqCst), 3, "None is not stored");
+        word(&cache, &calls, 0).await;
+        word(&cache, &calls, 0).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "None is not stored");
 
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(cache.ttl(&key).await.unwrap(), None, "expired");
-    word(&cache, &calls, 1).await;
-    assert_eq!(calls.load(Ordering::SeqCst), 4, "expired entry is a miss");
+        clock.increment(Duration::from_millis(1100));
+        assert_eq!(cache.ttl(&key).await.unwrap(), None, "expired");
+        word(&cache, &calls, 1).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 4, "expired entry is a miss");
+    });
 }
 
 #[tokio::test]

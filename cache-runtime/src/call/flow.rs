@@ -31,6 +31,7 @@ use crate::call::policy::Freshness;
 use crate::call::shape::{Kind, Shape, Value};
 use crate::call::share::Sharer;
 use crate::call::site::Site;
+use crate::clock;
 use crate::stampede::flight::{land, publish, running_here, Joined, Lead, Outcome, Running};
 use crate::stampede::lease::{self, Lease, Waited};
 use crate::stats::Event;
@@ -109,7 +110,7 @@ impl<'a, R, U> Call<'a, R, U> {
     {
         // quanta's clock (the TSC): two reads of std's were 15 % of a local
         // hit here. The start also serves as the tier's `now`.
-        let started = quanta::Instant::now();
+        let started = clock::now();
         let hit = self.local_answer::<S>(&keys, started);
         if hit.is_some() {
             self.site.record_latency(started.elapsed());
@@ -123,7 +124,7 @@ impl<'a, R, U> Call<'a, R, U> {
 
     /// The answer from the in-process tier, if the call has one and it
     /// holds a fresh copy at `now`.
-    fn local_answer<S>(&self, keys: &Result<CallKeys<'_>, Error>, now: quanta::Instant) -> Option<R>
+    fn local_answer<S>(&self, keys: &Result<CallKeys<'_>, Error>, now: clock::Instant) -> Option<R>
     where
         S: Shape<R, Stored: Value>,
     {
@@ -164,7 +165,7 @@ impl<'a, R, U> Call<'a, R, U> {
         self,
         keys: Result<CallKeys<'_>, Error>,
         body: impl Future<Output = R>,
-        started: quanta::Instant,
+        started: clock::Instant,
     ) -> R
     where
         S: Shape<R, Stored: Value>,
@@ -265,7 +266,7 @@ impl<'a, R, U> Call<'a, R, U> {
     }
 
     /// A fresh copy of `key` in the in-process tier, as the return value.
-    fn local_hit<S>(&self, tier: &Tier, local: &[u8], now: quanta::Instant) -> Option<R>
+    fn local_hit<S>(&self, tier: &Tier, local: &[u8], now: clock::Instant) -> Option<R>
     where
         S: Shape<R, Stored: Value>,
     {
@@ -306,7 +307,7 @@ impl<'a, R, U> Call<'a, R, U> {
         let policy = &self.site.policy;
         // Redis counts the time left from when it reads: from before the
         // request, the copy's expiry is never later than the entry's.
-        let asked = quanta::Instant::now();
+        let asked = clock::now();
         let Some(found) = self.read::<I>(key, filling.is_some()).await else {
             return Looked::Miss(None);
         };
@@ -535,13 +536,13 @@ impl<'a, R, U> Call<'a, R, U> {
     /// Stores `json` with the policy's TTL, if it is within the size limit;
     /// when it was stored, when it expires at the latest (the TTL counted
     /// from before the request).
-    async fn write<I: Io>(&self, key: &str, json: &[u8]) -> Option<quanta::Instant> {
+    async fn write<I: Io>(&self, key: &str, json: &[u8]) -> Option<clock::Instant> {
         if let Err(error) = self.cache.check_size(json) {
             tracing::warn!(key = self.shown(key), %error, "the result is returned but not stored");
             return None;
         }
         let ttl = self.site.policy.write_ttl();
-        let asked = quanta::Instant::now();
+        let asked = clock::now();
         let set = Set {
             key,
             value: json,
@@ -562,7 +563,7 @@ impl<'a, R, U> Call<'a, R, U> {
         key: &str,
         result: &R,
         json: &Arc<[u8]>,
-        expires: Option<quanta::Instant>,
+        expires: Option<clock::Instant>,
     ) {
         let Some(Filling { tier, epoch, local }) = filling else {
             return;
@@ -572,7 +573,7 @@ impl<'a, R, U> Call<'a, R, U> {
             None => Copied::Json(json.clone()),
         };
         let policy = &self.site.policy;
-        let expires = expires.unwrap_or_else(|| tier::after(quanta::Instant::now(), policy.ttl));
+        let expires = expires.unwrap_or_else(|| tier::after(clock::now(), policy.ttl));
         tier.fill(
             *epoch,
             local,

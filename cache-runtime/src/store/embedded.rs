@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use moka::ops::compute::Op as Compute;
 use moka::sync::Cache as Moka;
 use moka::Expiry;
 
+use crate::clock::{self, Instant};
 use crate::key::KeyPattern;
 
 pub(crate) struct EmbeddedStore {
@@ -43,11 +44,12 @@ impl Expiring {
 /// evicted) for a TTL past a century, which an `Instant` may not hold.
 fn deadline(ttl: Duration) -> Option<Instant> {
     const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-    (ttl <= CENTURY).then(|| Instant::now() + ttl)
+    (ttl <= CENTURY).then(|| clock::now() + ttl)
 }
 
 /// moka's per-entry expiry: each value lives until its own `expires_at`,
-/// as with `SETEX`.
+/// as with `SETEX`. moka hands over its own `now`; the time left is taken
+/// by this crate's clock, the one `expires_at` was set by.
 struct UntilExpiry;
 
 impl Expiry<Arc<str>, Expiring> for UntilExpiry {
@@ -55,19 +57,19 @@ impl Expiry<Arc<str>, Expiring> for UntilExpiry {
         &self,
         _: &Arc<str>,
         entry: &Expiring,
-        now: Instant,
+        _: std::time::Instant,
     ) -> Option<Duration> {
-        left(entry, now)
+        left(entry, clock::now())
     }
 
     fn expire_after_update(
         &self,
         _: &Arc<str>,
         entry: &Expiring,
-        now: Instant,
+        _: std::time::Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        left(entry, now)
+        left(entry, clock::now())
     }
 }
 
@@ -96,7 +98,7 @@ impl EmbeddedStore {
         // moka hides expired entries; the check below covers the moment
         // between expiry and its housekeeping.
         let entry = self.entries.get(key)?;
-        let now = Instant::now();
+        let now = clock::now();
         entry
             .is_live(now)
             .then(|| (entry.value.clone(), left(&entry, now)))
@@ -110,7 +112,7 @@ impl EmbeddedStore {
     pub(crate) fn set_if(&self, key: &str, value: &[u8], ttl: Duration, present: bool) -> bool {
         let mut set = false;
         self.entries.entry(key.into()).and_compute_with(|current| {
-            let live = current.is_some_and(|entry| entry.value().is_live(Instant::now()));
+            let live = current.is_some_and(|entry| entry.value().is_live(clock::now()));
             if live != present {
                 return Compute::Nop;
             }
@@ -132,7 +134,7 @@ impl EmbeddedStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut again = None;
         self.entries.entry(key.into()).and_compute_with(|current| {
-            match current.filter(|entry| entry.value().is_live(Instant::now())) {
+            match current.filter(|entry| entry.value().is_live(clock::now())) {
                 Some(entry) if !holds(entry.value(), token) => return Compute::Nop,
                 held => again = Some(held.is_some()),
             }
@@ -191,7 +193,7 @@ impl EmbeddedStore {
             .entry(key.into())
             .and_compute_with(|current| match current {
                 Some(entry)
-                    if entry.value().is_live(Instant::now())
+                    if entry.value().is_live(clock::now())
                         && value.is_none_or(|value| holds(entry.value(), value)) =>
                 {
                     updated = true;
@@ -205,11 +207,11 @@ impl EmbeddedStore {
     pub(crate) fn delete(&self, key: &str) -> bool {
         self.entries
             .remove(key)
-            .is_some_and(|entry| entry.is_live(Instant::now()))
+            .is_some_and(|entry| entry.is_live(clock::now()))
     }
 
     pub(crate) fn delete_matching(&self, pattern: &KeyPattern) -> u64 {
-        let now = Instant::now();
+        let now = clock::now();
         let mut deleted = 0;
         for (key, entry) in &self.entries {
             if pattern.matches(&key) {
@@ -222,26 +224,29 @@ impl EmbeddedStore {
 }
 
 fn holds(entry: &Expiring, value: &[u8]) -> bool {
-    entry.is_live(Instant::now()) && *entry.value == *value
+    entry.is_live(clock::now()) && *entry.value == *value
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::on_mock_clock;
 
     #[test]
     fn entry_expires_after_its_ttl() {
-        let store = EmbeddedStore::new(1 << 20);
-        store.set("k", b"1", Some(Duration::from_millis(30)));
-        let (value, ttl) = store.get("k").unwrap();
-        assert_eq!(&*value, b"1");
-        let ttl = ttl.unwrap();
-        assert!(
-            ttl <= Duration::from_millis(30) && ttl > Duration::ZERO,
-            "{ttl:?}"
-        );
-        std::thread::sleep(Duration::from_millis(40));
-        assert!(store.get("k").is_none());
+        on_mock_clock(|clock| {
+            let store = EmbeddedStore::new(1 << 20);
+            store.set("k", b"1", Some(Duration::from_millis(30)));
+            let (value, ttl) = store.get("k").unwrap();
+            assert_eq!(&*value, b"1");
+            let ttl = ttl.unwrap();
+            assert!(
+                ttl <= Duration::from_millis(30) && ttl > Duration::ZERO,
+                "{ttl:?}"
+            );
+            clock.increment(Duration::from_millis(40));
+            assert!(store.get("k").is_none());
+        });
     }
 
     #[test]
@@ -258,24 +263,26 @@ mod tests {
 
     #[test]
     fn conditional_writes_hold_to_the_token() {
-        let store = EmbeddedStore::new(1 << 20);
-        let ttl = Duration::from_secs(10);
-        assert!(store.set_if("lease", b"a", ttl, false));
-        assert!(!store.set_if("lease", b"b", ttl, false), "held by a");
-        assert!(
-            !store.delete_if("lease", b"b"),
-            "b cannot release a's lease"
-        );
-        assert!(!store.expire_if("lease", b"b", ttl));
-        assert!(store.expire_if("lease", b"a", Duration::from_millis(20)));
-        std::thread::sleep(Duration::from_millis(30));
-        assert!(store.set_if("lease", b"b", ttl, false), "a's lease expired");
-        assert!(
-            !store.delete_if("lease", b"a"),
-            "a's late release leaves b's lease"
-        );
-        assert!(store.delete_if("lease", b"b"));
-        assert!(store.get("lease").is_none());
+        on_mock_clock(|clock| {
+            let store = EmbeddedStore::new(1 << 20);
+            let ttl = Duration::from_secs(10);
+            assert!(store.set_if("lease", b"a", ttl, false));
+            assert!(!store.set_if("lease", b"b", ttl, false), "held by a");
+            assert!(
+                !store.delete_if("lease", b"b"),
+                "b cannot release a's lease"
+            );
+            assert!(!store.expire_if("lease", b"b", ttl));
+            assert!(store.expire_if("lease", b"a", Duration::from_millis(20)));
+            clock.increment(Duration::from_millis(30));
+            assert!(store.set_if("lease", b"b", ttl, false), "a's lease expired");
+            assert!(
+                !store.delete_if("lease", b"a"),
+                "a's late release leaves b's lease"
+            );
+            assert!(store.delete_if("lease", b"b"));
+            assert!(store.get("lease").is_none());
+        });
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 // The call's clock (see `call::flow`): a copy's expiry is checked with the
 // call's start time.
-use quanta::Instant;
+use crate::clock::{self, Instant};
 use quick_cache::sync::Cache as Map;
 use quick_cache::{Equivalent, Lifecycle, OptionsBuilder, Weighter};
 
@@ -400,7 +400,7 @@ impl Tier {
     /// nobody reads again would otherwise wait for the bound to push it
     /// out). Run by the listener thread, every [`SWEEP`].
     fn sweep(&self) {
-        let now = Instant::now();
+        let now = clock::now();
         self.entries.retain(|key, slot| {
             let live = slot.expires_at > now;
             if !live {
@@ -433,7 +433,7 @@ impl Tier {
         if !self.live.load(Ordering::Acquire) || self.epoch() != epoch {
             return;
         }
-        let now = Instant::now();
+        let now = clock::now();
         let expires_at = [most, self.max_ttl]
             .into_iter()
             .flatten()
@@ -572,7 +572,7 @@ impl Listener {
             tracing::debug!(channel = %self.channel, "in-process tier on");
             *backoff = MIN_BACKOFF;
             drop(tier);
-            let mut swept = Instant::now();
+            let mut swept = clock::now();
             loop {
                 let message = match pubsub.get_message() {
                     Ok(message) => Some(message),
@@ -590,7 +590,7 @@ impl Listener {
                 }
                 if swept.elapsed() >= SWEEP {
                     tier.sweep();
-                    swept = Instant::now();
+                    swept = clock::now();
                 }
             }
         })();

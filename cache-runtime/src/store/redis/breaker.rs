@@ -16,8 +16,9 @@
 //! command succeeds after failures. Changes of state are logged once each.
 
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::clock::{self, Instant};
 use crate::Error;
 
 pub(crate) struct Breaker {
@@ -54,7 +55,7 @@ impl Breaker {
             open_until: AtomicU64::new(0),
             probing: AtomicBool::new(false),
             prober: AtomicBool::new(false),
-            epoch: Instant::now(),
+            epoch: clock::now(),
             url,
         }
     }
@@ -172,9 +173,13 @@ impl Breaker {
 
     /// Nanoseconds since the epoch, never 0 (0 means closed).
     fn now(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos())
-            .unwrap_or(u64::MAX / 2)
-            .max(1)
+        u64::try_from(
+            clock::now()
+                .saturating_duration_since(self.epoch)
+                .as_nanos(),
+        )
+        .unwrap_or(u64::MAX / 2)
+        .max(1)
     }
 }
 
@@ -228,6 +233,7 @@ fn is_outage(error: &Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::on_mock_clock;
 
     fn outage() -> Result<(), Error> {
         Err(Error::Timeout(Duration::from_millis(1)))
@@ -293,37 +299,41 @@ mod tests {
 
     #[test]
     fn after_cooldown_one_probe_decides() {
-        let breaker = breaker(1, 20);
-        breaker.permit().unwrap().record(&outage(), false);
-        assert!(breaker.permit().is_err());
-        std::thread::sleep(Duration::from_millis(30));
+        on_mock_clock(|clock| {
+            let breaker = breaker(1, 20);
+            breaker.permit().unwrap().record(&outage(), false);
+            assert!(breaker.permit().is_err());
+            clock.increment(Duration::from_millis(30));
 
-        let probe = breaker.permit().expect("the probe");
-        assert!(breaker.permit().is_err(), "one probe at a time");
-        probe.record(&Ok::<(), Error>(()), false);
-        assert!(breaker.permit().is_ok(), "closed again");
+            let probe = breaker.permit().expect("the probe");
+            assert!(breaker.permit().is_err(), "one probe at a time");
+            probe.record(&Ok::<(), Error>(()), false);
+            assert!(breaker.permit().is_ok(), "closed again");
+        });
     }
 
     #[test]
     fn with_a_background_prober_calls_never_probe() {
-        let breaker = breaker(1, 20);
-        assert!(breaker.claim_prober());
-        assert!(!breaker.claim_prober(), "one prober at a time");
-        assert!(
-            breaker.permit().unwrap().record(&outage(), false),
-            "the outage opened it"
-        );
-        assert!(breaker.reopens_in().is_some());
-        std::thread::sleep(Duration::from_millis(30));
-        assert_eq!(breaker.reopens_in(), Some(Duration::ZERO));
-        assert!(breaker.permit().is_err(), "the prober probes, not a call");
+        on_mock_clock(|clock| {
+            let breaker = breaker(1, 20);
+            assert!(breaker.claim_prober());
+            assert!(!breaker.claim_prober(), "one prober at a time");
+            assert!(
+                breaker.permit().unwrap().record(&outage(), false),
+                "the outage opened it"
+            );
+            assert!(breaker.reopens_in().is_some());
+            clock.increment(Duration::from_millis(30));
+            assert_eq!(breaker.reopens_in(), Some(Duration::ZERO));
+            assert!(breaker.permit().is_err(), "the prober probes, not a call");
 
-        let probe = breaker.probe().expect("the prober's probe");
-        assert!(breaker.probe().is_none(), "one probe at a time");
-        assert!(!probe.record(&Ok::<(), Error>(()), false));
-        assert_eq!(breaker.reopens_in(), None, "closed by the prober's probe");
-        breaker.release_prober();
-        assert!(breaker.claim_prober());
+            let probe = breaker.probe().expect("the prober's probe");
+            assert!(breaker.probe().is_none(), "one probe at a time");
+            assert!(!probe.record(&Ok::<(), Error>(()), false));
+            assert_eq!(breaker.reopens_in(), None, "closed by the prober's probe");
+            breaker.release_prober();
+            assert!(breaker.claim_prober());
+        });
     }
 
     #[test]
@@ -346,19 +356,21 @@ mod tests {
 
     #[test]
     fn a_failed_or_dropped_probe_opens_again() {
-        let breaker = breaker(1, 20);
-        breaker.permit().unwrap().record(&outage(), false);
-        std::thread::sleep(Duration::from_millis(30));
-        breaker.permit().unwrap().record(&outage(), false);
-        assert!(breaker.permit().is_err(), "reopened by the failed probe");
+        on_mock_clock(|clock| {
+            let breaker = breaker(1, 20);
+            breaker.permit().unwrap().record(&outage(), false);
+            clock.increment(Duration::from_millis(30));
+            breaker.permit().unwrap().record(&outage(), false);
+            assert!(breaker.permit().is_err(), "reopened by the failed probe");
 
-        std::thread::sleep(Duration::from_millis(30));
-        drop(breaker.permit().expect("a probe"));
-        assert!(breaker.permit().is_err(), "a cancelled probe reopens");
-        std::thread::sleep(Duration::from_millis(30));
-        assert!(
-            breaker.permit().is_ok(),
-            "and the next cooldown allows another probe"
-        );
+            clock.increment(Duration::from_millis(30));
+            drop(breaker.permit().expect("a probe"));
+            assert!(breaker.permit().is_err(), "a cancelled probe reopens");
+            clock.increment(Duration::from_millis(30));
+            assert!(
+                breaker.permit().is_ok(),
+                "and the next cooldown allows another probe"
+            );
+        });
     }
 }
