@@ -30,7 +30,8 @@ pub(crate) enum Store {
 }
 
 // Each operation runs async (async functions, explicit calls) or blocking
-// (sync functions). The embedded store never blocks: both are one call.
+// (sync functions); only Redis tells the two apart. The embedded store
+// never blocks: both are one call (`in_process`).
 impl Store {
     pub(crate) async fn exec<O: Op>(&self, op: &O) -> Result<O::Decoded, Error> {
         match self {
@@ -38,16 +39,14 @@ impl Store {
             // ~800 bytes, and would make every call's future too large for
             // the allocator's fast path.
             Store::Redis(redis) => in_tokio(Box::pin(redis.exec(op))).await,
-            Store::Embedded(embedded) => Ok(op.embedded(embedded)),
-            Store::Disabled => Ok(op.disabled()),
+            _ => Ok(self.in_process(op)),
         }
     }
 
     pub(crate) fn exec_blocking<O: Op>(&self, op: &O) -> Result<O::Decoded, Error> {
         match self {
             Store::Redis(redis) => redis.exec_blocking(op),
-            Store::Embedded(embedded) => Ok(op.embedded(embedded)),
-            Store::Disabled => Ok(op.disabled()),
+            _ => Ok(self.in_process(op)),
         }
     }
 
@@ -56,8 +55,7 @@ impl Store {
     pub(crate) async fn exec_control<O: Op>(&self, op: &O) -> Result<O::Decoded, Error> {
         match self {
             Store::Redis(redis) => in_tokio(Box::pin(redis.exec_control(op))).await,
-            Store::Embedded(embedded) => Ok(op.embedded(embedded)),
-            Store::Disabled => Ok(op.disabled()),
+            _ => Ok(self.in_process(op)),
         }
     }
 
@@ -65,8 +63,18 @@ impl Store {
     pub(crate) fn exec_control_blocking<O: Op>(&self, op: &O) -> Result<O::Decoded, Error> {
         match self {
             Store::Redis(redis) => redis.exec_control_blocking(op),
-            Store::Embedded(embedded) => Ok(op.embedded(embedded)),
-            Store::Disabled => Ok(op.disabled()),
+            _ => Ok(self.in_process(op)),
+        }
+    }
+
+    /// `op` on a store in this process: the embedded store's answer, or the
+    /// disabled store's (nothing stored, nothing found). Redis is answered
+    /// by its connection, in the callers above.
+    fn in_process<O: Op>(&self, op: &O) -> O::Decoded {
+        match self {
+            Store::Embedded(embedded) => op.embedded(embedded),
+            Store::Disabled => op.disabled(),
+            Store::Redis(_) => unreachable!("a Redis command goes through its connection"),
         }
     }
 
