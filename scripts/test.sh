@@ -6,7 +6,8 @@
 #   3. cargo clippy on every target, warnings denied;
 #   4. every test: unit, integration (against redis-server processes the tests
 #      start themselves), trybuild UI (beside the others), doc tests, the TLS
-#      tests.
+#      tests;
+#   5. the docs (warnings denied) and the two published crates' packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,3 +61,8 @@ fi
 # The default build (no TLS) has checks of its own: a `rediss://` URL must say
 # which feature it needs.
 cargo test -p cache-runtime --lib
+
+# What docs.rs and crates.io would get: the docs without a warning, and both
+# crates packaged and built from their packages (on the builds above).
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features -p cache-runtime -p cache-macros
+cargo package -p cache-macros -p cache-runtime --allow-dirty

@@ -68,8 +68,8 @@ impl Config {
 
     /// A Redis Cluster, by some of its nodes' URLs (`redis://[:password@]host:port`;
     /// one is enough, the others are discovered). The attribute and every
-    /// feature work as on one server; see the README's "Running on Redis
-    /// Cluster".
+    /// feature work as on one server; see the [guide's "Running on Redis
+    /// Cluster"](crate::guide#running-on-redis-cluster).
     ///
     /// ```
     /// let config = cache_runtime::Config::cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]);
@@ -219,6 +219,7 @@ impl Config {
     /// Trust this CA (PEM) for `rediss://` instead of the system's trust
     /// store: for a Redis whose certificate a private CA signed.
     #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls_root_cert_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.tls_root_cert_pem = Some(pem.into());
         self

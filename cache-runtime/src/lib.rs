@@ -27,6 +27,7 @@
 //! The attribute's options are documented on [`cache_result`]; the stores and
 //! their settings on [`Config`].
 #![warn(missing_docs, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(test)]
 mod architecture;
@@ -104,8 +105,15 @@ pub use cache_macros::function;
 
 /// The README's examples, compiled as doc tests so that they stay true.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// The guide: every option, key templates, invalidation, stampedes, the
+/// in-process tier, failures, Redis Cluster, locks, sessions and objects,
+/// configuration. Its examples are doc tests.
+pub mod guide {
+    #![doc = include_str!("../GUIDE.md")]
+}
 
 /// What the generated code calls. Not a stable API: it may change in any
 /// release, in step with `cache-macros`.
