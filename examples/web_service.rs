@@ -32,7 +32,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use cache_runtime::{cache_result, Cache, Config, Sessions};
+use cache_runtime::session::Sessions;
+use cache_runtime::{cache_result, Cache, Config};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 

@@ -50,6 +50,16 @@ ui_log=$(mktemp)
 ui_pid=$!
 trap 'kill "$ui_pid" 2>/dev/null || true; rm -f "$ui_log"' EXIT
 cargo test --workspace --all-features -- --skip compile_time_behaviour
+
+# While the compile-time tests finish:
+# - the default build (no TLS) has checks of its own: a `rediss://` URL must
+#   say which feature it needs;
+# - what docs.rs and crates.io would get: the docs without a warning, and
+#   both crates packaged and built from their packages.
+cargo test -p cache-runtime --lib
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features -p cache-runtime -p cache-macros
+cargo package -p cache-macros -p cache-runtime --allow-dirty
+
 ui_status=0
 wait "$ui_pid" || ui_status=$?
 cat "$ui_log"
@@ -57,12 +67,3 @@ if [ "$ui_status" -ne 0 ]; then
     echo "the compile-time tests (cache-runtime/tests/ui.rs) failed" >&2
     exit "$ui_status"
 fi
-
-# The default build (no TLS) has checks of its own: a `rediss://` URL must say
-# which feature it needs.
-cargo test -p cache-runtime --lib
-
-# What docs.rs and crates.io would get: the docs without a warning, and both
-# crates packaged and built from their packages (on the builds above).
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features -p cache-runtime -p cache-macros
-cargo package -p cache-macros -p cache-runtime --allow-dirty

@@ -78,18 +78,20 @@ options! {
         "e.g. `local = true`, or `local = 5` to keep copies at most 5 seconds";
 }
 
-/// `expire = ...`, `stale_if_error = ...`: a literal checked here, or a
-/// constant expression checked by the compiler (`expire = 5 * 60`,
-/// `expire = USER_TTL`).
+/// `expire = ...`, `stale_if_error = ...`, `local = ...`: whole seconds as
+/// a literal, checked here; a duration written with units (`"90s"`,
+/// `"1h30m"`, `"250ms"`), read here; or a constant expression of seconds
+/// checked by the compiler (`expire = 5 * 60`, `expire = USER_TTL`).
 pub(crate) enum Seconds {
     Literal(u64, Span),
+    Millis(u64, Span),
     Const(Expr),
 }
 
 impl Seconds {
     pub(crate) fn span(&self) -> Span {
         match self {
-            Seconds::Literal(_, span) => *span,
+            Seconds::Literal(_, span) | Seconds::Millis(_, span) => *span,
             Seconds::Const(expr) => expr.span(),
         }
     }
@@ -248,13 +250,30 @@ fn parse_seconds(input: ParseStream<'_>, name: &Ident) -> syn::Result<Seconds> {
         )),
         Expr::Lit(ExprLit {
             lit: Lit::Str(lit), ..
-        }) => Err(syn::Error::new(
-            lit.span(),
-            format!(
-                "`{name}` takes a number, not a string: write `{name} = {}`",
-                lit.value()
-            ),
-        )),
+        }) => match parse_duration(&lit.value()) {
+            Ok(0) => Err(syn::Error::new(
+                lit.span(),
+                format!("`{name}` must be at least 1 millisecond; {hint}"),
+            )),
+            Ok(millis) => Ok(Seconds::Millis(millis, lit.span())),
+            Err(_) if lit.value().bytes().all(|b| b.is_ascii_digit()) => Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "`\"{0}\"` has no unit: write `{name} = {0}` for seconds, or give a unit, \
+                     e.g. `{name} = \"{0}s\"` (`ms`, `s`, `m`, `h`, `d`)",
+                    lit.value()
+                ),
+            )),
+            Err(why) => Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "`{}` is not a duration: {why}; write whole seconds (`{name} = 90`) or \
+                     a number with a unit: `ms`, `s`, `m`, `h`, `d` (`{name} = \"90s\"`, \
+                     `\"1h30m\"`, `\"250ms\"`)",
+                    lit.value()
+                ),
+            )),
+        },
         Expr::Lit(other) => Err(syn::Error::new(other.span(), hint)),
         _ if mentions_duration(expr.to_token_stream()) => {
             let secs = from_secs_literal(&expr).unwrap_or_else(|| "60".to_owned());
@@ -268,6 +287,46 @@ fn parse_seconds(input: ParseStream<'_>, name: &Ident) -> syn::Result<Seconds> {
         }
         _ => Ok(Seconds::Const(expr)),
     }
+}
+
+// Input:  "90s" | "1h30m" | "250ms" | "2d" | "90" | "1.5h" | "5 s" | "3x"
+// Output: 90_000 | 5_400_000 | 250 | 172_800_000 | Err(no unit) | Err(..)
+fn parse_duration(text: &str) -> Result<u64, String> {
+    let mut total: u64 = 0;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err("it is empty".to_owned());
+    }
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return Err(format!("expected a number at `{rest}`"));
+        }
+        let number: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| "the number is too large".to_owned())?;
+        rest = &rest[digits..];
+        let unit_len = rest.len()
+            - rest
+                .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+                .len();
+        let millis_per = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "" if rest.starts_with('.') => return Err("fractions are not taken".to_owned()),
+            "" => return Err(format!("`{number}` has no unit")),
+            other => return Err(format!("`{other}` is not a unit")),
+        };
+        rest = &rest[unit_len..];
+        total = number
+            .checked_mul(millis_per)
+            .and_then(|millis| total.checked_add(millis))
+            .ok_or_else(|| "it is too long".to_owned())?;
+    }
+    Ok(total)
 }
 
 /// True when `tokens` name `Duration` (`Duration::from_secs(60)`,
@@ -446,7 +505,19 @@ impl Errors {
 
 #[cfg(test)]
 mod tests {
-    use super::edit_distance;
+    use super::{edit_distance, parse_duration};
+
+    #[test]
+    fn durations_read_with_their_units() {
+        assert_eq!(parse_duration("90s"), Ok(90_000));
+        assert_eq!(parse_duration("1h30m"), Ok(5_400_000));
+        assert_eq!(parse_duration("250ms"), Ok(250));
+        assert_eq!(parse_duration("2d"), Ok(172_800_000));
+        assert_eq!(parse_duration("1m1s1ms"), Ok(61_001));
+        for bad in ["", "90", "1.5h", "5 s", "3x", "h", "99999999999999999999s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn edit_distance_counts_single_edits() {

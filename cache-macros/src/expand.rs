@@ -557,6 +557,9 @@ fn seconds(seconds: &Seconds, name: &str, assert: bool) -> TokenStream {
         Seconds::Literal(secs, span) => {
             quote_spanned!(*span=> ::core::time::Duration::from_secs(#secs))
         }
+        Seconds::Millis(millis, span) => {
+            quote_spanned!(*span=> ::core::time::Duration::from_millis(#millis))
+        }
         Seconds::Const(expr) if !assert => {
             quote_spanned!(expr.span()=> ::core::time::Duration::from_secs(#expr))
         }
@@ -604,12 +607,12 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
 /// through, spanned at the call site; `Private::at` puts it where an error
 /// about the item it reaches should point.
 #[derive(Clone, Copy)]
-struct Private(Option<Span>);
+pub(crate) struct Private(Option<Span>);
 
-const PRIVATE: Private = Private(None);
+pub(crate) const PRIVATE: Private = Private(None);
 
 impl Private {
-    fn at(span: Span) -> Self {
+    pub(crate) fn at(span: Span) -> Self {
         Private(Some(span))
     }
 }

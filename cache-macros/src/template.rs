@@ -16,6 +16,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote_spanned, ToTokens};
 use syn::{Ident, Index, LitStr};
 
+use crate::expand::Private;
+
 pub(crate) struct Template {
     /// The template as written: what logs show in place of a rendered key.
     pub(crate) source: String,
@@ -152,8 +154,9 @@ impl Template {
                     .into_token_stream(),
                     Err(_) => Ident::new(field, field_span).into_token_stream(),
                 });
+            let private = Private::at(self.span);
             quote_spanned! {self.span=>
-                ::cache_runtime::__private::hole(&(#root #(.#fields)*), #separators)
+                #private::hole(&(#root #(.#fields)*), #separators)
             }
         })
     }

@@ -27,6 +27,7 @@ use crate::{Cache, Error};
 ///
 /// Unlike a cached call, these operations return Redis errors: an eviction
 /// that did not happen must not go unnoticed.
+#[must_use = "an entry does nothing until one of its operations is awaited"]
 pub struct Entry<R, S> {
     cache: Cache,
     key: Result<String, String>,
@@ -168,6 +169,7 @@ impl<R, S> fmt::Debug for Entry<R, S> {
 /// without a cache: clear it in a given cache with
 /// [`clear_in`](CachedFunction::clear_in).
 #[derive(Debug)]
+#[must_use = "a function's handle does nothing until `clear` or `stats` is called"]
 pub struct CachedFunction {
     cache: Option<Cache>,
     identity: String,

@@ -19,9 +19,9 @@
 //!
 //! With a key template (`key = "user:{id}"`) the key is `<prefix>:<rendered
 //! template>` instead: readable, no MD5, and the template is yours to version.
-//! Each hole's value is written through [`Hole`], which percent-encodes the
-//! characters that could forge the template's structure, so that distinct
-//! arguments render distinct keys (`user:{id}` with id `"5:orders"` is
+//! Each hole's value is percent-encoded where a character could forge the
+//! template's structure, so that distinct arguments render distinct keys
+//! (`user:{id}` with id `"5:orders"` is
 //! `user:5%3Aorders`, never `user:5:orders`), while `user:42` and
 //! `user:ann@example.com` stay as they are.
 //!
@@ -173,7 +173,7 @@ impl CallKey<'_> {
 }
 
 /// `<prefix>:<rendered template>` for a function with `key = "..."`.
-pub fn template_key(prefix: &str, rendered: &str) -> String {
+pub(crate) fn template_key(prefix: &str, rendered: &str) -> String {
     let mut key = String::with_capacity(prefix.len() + rendered.len() + 1);
     push_prefix(&mut key, prefix);
     key.push_str(rendered);
@@ -195,16 +195,14 @@ pub fn template_key(prefix: &str, rendered: &str) -> String {
 ///   (`separators`, e.g. `-` in `"{year}-{month}"`), so that each hole's
 ///   value ends where the template says.
 ///
-/// Built by `#[cache_result]`; not a stable API.
-#[doc(hidden)]
-pub struct Hole<'a, T: ?Sized> {
+/// Built by `#[cache_result]` (through `__private::hole`).
+pub(crate) struct Hole<'a, T: ?Sized> {
     value: &'a T,
     separators: &'static str,
 }
 
 /// The hole `value` in a template whose holes are followed by `separators`.
-#[doc(hidden)]
-pub fn hole<'a, T: Display + ?Sized>(value: &'a T, separators: &'static str) -> Hole<'a, T> {
+pub(crate) fn hole<'a, T: Display + ?Sized>(value: &'a T, separators: &'static str) -> Hole<'a, T> {
     Hole { value, separators }
 }
 
@@ -313,7 +311,7 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 /// and the generated entry companion (`__cache_result_entry_of_<name>`) stands for the
 /// function it serves; both are removed, so that the function and its
 /// companion derive one key.
-pub fn site_identity(site: &str) -> Cow<'_, str> {
+pub(crate) fn site_identity(site: &str) -> Cow<'_, str> {
     let mut identity = site;
     while let Some(outer) = identity.strip_suffix("::{{closure}}") {
         identity = outer;

@@ -51,12 +51,8 @@ mod tier;
 pub use crate::cache::{global, set_global, Cache, StoreKind};
 pub use crate::call::site::stats;
 pub use crate::config::{Config, DEFAULT_PREFIX, DEFAULT_URL};
-pub use crate::connection::{BlockingConnection, Connection};
 pub use crate::entry::{CachedFunction, Entry};
 pub use crate::error::Error;
-pub use crate::lock::{Lock, LockGuard};
-pub use crate::mapping::{Documents, Hashes};
-pub use crate::session::{SessionToken, Sessions};
 pub use crate::stats::latency::Latency;
 pub use crate::stats::FunctionStats;
 pub use crate::tier::LocalTier;
@@ -132,6 +128,18 @@ pub mod __private {
         Sharing, SomeOnly, Value, Whole,
     };
     pub use crate::entry::{CachedFunction, Entry};
-    pub use crate::key::site_identity as site;
-    pub use crate::key::{hole, Hole};
+
+    /// The identity of the function whose body made `marker` (see
+    /// `key::site_identity`).
+    pub fn site(marker: &str) -> std::borrow::Cow<'_, str> {
+        crate::key::site_identity(marker)
+    }
+
+    /// A template hole's value as the key holds it (see `key::Hole`).
+    pub fn hole<'a, T: std::fmt::Display + ?Sized>(
+        value: &'a T,
+        separators: &'static str,
+    ) -> impl std::fmt::Display + 'a {
+        crate::key::hole(value, separators)
+    }
 }

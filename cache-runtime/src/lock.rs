@@ -198,6 +198,7 @@ impl fmt::Debug for Lock {
 /// A held lock. Released by [`LockGuard::release`], or when dropped, as well
 /// as a drop can: a blocking release in sync code, a spawned one in async
 /// code, else the TTL.
+#[must_use = "the lock is released when the guard is dropped: bind it (`let _guard = ...`)"]
 pub struct LockGuard {
     name: String,
     fence: u64,

@@ -431,3 +431,32 @@ async fn a_slow_reply_within_the_operation_timeout_is_a_hit() {
     );
     assert_eq!(count(&calls), 1, "a slow hit is still a hit");
 }
+
+#[cache_result(expire = "300ms", store = cache, skip(cache, calls))]
+async fn brief(cache: &Cache, calls: &AtomicUsize, id: u64) -> u64 {
+    calls.fetch_add(1, Ordering::SeqCst);
+    id
+}
+
+/// A TTL under a second is written in milliseconds (`PSETEX`), and Redis
+/// expires the entry on time.
+#[tokio::test]
+async fn a_ttl_with_units_under_a_second_is_kept_to_the_millisecond() {
+    let server = RedisServer::start();
+    let cache = Config::redis(server.url()).build().unwrap();
+    let calls = AtomicUsize::new(0);
+    assert_eq!(brief(&cache, &calls, 7).await, 7);
+    assert_eq!(brief(&cache, &calls, 7).await, 7);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "a hit");
+
+    let key = cache_runtime::entry!(brief(&cache, &calls, 7))
+        .key()
+        .unwrap()
+        .to_owned();
+    let pttl: i64 = server.cli(&["PTTL", &key]).parse().unwrap();
+    assert!((1..=300).contains(&pttl), "PTTL {pttl}");
+
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(brief(&cache, &calls, 7).await, 7);
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "expired: run again");
+}

@@ -1,0 +1,8 @@
+use cache_runtime::cache_result;
+
+#[cache_result(expire = "1.5h")]
+async fn f(id: u64) -> u64 {
+    id
+}
+
+fn main() {}
