@@ -321,6 +321,9 @@ pub fn global() -> &'static Cache {
     GLOBAL.get_or_init(|| {
         Config::from_env().build().unwrap_or_else(|error| {
             tracing::error!(%error, "cannot build the cache from REDIS_URL; caching is off");
+            crate::notice::GLOBAL_FROM_ENV.unheard(format_args!(
+                "cannot build the cache from REDIS_URL ({error}); every call runs uncached"
+            ));
             Cache::disabled()
         })
     })

@@ -25,7 +25,25 @@
 //! returned: the cache can make a call faster, never make it fail.
 //!
 //! The attribute's options are documented on [`cache_result`]; the stores and
-//! their settings on [`Config`].
+//! their settings on [`Config`]; everything else, with examples, in the
+//! [`guide`].
+//!
+//! # Runtime requirements
+//!
+//! Commands to Redis run on [Tokio](https://tokio.rs), under its timer: call
+//! cached `async fn`s, and use a Redis-backed [`Cache`], inside a Tokio
+//! runtime with time and I/O enabled (`#[tokio::main]`, `#[tokio::test]`, or
+//! `Builder::enable_all`). Outside one, a cached call runs its function
+//! uncached and explicit operations return [`Error::NoTokio`]. Cached plain
+//! `fn`s need no runtime: they use blocking connections. The embedded
+//! store ([`Cache::embedded`]) needs no runtime at all.
+//!
+//! # Features
+//!
+//! - `tls`: `rediss://` URLs (rustls, with the system's trust store or a
+//!   given CA).
+//! - `metrics`: every cached call reported to the
+//!   [`metrics`](https://docs.rs/metrics) facade.
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -42,6 +60,7 @@ mod json;
 pub mod key;
 pub mod lock;
 pub mod mapping;
+mod notice;
 pub mod session;
 mod stampede;
 mod stats;

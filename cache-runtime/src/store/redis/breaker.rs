@@ -165,6 +165,11 @@ impl Breaker {
                 url = %self.url, %error, cooldown = ?self.cooldown,
                 "Redis unavailable; calls run without the cache until it answers again"
             );
+            crate::notice::REDIS_UNAVAILABLE.unheard(format_args!(
+                "Redis at {} is unavailable ({error}); calls run without the cache until it \
+                 answers again",
+                self.url
+            ));
         } else {
             tracing::debug!(url = %self.url, %error, "Redis still unavailable");
         }
