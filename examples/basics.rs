@@ -1,4 +1,4 @@
-//! The seeds' Redis basics through this crate's connections: strings
+//! Redis basics through this crate's connections: strings
 //! (`SET`/`GET`, `EX`, `INCR`/`INCRBY`, `DEL`) and hashes (`HSET`/`HGET`,
 //! `HMGET`, `HGETALL`, `HDEL`), on the cache's shared multiplexed connection
 //! and on a blocking one, with a password in the URL.

@@ -1,4 +1,4 @@
-//! The seeds' story in one screen: a "database" query that takes 10 ms,
+//! The cache in one screen: a "database" query that takes 10 ms,
 //! called twice through `#[cache_result]`: the miss, then the hit.
 //!
 //! Uses Redis at `REDIS_URL` (default `redis://127.0.0.1:6379`) when one

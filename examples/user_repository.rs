@@ -1,4 +1,4 @@
-//! The seeds' cache-aside repository: users in a real SQLite database, reads
+//! A cache-aside repository: users in a real SQLite database, reads
 //! cached with `#[cache_result]`, writes that update the database and then
 //! evict the entry (or write the new value through).
 //!
@@ -82,7 +82,7 @@ impl UserRepository {
         Ok(())
     }
 
-    /// Cached for 30 minutes, as in the seed; a missing row is not cached
+    /// Cached for 30 minutes; a missing row is not cached
     /// (`Ok(None)`), nor is a database error.
     #[cache_result(expire = 1800, skip(self), store = &self.cache)]
     pub async fn find_by_id(&self, id: i64) -> Result<Option<User>, RepoError> {

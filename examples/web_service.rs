@@ -1,4 +1,4 @@
-//! The seeds' web service (sections 1, 6, 7, 8) on axum: one cache for all
+//! A web service on axum: one cache for all
 //! handlers, a real SQL database (SQLite, created by the example), and
 //!
 //! - `GET /users/{id}`: a user and their order statistics, through a cached

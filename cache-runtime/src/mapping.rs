@@ -1,4 +1,4 @@
-//! Objects in Redis, typed through serde (the seeds' redis-om `HashModel`
+//! Objects in Redis, typed through serde (what redis-om calls `HashModel`
 //! and `JsonModel`): a struct as a hash with one field per struct field
 //! ([`Hashes`]), or as one JSON document ([`Documents`]); keys
 //! `<namespace>:<id>`, with an optional TTL.

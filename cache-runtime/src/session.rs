@@ -1,5 +1,5 @@
 //! Sessions in Redis: a token for the client, typed data in the store, a
-//! sliding expiry (the seeds' `POST /session`, `GET /profile`).
+//! sliding expiry (a login's `POST /session`, then `GET /profile`).
 //!
 //! - Tokens are 32 bytes from the OS's CSPRNG, base64url without padding
 //!   (43 characters), as `secrets.token_urlsafe(32)` makes them.
