@@ -43,10 +43,10 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 # wait on the redis-server processes they start), from their binary: a
 # second cargo would wait for the first's lock on target/.
 cargo test --workspace --all-features --no-run
-ui=$(cargo test -p cache-runtime --all-features --test ui --no-run --message-format=json |
+ui=$(cargo test -p cache-ui-tests --all-features --test ui --no-run --message-format=json |
     grep -o '"executable":"[^"]*/ui-[^"]*"' | cut -d'"' -f4)
 ui_log=$(mktemp)
-(cd cache-runtime && "$ui") >"$ui_log" 2>&1 &
+(cd ui-tests && "$ui") >"$ui_log" 2>&1 &
 ui_pid=$!
 trap 'kill "$ui_pid" 2>/dev/null || true; rm -f "$ui_log"' EXIT
 cargo test --workspace --all-features -- --skip compile_time_behaviour
@@ -64,6 +64,6 @@ ui_status=0
 wait "$ui_pid" || ui_status=$?
 cat "$ui_log"
 if [ "$ui_status" -ne 0 ]; then
-    echo "the compile-time tests (cache-runtime/tests/ui.rs) failed" >&2
+    echo "the compile-time tests (ui-tests/tests/ui.rs) failed" >&2
     exit "$ui_status"
 fi

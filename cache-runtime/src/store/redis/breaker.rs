@@ -224,7 +224,7 @@ fn is_outage(error: &Error) -> bool {
     match error {
         Error::Timeout(_) | Error::Unavailable(_) => true,
         Error::Redis(error) => matches!(
-            error.kind(),
+            error.inner().kind(),
             redis::ErrorKind::Io
                 | redis::ErrorKind::AuthenticationFailed
                 | redis::ErrorKind::ClusterConnectionNotFound
@@ -255,7 +255,7 @@ mod tests {
     #[test]
     fn a_loading_or_masterless_server_is_an_outage_an_error_reply_is_not() {
         let server = |kind, text: &'static str| {
-            Error::Redis(redis::RedisError::from((
+            Error::redis(redis::RedisError::from((
                 redis::ErrorKind::Server(kind),
                 text,
             )))
@@ -298,7 +298,7 @@ mod tests {
         breaker
             .permit()
             .unwrap()
-            .record(&Err::<(), _>(Error::Redis(reply)), false);
+            .record(&Err::<(), _>(Error::redis(reply)), false);
         assert!(breaker.permit().is_ok());
     }
 

@@ -201,7 +201,8 @@ impl RedisStore {
         if let Some((key, _)) = op.read_of() {
             self.bulk.learn(key, &reply);
         }
-        let reply = O::Reply::from_redis_value(reply).map_err(redis::RedisError::from)?;
+        let reply =
+            O::Reply::from_redis_value(reply).map_err(|error| Error::redis(error.into()))?;
         Ok(O::reply(reply))
     }
 
@@ -222,13 +223,14 @@ impl RedisStore {
         let reply = async {
             let mut bulk = self.bulk_connection().await?.clone();
             match tokio::time::timeout(self.op_timeout, bulk.send::<Value>(&op.request())).await {
-                Ok(reply) => Ok(reply?),
+                Ok(reply) => reply.map_err(Error::redis),
                 Err(_) => Err(Error::Timeout(self.op_timeout)),
             }
         }
         .await;
         self.settle(permit, &reply, connecting);
-        let reply = O::Reply::from_redis_value(reply?).map_err(redis::RedisError::from)?;
+        let reply =
+            O::Reply::from_redis_value(reply?).map_err(|error| Error::redis(error.into()))?;
         Ok(O::reply(reply))
     }
 
@@ -242,7 +244,7 @@ impl RedisStore {
     async fn connect(&self) -> Result<Shared, Error> {
         let connect = self.client.connect(self.connect_timeout);
         match tokio::time::timeout(self.connect_timeout, connect).await {
-            Ok(result) => result.map_err(Error::from),
+            Ok(result) => result.map_err(Error::redis),
             Err(_) => Err(Error::Timeout(self.connect_timeout)),
         }
     }
@@ -267,7 +269,8 @@ impl RedisStore {
         let reply = self
             .unless_read_only(reply, || op.request(), op.resend())
             .await?;
-        let reply = O::Reply::from_redis_value(reply).map_err(redis::RedisError::from)?;
+        let reply =
+            O::Reply::from_redis_value(reply).map_err(|error| Error::redis(error.into()))?;
         Ok(O::reply(reply))
     }
 
@@ -282,7 +285,7 @@ impl RedisStore {
             .and_then(|reply| connection.set_timeouts(self.op_timeout).map(|()| reply))
             .map_err(|error| match error {
                 error if error.is_timeout() => Error::Timeout(self.control_timeout),
-                error => Error::Redis(error),
+                error => Error::redis(error),
             })?;
         self.give_back(connection);
         Ok(O::reply(reply))
@@ -420,7 +423,7 @@ impl RedisStore {
                 false => self.control_timeout,
             };
             match tokio::time::timeout(timeout(permit.is_some()), attempts).await {
-                Ok(result) => Ok(result?),
+                Ok(result) => result.map_err(Error::redis),
                 Err(_) => Err(Error::Timeout(timeout(permit.is_some()))),
             }
         }
@@ -464,7 +467,7 @@ impl RedisStore {
         resend: bool,
     ) -> Result<Value, Error> {
         let error = match reply {
-            Err(Error::Redis(error)) if is_read_only(&error) => error,
+            Err(Error::Redis(error)) if is_read_only(error.inner()) => error,
             reply => return reply,
         };
         let again = async {
@@ -562,7 +565,7 @@ impl RedisStore {
         }
         // A blocking timeout is an I/O error from the socket; name it.
         let result = result.map_err(|error| match error {
-            Error::Redis(error) if error.is_timeout() => Error::Timeout(self.op_timeout),
+            Error::Redis(error) if error.inner().is_timeout() => Error::Timeout(self.op_timeout),
             error => error,
         });
         self.settle(permit, &result, connecting);
@@ -577,7 +580,7 @@ impl RedisStore {
         send: impl Fn(&mut SyncConnection) -> redis::RedisResult<T>,
     ) -> Result<T, Error> {
         let mut connection = connection.map_or_else(|| self.connect_blocking(), Ok)?;
-        let value = send(&mut connection)?;
+        let value = send(&mut connection).map_err(Error::redis)?;
         self.give_back(connection);
         Ok(value)
     }
@@ -592,9 +595,9 @@ impl RedisStore {
 
     /// A new blocking connection with the store's timeouts.
     pub(crate) fn connect_blocking(&self) -> Result<SyncConnection, Error> {
-        Ok(self
-            .client
-            .connect_blocking(self.connect_timeout, self.op_timeout)?)
+        self.client
+            .connect_blocking(self.connect_timeout, self.op_timeout)
+            .map_err(Error::redis)
     }
 }
 
@@ -710,7 +713,8 @@ fn matching_keys(keys: Vec<Vec<u8>>, pattern: &KeyPattern) -> Vec<Vec<u8>> {
 /// alive), or its server is a replica now.
 fn is_stale<T>(result: &Result<T, Error>) -> bool {
     matches!(result, Err(Error::Redis(error))
-        if (error.is_io_error() && !error.is_timeout()) || is_read_only(error))
+        if (error.inner().is_io_error() && !error.inner().is_timeout())
+            || is_read_only(error.inner()))
 }
 
 /// `READONLY`: a write reached a replica.

@@ -1,8 +1,8 @@
 //! Compile-time behaviour: each file in `ui/fail` is one diagnostic, with its
 //! expected output in the `.stderr` beside it; `ui/pass` holds the shapes that
-//! must compile. Here rather than beside the workspace's integration tests:
-//! trybuild's projects build against this crate's few dev-dependencies.
-//! Refresh with `TRYBUILD=overwrite cargo test -p cache-runtime --test ui`
+//! must compile. A package of its own: trybuild's projects build against
+//! its few dev-dependencies and no features.
+//! Refresh with `TRYBUILD=overwrite cargo test -p cache-ui-tests --test ui`
 //! and read the diff before committing.
 
 #[test]
