@@ -1,6 +1,6 @@
 //! Fault scenarios against real redis-server processes, shared by
 //! `tests/suite/faults.rs` (which asserts on their reports) and
-//! `examples/reliability.rs` (which prints them for docs/RELIABILITY.md).
+//! `perf/src/bin/reliability.rs` (which prints them for docs/RELIABILITY.md).
 //!
 //! Every scenario calls one cached function whose right answer is known
 //! (`n * 7`), measures each call, and counts calls that did not return in 5 s

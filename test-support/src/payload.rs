@@ -1,5 +1,5 @@
-//! The value the hit-path measurements cache (`benches/hit_path.rs`,
-//! `examples/hit_costs.rs`): one struct for both, so that their figures
+//! The value the hit-path measurements cache (`perf/benches/hit_path.rs`,
+//! `perf/src/bin/hit_costs.rs`): one struct for both, so that their figures
 //! describe the same work.
 
 use serde::{Deserialize, Serialize};

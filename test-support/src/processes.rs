@@ -2,7 +2,7 @@
 //! module starts copies of itself as workers (`CACHE_WORKER=<role>`), each
 //! with its own connection, flights and leases, as separate service
 //! instances would have. Shared by `tests/processes.rs` (which asserts) and
-//! `examples/stampede.rs` (which prints docs/BENCHMARKS.md's figures).
+//! `perf/src/bin/stampede.rs` (which prints docs/BENCHMARKS.md's figures).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

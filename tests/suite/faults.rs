@@ -3,7 +3,7 @@
 //! password, garbage at the key. Every call must return the function's
 //! correct result; the bounds below are behaviour (a call never waits on
 //! Redis without limit), with wide margins for a shared machine. The same
-//! scenarios print docs/RELIABILITY.md's figures: `cargo run --example reliability`.
+//! scenarios print docs/RELIABILITY.md's figures: `cargo run --release -p cache-perf --bin reliability`.
 
 use cache_test_support as support;
 

@@ -8,7 +8,7 @@
 //!    without `early_refresh`: misses, callers that waited, runs per period.
 //!
 //! ```sh
-//! cargo run --release --example stampede
+//! cargo run --release -p cache-perf --bin stampede
 //! ```
 //!
 //! Needs `redis-server` on PATH (scripts/test.sh installs it).

@@ -5,8 +5,8 @@
 //! percentiles from `cache_runtime::stats()`.
 //!
 //! ```text
-//! cargo run --release --example load                 # Redis at REDIS_URL (default 127.0.0.1:6379)
-//! LOAD_SECS=10 LOAD_TASKS=256 cargo run --release --example load
+//! cargo run --release -p cache-perf --bin load                 # Redis at REDIS_URL (default 127.0.0.1:6379)
+//! LOAD_SECS=10 LOAD_TASKS=256 cargo run --release -p cache-perf --bin load
 //! ```
 //!
 //! Keys live under the prefix `load-example`, cleared before and after.

@@ -20,10 +20,10 @@
 //! - `none`: no calls (the fixed cost, to subtract).
 //!
 //! ```text
-//! cargo build --release --example hit_costs
+//! cargo build --release -p cache-perf --bin hit_costs
 //! for n in 1000 21000; do
 //!   valgrind --tool=callgrind --callgrind-out-file=cg.attribute.$n \
-//!     target/release/examples/hit_costs attribute $n
+//!     target/release/hit_costs attribute $n
 //! done   # (total at 21000 - total at 1000) / 20000 = instructions per call
 //! ```
 //!

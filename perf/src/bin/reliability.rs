@@ -2,7 +2,7 @@
 //! processes and prints docs/RELIABILITY.md's table.
 //!
 //! ```sh
-//! cargo run --release --example reliability
+//! cargo run --release -p cache-perf --bin reliability
 //! ```
 //!
 //! Needs `redis-server` on PATH (scripts/test.sh installs it).

@@ -12,7 +12,7 @@
 //! - `*/local`: the same hits answered by the in-process tier
 //!   (`local = true`), against the Redis hits above.
 //!
-//! `cargo bench --bench hit_path`; figures in docs/BENCHMARKS.md.
+//! `cargo bench -p cache-perf --bench hit_path`; figures in docs/BENCHMARKS.md.
 
 use cache_test_support as support;
 
