@@ -6,6 +6,7 @@
 //!
 //! ```sh
 //! cargo run --example quickstart
+//! RUST_LOG=cache_runtime=debug cargo run --example quickstart   # each call's outcome
 //! ```
 
 use std::time::{Duration, Instant};
@@ -33,6 +34,17 @@ async fn get_user_stats(user_id: u64) -> UserStats {
 
 #[tokio::main]
 async fn main() -> Result<(), cache_runtime::Error> {
+    // The cache logs through `tracing`: with `RUST_LOG=cache_runtime=debug`
+    // each call's span, closed, shows its key, outcome (hit, miss, ...) and
+    // time; at `warn` (the default here), a Redis that stops answering.
+    tracing_subscriber::fmt()
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "cache_runtime=warn".into()),
+        )
+        .init();
+
     let cache = pick_cache().await?;
     cache_runtime::set_global(cache.clone())?;
 
