@@ -23,7 +23,8 @@ use crate::tier::Invalidation;
 use crate::{Cache, Error};
 
 /// The entry of one call of a cached function: `R` is the function's return
-/// type, `S` how much of it is stored. Get one with [`entry!`](crate::entry!).
+/// type, `S` how much of it is stored ([`Stores`]). Get one with
+/// [`entry!`](crate::entry!).
 ///
 /// Unlike a cached call, these operations return Redis errors: an eviction
 /// that did not happen must not go unnoticed.
@@ -55,7 +56,17 @@ impl<R, S> Entry<R, S> {
     }
 }
 
-impl<R, S: Shape<R, Stored: Value>> Entry<R, S> {
+/// How much of a cached function's return type `R` is stored: all of it,
+/// the `T` of `Option<T>` or `Result<T, E>`, or of `Result<Option<T>, E>`;
+/// that part is JSON, so it is `Serialize` and `Deserialize`. The attribute
+/// picks it from the function's signature; an [`Entry`] names it so that
+/// its methods say what they need. Implemented by the attribute's shapes
+/// only.
+pub trait Stores<R>: Shape<R, Stored: Value> {}
+
+impl<R, S: Shape<R, Stored: Value>> Stores<R> for S {}
+
+impl<R, S: Stores<R>> Entry<R, S> {
     /// What the next call would return from the cache, without running the
     /// function: `None` on a miss (or an undecodable value).
     pub async fn get(&self) -> Result<Option<R>, Error> {
