@@ -37,6 +37,8 @@ set -x
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+# Without the default features (sessions, object mappings) too.
+cargo clippy -p cache-runtime --no-default-features -- -D warnings
 
 # Every test is built first. The compile-time tests (trybuild: projects of
 # their own to compile, CPU-bound) then run beside the others (which mostly

@@ -40,6 +40,9 @@
 //!
 //! # Features
 //!
+//! - `session` (default): sessions in Redis ([`Cache::sessions`]).
+//! - `mapping` (default): objects as Redis hashes or JSON documents
+//!   ([`Cache::hashes`], [`Cache::documents`]).
 //! - `tls`: `rediss://` URLs (rustls, with the system's trust store or a
 //!   given CA).
 //! - `metrics`: every cached call reported to the
@@ -59,8 +62,12 @@ mod error;
 mod json;
 pub mod key;
 pub mod lock;
+#[cfg(feature = "mapping")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mapping")))]
 pub mod mapping;
 mod notice;
+#[cfg(feature = "session")]
+#[cfg_attr(docsrs, doc(cfg(feature = "session")))]
 pub mod session;
 mod stampede;
 mod stats;

@@ -448,8 +448,14 @@ fn fence_key(lock_key: &str) -> String {
 /// A random token of 128 bits, in hex, from the OS's CSPRNG.
 fn token() -> Result<String, Error> {
     let mut bytes = [0u8; 16];
-    crate::session::fill_random(&mut bytes)?;
+    fill_random(&mut bytes)?;
     Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+/// Fills `bytes` from the OS's CSPRNG (lock and lease tokens, session
+/// tokens).
+pub(crate) fn fill_random(bytes: &mut [u8]) -> Result<(), Error> {
+    getrandom::fill(bytes).map_err(|error| Error::Random(error.to_string()))
 }
 
 #[cfg(test)]

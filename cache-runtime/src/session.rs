@@ -230,13 +230,8 @@ fn is_well_formed(token: &str) -> bool {
 
 fn new_token() -> Result<String, Error> {
     let mut bytes = [0u8; TOKEN_BYTES];
-    fill_random(&mut bytes)?;
+    crate::lock::fill_random(&mut bytes)?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
-}
-
-/// Fills `bytes` from the OS's CSPRNG.
-pub(crate) fn fill_random(bytes: &mut [u8]) -> Result<(), Error> {
-    getrandom::fill(bytes).map_err(|error| Error::Random(error.to_string()))
 }
 
 #[cfg(test)]

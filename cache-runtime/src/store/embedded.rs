@@ -151,6 +151,7 @@ impl EmbeddedStore {
     }
 
     /// `PEXPIRE`: a new time to live for a live entry; true when there is one.
+    #[cfg_attr(not(feature = "session"), allow(dead_code))] // only sessions slide
     pub(crate) fn touch(&self, key: &str, ttl: Duration) -> bool {
         self.update(key, None, |entry| Expiring {
             value: entry.value.clone(),

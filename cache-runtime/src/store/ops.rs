@@ -212,6 +212,7 @@ impl Op for SetIf<'_> {
 
 /// `GETEX key PX ttl`: the value, its time to live set again (sliding
 /// expiration).
+#[cfg_attr(not(feature = "session"), allow(dead_code))] // only sessions send it
 pub(crate) struct GetTouch<'a> {
     pub(crate) key: &'a str,
     pub(crate) ttl: Duration,
@@ -237,6 +238,7 @@ impl Op for GetTouch<'_> {
 }
 
 /// `PEXPIRE key ttl`: true when the key exists.
+#[cfg_attr(not(feature = "session"), allow(dead_code))] // only sessions send it
 pub(crate) struct Touch<'a> {
     pub(crate) key: &'a str,
     pub(crate) ttl: Duration,
@@ -531,6 +533,7 @@ impl Op for Extend<'_> {
 /// Replaces the hash at `key` with `fields`, atomically: `MULTI`, `DEL`,
 /// `HSET`, `PEXPIRE`, `EXEC`. On the embedded store the fields are kept as
 /// one JSON map.
+#[cfg_attr(not(feature = "mapping"), allow(dead_code))] // only object mappings send it
 pub(crate) struct HashReplace<'a> {
     pub(crate) key: &'a str,
     pub(crate) fields: &'a [(String, String)],
@@ -570,6 +573,7 @@ impl Op for HashReplace<'_> {
 }
 
 /// `HGETALL`: every field of the hash at `key` (none when there is no key).
+#[cfg_attr(not(feature = "mapping"), allow(dead_code))] // only object mappings send it
 pub(crate) struct HashGetAll<'a>(pub(crate) &'a str);
 
 impl Op for HashGetAll<'_> {
