@@ -275,7 +275,9 @@ fn parse_seconds(input: ParseStream<'_>, name: &Ident) -> syn::Result<Seconds> {
             )),
         },
         Expr::Lit(other) => Err(syn::Error::new(other.span(), hint)),
-        _ if mentions_duration(expr.to_token_stream()) => {
+        // `Duration::from_secs(60)`, `std::time::Duration::from_mins(5)`;
+        // `TTL.as_secs()` is a constant of seconds.
+        _ if any_ident(expr.to_token_stream(), &|ident| ident == "Duration") => {
             let secs = from_secs_literal(&expr).unwrap_or_else(|| "60".to_owned());
             Err(syn::Error::new_spanned(
                 &expr,
@@ -329,12 +331,13 @@ fn parse_duration(text: &str) -> Result<u64, String> {
     Ok(total)
 }
 
-/// True when `tokens` name `Duration` (`Duration::from_secs(60)`,
-/// `std::time::Duration::from_mins(5)`, `TTL.as_secs()` does not).
-fn mentions_duration(tokens: proc_macro2::TokenStream) -> bool {
+/// True when an identifier anywhere in `tokens`, groups included, is one
+/// `found` accepts: whether an expression names `Duration`, a store names
+/// an argument, a type names a would-be type parameter.
+pub(crate) fn any_ident(tokens: proc_macro2::TokenStream, found: &impl Fn(&Ident) -> bool) -> bool {
     tokens.into_iter().any(|token| match token {
-        proc_macro2::TokenTree::Ident(ident) => ident == "Duration",
-        proc_macro2::TokenTree::Group(group) => mentions_duration(group.stream()),
+        proc_macro2::TokenTree::Ident(ident) => found(&ident),
+        proc_macro2::TokenTree::Group(group) => any_ident(group.stream(), found),
         _ => false,
     })
 }

@@ -10,7 +10,7 @@ use syn::{
 
 use syn::LitStr;
 
-use crate::attr::{Errors, Local, Options, Seconds, DEFAULT_EXPIRE_SECS};
+use crate::attr::{any_ident, Errors, Local, Options, Seconds, DEFAULT_EXPIRE_SECS};
 use crate::function::Function;
 use crate::template::Template;
 
@@ -153,10 +153,11 @@ pub(crate) fn plan(mut options: Options, item: &Function) -> syn::Result<Plan> {
     }
     errors.finish()?;
     let others: Vec<&Arg> = args.iter().filter(|arg| arg.binding != "self").collect();
-    let store_uses_args = options
-        .store
-        .as_ref()
-        .is_some_and(|store| mentions_any(store.to_token_stream(), &others));
+    let store_uses_args = options.store.as_ref().is_some_and(|store| {
+        any_ident(store.to_token_stream(), &|ident| {
+            others.iter().any(|arg| arg.binding == *ident)
+        })
+    });
     Ok(Plan {
         shape,
         value_span,
@@ -240,15 +241,6 @@ fn key_kind(options: &Options, args: &[Arg]) -> syn::Result<KeyKind> {
     }
     errors.finish()?;
     Ok(KeyKind::Template(template))
-}
-
-/// True when `tokens` contain an identifier named like one of `args`.
-fn mentions_any(tokens: proc_macro2::TokenStream, args: &[&Arg]) -> bool {
-    tokens.into_iter().any(|token| match token {
-        proc_macro2::TokenTree::Ident(ident) => args.iter().any(|arg| arg.binding == ident),
-        proc_macro2::TokenTree::Group(group) => mentions_any(group.stream(), args),
-        _ => false,
-    })
 }
 
 fn check_signature(item: &Function) -> syn::Result<()> {

@@ -7,7 +7,7 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, Pat, PatIdent, ReturnType, Signature};
 
-use crate::attr::{Local, Seconds};
+use crate::attr::{any_ident, Local, Seconds};
 use crate::check::{self, Arg, ArgKind, KeyKind, Plan, Shape, TypeSpan};
 use crate::companion::{ENTRY_PREFIX, FUNCTION_PREFIX, KEYS_PREFIX};
 use crate::function::Function;
@@ -628,18 +628,14 @@ impl ToTokens for Private {
 /// the signature as they are: not when they use the name (`db: &db::Pool`),
 /// nor when it could be a type parameter of the impl around (`T`).
 fn nameable(binding: &Ident, types: &[TokenStream]) -> bool {
-    fn mentions(tokens: TokenStream, name: &Ident) -> bool {
-        tokens.into_iter().any(|token| match token {
-            proc_macro2::TokenTree::Ident(ident) => ident == *name,
-            proc_macro2::TokenTree::Group(group) => mentions(group.stream(), name),
-            _ => false,
-        })
-    }
     let lowercase = binding
         .to_string()
         .trim_start_matches("r#")
         .starts_with(|c: char| c.is_lowercase() || c == '_');
-    lowercase && !types.iter().any(|ty| mentions(ty.clone(), binding))
+    lowercase
+        && !types
+            .iter()
+            .any(|ty| any_ident(ty.clone(), &|ident| ident == binding))
 }
 
 /// A type named as the argument `binding` (`r#type` stays raw).
