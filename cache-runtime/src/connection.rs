@@ -50,7 +50,7 @@ impl Cache {
     pub async fn connection(&self) -> Result<Connection, Error> {
         match self.store() {
             Store::Redis(redis) => Ok(Connection {
-                inner: redis.connection().await?.clone(),
+                inner: redis.connection().await?.connection,
             }),
             Store::Embedded(_) | Store::Disabled => Err(Error::NotRedis),
         }

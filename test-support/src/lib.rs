@@ -478,11 +478,16 @@ where
     let (clock, mock) = quanta::Clock::mock();
     // Away from zero, which some callers read as "never".
     mock.increment(Duration::from_secs(1));
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    quanta::with_clock(&clock, || current_thread_runtime().block_on(test(mock)))
+}
+
+/// A current-thread Tokio runtime with its timer and I/O: for tests that
+/// use a cache from several runtimes in turn, or from a thread of their own.
+pub fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("a Tokio runtime");
-    quanta::with_clock(&clock, || runtime.block_on(test(mock)))
+        .expect("a Tokio runtime")
 }
 
 /// Calls `call` until one call of the function `name` is answered by the

@@ -115,6 +115,34 @@ mod foundation {
     }
 
     #[cache_result(expire = 60, store = cache, skip(cache, calls))]
+    async fn outliving(cache: &Cache, calls: &AtomicUsize, n: u64) -> u64 {
+        calls.fetch_add(1, Ordering::SeqCst);
+        n
+    }
+
+    /// A cluster connection's driver is a task of the runtime that opened
+    /// it, and it never reconnects: a cache that outlives that runtime (a
+    /// test's, a `block_on` at start-up) must open another, not fail every
+    /// call from then on.
+    #[test]
+    fn a_cache_outlives_the_runtime_that_connected_it() {
+        let cluster = RedisCluster::start();
+        let cache = cache_for(&cluster);
+        let calls = AtomicUsize::new(0);
+
+        for _ in 0..3 {
+            assert_eq!(
+                support::current_thread_runtime().block_on(outliving(&cache, &calls, 5)),
+                5
+            );
+        }
+
+        assert_eq!(runs(&calls), 1, "the later runtimes' calls are hits");
+        let stats = support::stats_of("foundation::outliving");
+        assert_eq!(stats.errors, 0, "{stats:?}");
+    }
+
+    #[cache_result(expire = 60, store = cache, skip(cache, calls))]
     async fn label(cache: &Cache, calls: &AtomicUsize, id: u64) -> String {
         calls.fetch_add(1, Ordering::SeqCst);
         format!("label {id}")

@@ -430,6 +430,7 @@ mod properties {
     use proptest::test_runner::{Config as Cases, TestRunner};
 
     use super::*;
+    use support::current_thread_runtime as runtime;
 
     fn text() -> impl Strategy<Value = String> {
         prop_oneof![
@@ -467,13 +468,6 @@ mod properties {
             failure_persistence: None,
             ..Cases::default()
         })
-    }
-
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
     }
 
     /// What a hit returns is what the miss returned, through real Redis.
@@ -904,14 +898,71 @@ fn a_call_without_a_tokio_timer_runs_its_function_instead_of_panicking() {
     assert_eq!(runs(&calls), 3);
 
     // A runtime with its timer, on the same thread, uses Redis as ever.
-    let full = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let full = support::current_thread_runtime();
     assert_eq!(full.block_on(anywhere(&cache, &calls, 5)), 5);
     assert_eq!(full.block_on(anywhere(&cache, &calls, 5)), 5);
     assert_eq!(runs(&calls), 4);
     assert_eq!(server.keys().len(), 1, "{:?}", server.keys());
+}
+
+#[cache_result(expire = 60, store = cache, skip(cache, calls))]
+async fn across_runtimes(cache: &Cache, calls: &AtomicUsize, n: u64) -> u64 {
+    calls.fetch_add(1, Ordering::SeqCst);
+    n
+}
+
+/// A cache outlives the runtimes that use it (a test's runtime, a
+/// `block_on` at start-up): the connection a runtime opened dies with it,
+/// and the next runtime's first call opens another instead of failing.
+#[test]
+fn a_runtime_that_ends_costs_the_next_one_no_failed_call() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let calls = AtomicUsize::new(0);
+
+    for _ in 0..3 {
+        let runtime = support::current_thread_runtime();
+        assert_eq!(runtime.block_on(across_runtimes(&cache, &calls, 1)), 1);
+    }
+
+    let stats = support::stats_of("across_runtimes");
+    assert_eq!((stats.hits, stats.errors), (2, 0), "{stats:?}");
+    assert_eq!(runs(&calls), 1);
+}
+
+/// A runtime that shuts down while a connection is being opened (a
+/// paused server: connected, no reply) must not leave the next runtime a
+/// connection bound to it: its calls meet a working cache, never the dead
+/// runtime's panic.
+#[test]
+fn a_runtime_shut_down_mid_connect_leaves_the_next_runtime_a_working_cache() {
+    let server = RedisServer::start();
+    let cache = Config::redis(server.url())
+        .op_timeout(Duration::from_millis(300))
+        .connect_timeout(Duration::from_millis(300))
+        // Open while the server is paused, and ready to probe at once.
+        .circuit_breaker(1, Duration::ZERO)
+        .build()
+        .unwrap();
+    let calls = AtomicUsize::new(0);
+
+    support::current_thread_runtime().block_on(anywhere(&cache, &calls, 1));
+    server.pause();
+    let ending = support::current_thread_runtime();
+    assert_eq!(ending.block_on(anywhere(&cache, &calls, 1)), 1);
+    ending.shutdown_timeout(Duration::ZERO);
+    server.resume();
+
+    let next = support::current_thread_runtime();
+    for _ in 0..3 {
+        assert_eq!(next.block_on(anywhere(&cache, &calls, 2)), 2);
+    }
+    assert_eq!(next.block_on(anywhere(&cache, &calls, 1)), 1);
+    assert_eq!(
+        runs(&calls),
+        3,
+        "the next runtime's calls after its first are hits"
+    );
 }
 
 // --- Large values take a lane of their own. ---

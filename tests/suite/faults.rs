@@ -87,7 +87,7 @@ mod limits {
 
     use cache_runtime::{cache_result, Cache, Config};
 
-    use super::support::RedisServer;
+    use super::support::{self, RedisServer};
 
     #[cache_result(expire = 60, store = cache, skip(cache, calls))]
     async fn report(cache: &Cache, calls: &AtomicUsize, size: usize) -> String {
@@ -135,10 +135,7 @@ mod limits {
     #[test]
     fn max_value_bytes_applies_to_the_embedded_store_too() {
         let cache = Config::embedded().max_value_bytes(8).build().unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = support::current_thread_runtime();
         let calls = AtomicUsize::new(0);
         runtime.block_on(report(&cache, &calls, 100));
         runtime.block_on(report(&cache, &calls, 100));

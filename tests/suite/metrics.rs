@@ -19,10 +19,7 @@ fn calls_events_and_durations_are_reported() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     metrics::with_local_recorder(&recorder, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = support::current_thread_runtime();
         runtime.block_on(async {
             let cache = Config::redis(server.url()).build().unwrap();
             for _ in 0..5 {
@@ -96,10 +93,7 @@ fn nonzero(seen: &[String]) -> Vec<&str> {
 #[test]
 fn a_recorder_set_after_the_first_calls_gets_the_calls_after_it() {
     let server = RedisServer::start();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = support::current_thread_runtime();
     let cache = Config::redis(server.url()).build().unwrap();
     runtime.block_on(measured_later(&cache, 1)); // no recorder: a miss
 

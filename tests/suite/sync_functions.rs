@@ -105,10 +105,7 @@ fn sync_and_async_functions_share_entries() {
     let prices = Prices::new(server.url());
 
     assert_eq!(prices.shared_sync("abcd"), 4);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = support::current_thread_runtime();
     assert_eq!(runtime.block_on(prices.shared_async("abcd")), 4);
 
     assert_eq!(

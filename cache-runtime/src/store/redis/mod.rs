@@ -1,6 +1,7 @@
 //! The Redis store, on one server or a Redis Cluster (`client`): one
-//! shared, auto-reconnecting multiplexed connection, connected on first use,
-//! every command bounded by the operation timeout; and, for sync functions, a
+//! shared, auto-reconnecting multiplexed connection, connected on first use
+//! and replaced when the runtime it was opened on ends (`slot`), every
+//! command bounded by the operation timeout; and, for sync functions, a
 //! small pool of blocking connections with the same timeouts. Both speak the
 //! same commands (`ops.rs`), so a sync and an async function share entries.
 //! On a single server, concurrent async `GET`s share round trips as `MGET`s
@@ -17,19 +18,19 @@ mod breaker;
 mod bulk;
 pub(crate) mod client;
 mod reads;
+mod slot;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use redis::{FromRedisValue, Value};
-use tokio::sync::OnceCell;
 
 use self::breaker::{Breaker, Permit};
 use self::bulk::Bulk;
 use self::client::{cluster_client, cluster_nodes, Client, Node, Shared, SyncConnection};
 use self::reads::{Reads, Wire};
+use self::slot::{Current, Slot};
 use super::mode::Mode;
 use super::ops::{command, Op, Request};
 use crate::config::{encode_userinfo, redact, Backend, Config};
@@ -45,13 +46,11 @@ pub(crate) struct RedisStore {
     /// The server's URL, or the cluster's nodes, as they may be shown:
     /// passwords redacted.
     pub(crate) url: String,
-    connection: OnceCell<Shared>,
+    connection: Slot<Shared>,
     /// Which keys hold large values, and the second connection they take
     /// (`bulk`), opened on first need.
     bulk: Bulk,
-    bulk_connection: OnceCell<Shared>,
-    /// Connection attempts that failed so far (see `connection`).
-    failed_connects: AtomicU64,
+    bulk_connection: Slot<Shared>,
     /// When the connection to a demoted server was last closed.
     left_replica: Mutex<Option<std::time::Instant>>,
     /// Connections for sync functions and blocking calls.
@@ -167,10 +166,9 @@ impl RedisStore {
                 shown.clone(),
             ),
             url: shown,
-            connection: OnceCell::new(),
+            connection: Slot::new(),
             bulk: Bulk::default(),
-            bulk_connection: OnceCell::new(),
-            failed_connects: AtomicU64::new(0),
+            bulk_connection: Slot::new(),
             left_replica: Mutex::new(None),
             idle: Mutex::new(Vec::new()),
             connect_timeout: config.connect_timeout,
@@ -219,10 +217,18 @@ impl RedisStore {
     /// holds up no other command; the same breaker and timeout, no resend.
     async fn exec_bulk<O: Op>(&self, op: &O) -> Result<O::Decoded, Error> {
         let permit = self.breaker.permit()?;
-        let connecting = self.bulk_connection.get().is_none();
+        // A failure before a connection is had was a connection attempt.
+        let mut connecting = true;
         let reply = async {
-            let mut bulk = self.bulk_connection().await?.clone();
-            match tokio::time::timeout(self.op_timeout, bulk.send::<Value>(&op.request())).await {
+            let open = || self.connect();
+            let bulk = self
+                .bulk_connection
+                .get(open, self.breaker.cooldown())
+                .await?;
+            connecting = bulk.fresh;
+            let (mut connection, request) = (bulk.connection, op.request());
+            let send = connection.send::<Value>(&request);
+            match tokio::time::timeout(self.op_timeout, send).await {
                 Ok(reply) => reply.map_err(Error::redis),
                 Err(_) => Err(Error::Timeout(self.op_timeout)),
             }
@@ -232,12 +238,6 @@ impl RedisStore {
         let reply =
             O::Reply::from_redis_value(reply?).map_err(|error| Error::redis(error.into()))?;
         Ok(O::reply(reply))
-    }
-
-    /// The bulk lane's connection, opened first if need be (within the
-    /// connect timeout).
-    async fn bulk_connection(&self) -> Result<&Shared, Error> {
-        Box::pin(self.bulk_connection.get_or_try_init(|| self.connect())).await
     }
 
     /// A new shared connection, within the connect timeout.
@@ -399,20 +399,31 @@ impl RedisStore {
         F: Fn(Shared) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let connecting = self.connection.get().is_none();
+        // A failure before a connection is had was a connection attempt.
+        let mut connecting = true;
         let result = async {
-            let connection = self.connection().await?;
+            let mut current = self.connection().await?;
+            connecting = current.fresh;
             // A command that meets a connection that died (Redis restarted)
             // makes the manager reconnect; one more try, within the same
             // timeout, finds the new connection. Only where sending it twice
             // means what sending it once does: the I/O error may have come
-            // after Redis ran the first (see `Op::resend`).
-            // One handle clone per attempt: every task clones the same
-            // `Arc`, so each clone is a contended atomic on a busy server.
+            // after Redis ran the first (see `Op::resend`). (A loop, not a
+            // second `send` in the match: the command's future is smaller.)
             let attempts = async {
-                match send(connection.clone()).await {
-                    Err(error) if resend && error.is_io_error() => send(connection.clone()).await,
-                    result => result,
+                let mut resend = resend;
+                loop {
+                    match send(current.connection.clone()).await {
+                        Err(error) if resend && error.is_io_error() => {
+                            // Retired meanwhile (its runtime ended): the
+                            // next command opens a new connection.
+                            let Some(again) = self.connection.live() else {
+                                return Err(error);
+                            };
+                            (current, resend) = (again, false);
+                        }
+                        result => return result,
+                    }
                 }
             };
             // The breaker's commands are the cached calls'; the others
@@ -472,7 +483,7 @@ impl RedisStore {
         };
         let again = async {
             let connection = self.connection().await?;
-            match self.leave_replica(connection).await && resend {
+            match self.leave_replica(&connection) && resend {
                 true => self.query::<Value>(&request(), true).await,
                 false => Err(Error::Redis(error)),
             }
@@ -480,12 +491,12 @@ impl RedisStore {
         Box::pin(again).await
     }
 
-    /// Closes the shared connection to a server that answered `READONLY`,
-    /// so that the manager connects again; at most once per breaker
+    /// Retires the shared connection to a server that answered `READONLY`,
+    /// so that the next command connects again; at most once per breaker
     /// cool-down (an address that still leads to a replica must not turn
     /// every write into a reconnect). Whether it did. A cluster follows
     /// its failovers by itself.
-    async fn leave_replica(&self, connection: &Shared) -> bool {
+    fn leave_replica(&self, connection: &Current<Shared>) -> bool {
         if self.is_cluster() {
             return false;
         }
@@ -497,38 +508,24 @@ impl RedisStore {
             *last = Some(std::time::Instant::now());
         }
         tracing::warn!(url = %self.url, "Redis answers READONLY (a replica now): connecting again");
-        let quit = Request::Cmd(redis::cmd("QUIT"));
-        let _ = connection.clone().send::<Value>(&quit).await;
+        self.connection.retire(connection);
         lock(&self.idle).clear();
         true
     }
 
+    /// Retires the store's shared connections (a command met the end of
+    /// the runtime one of them is bound to): the next commands open new
+    /// ones.
+    pub(crate) fn retire_connections(&self) {
+        self.connection.retire_current();
+        self.bulk_connection.retire_current();
+    }
+
     /// The shared connection, opened first if need be (within the connect
-    /// timeout).
-    ///
-    /// Callers that come while a connection is being opened wait for that
-    /// attempt; if it fails, they fail with it, each within one connect
-    /// timeout. (Left to the `OnceCell`, each waiter would try in turn
-    /// after the one before it failed: the twentieth caller against a Redis
-    /// that accepts connections but never answers waited twenty timeouts.)
-    pub(crate) async fn connection(&self) -> Result<&Shared, Error> {
-        if let Some(connection) = self.connection.get() {
-            return Ok(connection);
-        }
-        let failed_before = self.failed_connects.load(Ordering::Acquire);
-        let connect = async {
-            if self.failed_connects.load(Ordering::Acquire) != failed_before {
-                return Err(Error::Unavailable(self.breaker.cooldown()));
-            }
-            let connected = self.connect().await;
-            if connected.is_err() {
-                self.failed_connects.fetch_add(1, Ordering::Release);
-            }
-            connected
-        };
-        // Boxed: connecting is a large future, and every command's future
-        // would carry its size (and move it) though it runs once.
-        Box::pin(self.connection.get_or_try_init(|| connect)).await
+    /// timeout; see [`Slot::get`]).
+    pub(crate) async fn connection(&self) -> Result<Current<Shared>, Error> {
+        let open = || self.connect();
+        self.connection.get(open, self.breaker.cooldown()).await
     }
 
     fn query_blocking<T: redis::FromRedisValue>(
