@@ -342,6 +342,35 @@ mod features {
         }
         assert!(hashes.delete(3).await.unwrap());
         assert_eq!(hashes.load(3).await.unwrap(), None);
+
+        // Indexed objects: the namespace's hash tag puts the objects and
+        // their indexes in one slot; without one, `indexed` refuses.
+        let untagged = cache.hashes::<Profile>("profile").indexed(["name"]);
+        assert!(untagged.unwrap_err().to_string().contains("hash tag"));
+        let indexed = cache
+            .hashes::<Profile>("{profile}")
+            .ttl(Duration::from_secs(60))
+            .indexed(["id", "name"])
+            .unwrap();
+        for id in 0..20 {
+            let value = Profile {
+                id,
+                name: format!("user {}", id % 4),
+                tags: vec![],
+                manager: None,
+            };
+            indexed.save(id, &value).await.unwrap();
+        }
+        assert!(indexed.delete(4).await.unwrap());
+        let found = indexed.find("name", "user 0").await.unwrap();
+        let mut ids: Vec<u64> = found.iter().map(|profile| profile.id).collect();
+        ids.sort();
+        assert_eq!(ids, [0, 8, 12, 16]);
+        let ranged = indexed.find_range("id", 17.0..).await.unwrap();
+        assert_eq!(
+            ranged.iter().map(|profile| profile.id).collect::<Vec<_>>(),
+            [17, 18, 19]
+        );
     }
 }
 

@@ -11,6 +11,7 @@ mod cluster;
 mod correctness;
 mod embedded_store;
 mod faults;
+mod indexes;
 mod local_tier;
 mod locks;
 mod mapping;

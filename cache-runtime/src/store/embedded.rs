@@ -211,6 +211,18 @@ impl EmbeddedStore {
             .is_some_and(|entry| entry.is_live(clock::now()))
     }
 
+    /// Every live entry whose key starts with `prefix` (a namespace's
+    /// objects, for a find: the embedded store keeps no index).
+    #[cfg(feature = "mapping")]
+    pub(crate) fn live_with_prefix(&self, prefix: &str) -> Vec<(Arc<str>, Arc<[u8]>)> {
+        let now = clock::now();
+        self.entries
+            .iter()
+            .filter(|(key, entry)| key.starts_with(prefix) && entry.is_live(now))
+            .map(|(key, entry)| (Arc::clone(&*key), entry.value.clone()))
+            .collect()
+    }
+
     pub(crate) fn delete_matching(&self, pattern: &KeyPattern) -> u64 {
         let now = clock::now();
         let mut deleted = 0;

@@ -3,6 +3,8 @@
 //! above it.
 
 mod embedded;
+#[cfg(feature = "mapping")]
+pub(crate) mod index_ops;
 pub(crate) mod io;
 pub(crate) mod mode;
 pub(crate) mod ops;

@@ -43,6 +43,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+mod index;
+
 use crate::store::ops::{Delete, Get, HashGetAll, HashReplace, Set};
 use crate::{Cache, Error};
 
@@ -50,6 +52,8 @@ use crate::{Cache, Error};
 /// [`Cache::hashes`].
 pub struct Hashes<T> {
     keys: NamespaceKeys,
+    /// The indexed fields ([`Hashes::indexed`]); none by default.
+    indexed: Vec<String>,
     kind: PhantomData<fn() -> T>,
 }
 
@@ -80,6 +84,7 @@ impl Cache {
     pub fn hashes<T>(&self, namespace: &str) -> Hashes<T> {
         Hashes {
             keys: self.keys(namespace),
+            indexed: Vec::new(),
             kind: PhantomData,
         }
     }
@@ -114,10 +119,16 @@ impl<T: Serialize + DeserializeOwned> Hashes<T> {
     }
 
     /// Saves `value` as the hash at `<namespace>:<id>`, replacing whatever
-    /// was there (in one `MULTI`: `DEL`, `HSET`, `PEXPIRE`).
+    /// was there (in one `MULTI`: `DEL`, `HSET`, `PEXPIRE`; with indexes,
+    /// in one script that moves the object's index entries too).
     pub async fn save(&self, id: impl Display, value: &T) -> Result<(), Error> {
-        let key = self.key(id);
-        let fields = to_fields(&key, value)?;
+        let id = id.to_string();
+        let key = self.key(&id);
+        let object = to_object(&key, value)?;
+        if !self.indexed.is_empty() {
+            return self.save_indexed(&key, &id, object).await;
+        }
+        let fields = to_fields(object);
         let replace = HashReplace {
             key: &key,
             fields: &fields,
@@ -141,8 +152,11 @@ impl<T: Serialize + DeserializeOwned> Hashes<T> {
         from_fields(&key, fields).map(Some)
     }
 
-    /// Deletes the hash; true when there was one.
+    /// Deletes the hash (and its index entries); true when there was one.
     pub async fn delete(&self, id: impl Display) -> Result<bool, Error> {
+        if !self.indexed.is_empty() {
+            return self.delete_indexed(&id.to_string()).await;
+        }
         self.keys
             .cache
             .store()
@@ -201,6 +215,7 @@ impl<T> fmt::Debug for Hashes<T> {
         f.debug_struct("Hashes")
             .field("namespace", &self.keys.namespace)
             .field("ttl", &self.keys.ttl)
+            .field("indexed", &self.indexed)
             .finish()
     }
 }
@@ -221,32 +236,41 @@ fn mapping(key: &str, reason: impl Display) -> Error {
     }
 }
 
-/// The hash fields of `value`, which must serialize as a map (a struct):
-/// strings as they are, numbers and booleans as text, `None` left out,
-/// nested values as JSON.
-fn to_fields<T: Serialize>(key: &str, value: &T) -> Result<Vec<(String, String)>, Error> {
-    use serde_json::Value;
-
+/// `value` as a JSON object, which it must serialize as (a struct or a
+/// map).
+fn to_object<T: Serialize>(key: &str, value: &T) -> Result<Object, Error> {
     let json = serde_json::to_value(value).map_err(|error| mapping(key, error))?;
-    let Value::Object(object) = json else {
+    let serde_json::Value::Object(object) = json else {
         return Err(mapping(
             key,
             "only structs and maps can be saved as hashes; save other values as documents",
         ));
     };
-    let fields = object
+    Ok(object)
+}
+
+type Object = serde_json::Map<String, serde_json::Value>;
+
+/// The hash fields of an object: strings as they are, numbers and booleans
+/// as text, `None` left out, nested values as JSON.
+fn to_fields(object: Object) -> Vec<(String, String)> {
+    object
         .into_iter()
-        .filter_map(|(name, value)| {
-            let text = match value {
-                Value::Null => return None,
-                Value::String(text) => text,
-                Value::Bool(_) | Value::Number(_) => value.to_string(),
-                Value::Array(_) | Value::Object(_) => value.to_string(),
-            };
-            Some((name, text))
-        })
-        .collect();
-    Ok(fields)
+        .filter_map(|(name, value)| Some((name, field_text(value)?)))
+        .collect()
+}
+
+/// A hash field's text for a JSON value; `None` for `null` (no field).
+fn field_text(value: serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+
+    match value {
+        Value::Null => None,
+        Value::String(text) => Some(text),
+        Value::Bool(_) | Value::Number(_) | Value::Array(_) | Value::Object(_) => {
+            Some(value.to_string())
+        }
+    }
 }
 
 fn from_fields<T: DeserializeOwned>(
@@ -497,7 +521,9 @@ mod tests {
     }
 
     fn fields_of(user: &User) -> HashMap<String, String> {
-        to_fields("user:7", user).unwrap().into_iter().collect()
+        to_fields(to_object("user:7", user).unwrap())
+            .into_iter()
+            .collect()
     }
 
     #[test]
@@ -568,9 +594,9 @@ mod tests {
 
     #[test]
     fn only_maps_become_hashes() {
-        assert!(matches!(to_fields("k", &42u8), Err(Error::Mapping { .. })));
+        assert!(matches!(to_object("k", &42u8), Err(Error::Mapping { .. })));
         let map = BTreeMap::from([("a", 1), ("b", 2)]);
-        assert_eq!(to_fields("k", &map).unwrap().len(), 2);
+        assert_eq!(to_fields(to_object("k", &map).unwrap()).len(), 2);
     }
 
     #[tokio::test]
