@@ -76,6 +76,8 @@ options! {
     stale_if_error: Seconds = value(parse_seconds), "e.g. `stale_if_error = 300`";
     local: Local = value(parse_local),
         "e.g. `local = true`, or `local = 5` to keep copies at most 5 seconds";
+    /// Tag templates, each rendered from the arguments.
+    tags: Vec<LitStr> = value(parse_tags), "e.g. `tags = [\"user:{id}\", \"users\"]`";
 }
 
 /// `expire = ...`, `stale_if_error = ...`, `local = ...`: whole seconds as
@@ -163,6 +165,29 @@ fn parse_expr(input: ParseStream<'_>, _: &Ident) -> syn::Result<Expr> {
 
 fn parse_str(input: ParseStream<'_>, _: &Ident) -> syn::Result<LitStr> {
     input.parse()
+}
+
+/// `tags = ["user:{id}", "users"]`: one or more string literals.
+fn parse_tags(input: ParseStream<'_>, name: &Ident) -> syn::Result<Vec<LitStr>> {
+    let hint = || {
+        syn::Error::new(
+            name.span(),
+            format!("expected a list of tags, {}", example("tags")),
+        )
+    };
+    if !input.peek(syn::token::Bracket) {
+        return Err(hint());
+    }
+    let content;
+    syn::bracketed!(content in input);
+    let tags: Vec<LitStr> = content
+        .parse_terminated(|input| input.parse::<LitStr>(), Token![,])?
+        .into_iter()
+        .collect();
+    if tags.is_empty() {
+        return Err(hint());
+    }
+    Ok(tags)
 }
 
 fn parse_skip(input: ParseStream<'_>, name: &Ident) -> syn::Result<Vec<Ident>> {

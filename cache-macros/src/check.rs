@@ -12,7 +12,7 @@ use syn::LitStr;
 
 use crate::attr::{any_ident, Errors, Local, Options, Seconds, DEFAULT_EXPIRE_SECS};
 use crate::function::Function;
-use crate::template::Template;
+use crate::template::{Kind, Template};
 
 /// What to generate for one cached function.
 pub(crate) struct Plan {
@@ -30,6 +30,8 @@ pub(crate) struct Plan {
     /// then no `function!` companion (which has no arguments) is generated.
     pub(crate) store_uses_args: bool,
     pub(crate) key: KeyKind,
+    /// `tags = [...]`, each checked against the arguments.
+    pub(crate) tags: Vec<Template>,
     pub(crate) prefix: Option<LitStr>,
     pub(crate) unless: Option<syn::Expr>,
     pub(crate) is_async: bool,
@@ -127,6 +129,13 @@ pub(crate) fn plan(mut options: Options, item: &Function) -> syn::Result<Plan> {
             KeyKind::Hashed { version: None }
         }
     };
+    let tags = match tag_templates(&options, &args) {
+        Ok(tags) => tags,
+        Err(error) => {
+            errors.push(Err(error));
+            Vec::new()
+        }
+    };
     if let ReturnType::Type(_, ty) = &item.sig.output {
         errors.push(check_owned(ty));
     }
@@ -178,6 +187,7 @@ pub(crate) fn plan(mut options: Options, item: &Function) -> syn::Result<Plan> {
         store: options.store,
         store_uses_args,
         key,
+        tags,
         prefix: options.prefix,
         unless: options.unless,
         is_async: item.sig.asyncness.is_some(),
@@ -207,7 +217,7 @@ fn key_kind(options: &Options, args: &[Arg]) -> syn::Result<KeyKind> {
              e.g. `key = \"user:v2:{id}\"`",
         )));
     }
-    let template = Template::parse(lit)?;
+    let template = Template::parse(lit, Kind::Key)?;
     let empty_prefix = options
         .prefix
         .as_ref()
@@ -221,26 +231,51 @@ fn key_kind(options: &Options, args: &[Arg]) -> syn::Result<KeyKind> {
              e.g. `key = \"user:{id}\"`",
         )));
     }
+    errors.push(check_holes(&template, lit, args, "key template"));
+    errors.finish()?;
+    Ok(KeyKind::Template(template))
+}
+
+/// `tags = [...]`: each a template whose holes name arguments (any, in the
+/// key or not); a tag may have no hole (`"users"`).
+fn tag_templates(options: &Options, args: &[Arg]) -> syn::Result<Vec<Template>> {
+    let mut errors = Errors::default();
+    let mut tags = Vec::new();
+    for lit in options.tags.iter().flatten() {
+        match Template::parse(lit, Kind::Tag) {
+            Ok(tag) => {
+                errors.push(check_holes(&tag, lit, args, "tag"));
+                tags.push(tag);
+            }
+            Err(error) => errors.push(Err(error)),
+        }
+    }
+    errors.finish()?;
+    Ok(tags)
+}
+
+/// Every hole of `template` names an argument.
+fn check_holes(template: &Template, lit: &LitStr, args: &[Arg], noun: &str) -> syn::Result<()> {
     let names: Vec<String> = args
         .iter()
         .filter(|arg| arg.pattern.is_none())
         .map(|arg| arg.binding.to_string())
         .collect();
+    let mut errors = Errors::default();
     for hole in &template.holes {
         if !names.contains(&hole.root) {
             let known: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
             errors.push(Err(syn::Error::new(
                 lit.span(),
                 format!(
-                    "unknown variable `{}` in the key template; the arguments are {}",
+                    "unknown variable `{}` in the {noun}; the arguments are {}",
                     hole.root,
                     known.join(", ")
                 ),
             )));
         }
     }
-    errors.finish()?;
-    Ok(KeyKind::Template(template))
+    errors.finish()
 }
 
 fn check_signature(item: &Function) -> syn::Result<()> {

@@ -220,10 +220,31 @@ impl<'a> Generator<'a> {
                 }
             }
         };
+        // The call's tags go with its keys; the entry's, on the entry.
+        let tagged = match (state, self.tags()) {
+            (Some(_), Some(tags)) => quote! {
+                let #key_var = #PRIVATE::tagged(#key_var, #store_var, &[#tags]);
+            },
+            _ => TokenStream::new(),
+        };
         quote! {
             let #store_var: &::cache_runtime::Cache = #store;
             let #key_var = #key;
+            #tagged
         }
+    }
+
+    /// `format_args!(..)` of each tag, comma-separated; `None` without tags.
+    fn tags(&self) -> Option<TokenStream> {
+        if self.plan.tags.is_empty() {
+            return None;
+        }
+        let tags = self.plan.tags.iter().map(|tag| {
+            let format = &tag.format;
+            let exprs = tag.exprs();
+            quote!(::core::format_args!(#format, #(#exprs),*))
+        });
+        Some(quote!(#(#tags),*))
     }
 
     /// `(&KeyProbe(&name)).push_to(&mut builder);` for each argument in
@@ -412,6 +433,7 @@ impl<'a> Generator<'a> {
         let prologue = self.prologue(quote!(&#identity_var), None);
         // The cached function asserts constant durations; once is enough.
         let policy = self.policy(false);
+        let tagged = self.tags().map(|tags| quote!(.tagged(&[#tags])));
         let vis = &item.vis;
         quote! {
             #[doc(hidden)]
@@ -419,7 +441,7 @@ impl<'a> Generator<'a> {
             #vis #sig -> #PRIVATE::Entry<#ret, #shape> {
                 let #identity_var = #identity;
                 #prologue
-                #PRIVATE::Entry::new(#store_var, #key_var, #policy)
+                #PRIVATE::Entry::new(#store_var, #key_var, #policy) #tagged
             }
         }
     }

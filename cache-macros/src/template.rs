@@ -38,8 +38,32 @@ pub(crate) struct Hole {
     fields: Vec<String>,
 }
 
+/// What a template renders: an entry's key, or one of its tags.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Key,
+    Tag,
+}
+
+impl Kind {
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Key => "key template",
+            Kind::Tag => "tag",
+        }
+    }
+
+    fn example(self) -> &'static str {
+        match self {
+            Kind::Key => "key = \"user:{user_id}\"",
+            Kind::Tag => "tags = [\"user:{user_id}\"]",
+        }
+    }
+}
+
 impl Template {
-    pub(crate) fn parse(lit: &LitStr) -> syn::Result<Self> {
+    pub(crate) fn parse(lit: &LitStr, kind: Kind) -> syn::Result<Self> {
+        let noun = kind.noun();
         let text = lit.value();
         let error = |message: String| syn::Error::new(lit.span(), message);
         let mut template = Template {
@@ -68,44 +92,48 @@ impl Template {
                         hole.push(c);
                     }
                     if !closed {
-                        return Err(error(format!("unclosed `{{{hole}` in the key template")));
+                        return Err(error(format!("unclosed `{{{hole}` in the {noun}")));
                     }
                     template.holes.push(parse_hole(&hole).ok_or_else(|| {
                         error(format!(
-                            "`{{{hole}}}` in the key template: expected `{{argument}}` or \
-                             `{{argument.field}}`, e.g. `key = \"user:{{user_id}}\"`"
+                            "`{{{hole}}}` in the {noun}: expected `{{argument}}` or \
+                             `{{argument.field}}`, e.g. `{}`",
+                            kind.example()
                         ))
                     })?);
                     template.format.push_str("{}");
                     template.literal_parts.push(String::new());
                 }
                 ('}', _) => {
-                    return Err(error(
-                        "unmatched `}` in the key template; write `}}` for a brace".into(),
-                    ))
+                    return Err(error(format!(
+                        "unmatched `}}` in the {noun}; write `}}}}` for a brace"
+                    )))
                 }
                 (c, _) => template.push_literal(c),
             }
         }
-        if template.holes.is_empty() {
+        if kind == Kind::Key && template.holes.is_empty() {
             return Err(error(
                 "the key template has no `{argument}`: every call would share one key".into(),
             ));
         }
-        let inner = &template.literal_parts[1..template.literal_parts.len() - 1];
+        // The text between holes (none for a tag without holes).
+        let inner = match template.literal_parts.len() {
+            parts if parts > 2 => &template.literal_parts[1..parts - 1],
+            _ => &[][..],
+        };
         for part in inner {
             match part.chars().next() {
                 None => {
-                    return Err(error(
-                        "two holes side by side in the key template: `{a}{b}` renders \
+                    return Err(error(format!(
+                        "two holes side by side in the {noun}: `{{a}}{{b}}` renders \
                          `1` and `23` as it renders `12` and `3`; put a separator between \
-                         them, e.g. `{a}:{b}`"
-                            .into(),
-                    ))
+                         them, e.g. `{{a}}:{{b}}`"
+                    )))
                 }
                 Some(c) if c.is_alphanumeric() || c == '%' => {
                     return Err(error(format!(
-                        "`{part}` separates two holes in the key template, but a hole's \
+                        "`{part}` separates two holes in the {noun}, but a hole's \
                          value may end in `{c}`; start the text between holes with \
                          punctuation, e.g. `:`"
                     )))
@@ -114,7 +142,14 @@ impl Template {
                 Some(_) => {}
             }
         }
-        if template.format.ends_with(":lease") {
+        if kind == Kind::Key && template.format.starts_with("[tag]:") {
+            return Err(error(
+                "a key template may not start with `[tag]:`: tags' tokens live there \
+                 (`tags = [...]`)"
+                    .into(),
+            ));
+        }
+        if kind == Kind::Key && template.format.ends_with(":lease") {
             return Err(error(
                 "a key template may not end in `:lease`: that is the suffix of the \
                  stampede lock's keys (`lock = true`)"
@@ -184,7 +219,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> syn::Result<Template> {
-        Template::parse(&LitStr::new(text, Span::call_site()))
+        Template::parse(&LitStr::new(text, Span::call_site()), Kind::Key)
     }
 
     #[test]

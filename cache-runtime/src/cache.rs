@@ -14,6 +14,7 @@ use crate::key::{CallKey, KeyPattern};
 use crate::stampede::flight::Flights;
 use crate::store::io::{block_on, Async, Blocking, Io};
 use crate::store::ops::{Get, Ping, Publish, Ttl};
+use crate::store::tag_ops::NewToken;
 use crate::store::{EmbeddedStore, RedisStore, Store};
 use crate::tier::{Invalidation, Local, Tier};
 use crate::Error;
@@ -153,6 +154,49 @@ impl Cache {
     /// [`Cache::clear`] for sync code.
     pub fn clear_blocking(&self) -> Result<u64, Error> {
         block_on(self.delete_matching::<Blocking>(&self.prefix_pattern()?))
+    }
+
+    /// Makes every entry written with `tag` (by `tags = [...]`, in any
+    /// function and any process) a miss from now on, in Redis and in every
+    /// in-process tier: the tag gets a new token (one write, however many
+    /// entries carry it), and in-process tiers are told. A value computed
+    /// before this call and stored after it is never served.
+    ///
+    /// `tag` is the tag as its template renders it: `"user:42"` for
+    /// `"user:{id}"` with `id = 42`. (A hole's text is written as in a key
+    /// template: `%`, `:`, braces, glob characters and control characters
+    /// are percent-encoded.) An error means the tag may not have changed.
+    pub async fn invalidate_tag(&self, tag: &str) -> Result<(), Error> {
+        self.invalidate_tags_with::<Async>(&[tag]).await
+    }
+
+    /// [`Cache::invalidate_tag`] for each of `tags`.
+    pub async fn invalidate_tags(&self, tags: &[&str]) -> Result<(), Error> {
+        self.invalidate_tags_with::<Async>(tags).await
+    }
+
+    /// [`Cache::invalidate_tag`] for sync code.
+    pub fn invalidate_tag_blocking(&self, tag: &str) -> Result<(), Error> {
+        block_on(self.invalidate_tags_with::<Blocking>(&[tag]))
+    }
+
+    /// [`Cache::invalidate_tags`] for sync code.
+    pub fn invalidate_tags_blocking(&self, tags: &[&str]) -> Result<(), Error> {
+        block_on(self.invalidate_tags_with::<Blocking>(tags))
+    }
+
+    async fn invalidate_tags_with<I: Io>(&self, tags: &[&str]) -> Result<(), Error> {
+        for tag in tags {
+            let key = crate::key::tag_key(&self.inner.prefix, tag);
+            let token = crate::lock::token()?;
+            let renew = NewToken {
+                key: &key,
+                token: &token,
+            };
+            I::exec(&self.inner.store, &renew).await?;
+            self.announce::<I>(Invalidation::Tag(&key)).await?;
+        }
+        Ok(())
     }
 
     /// Deletes the keys `pattern` matches, and announces it: in-process

@@ -12,6 +12,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
+use crate::call::keys::render_tags;
 use crate::call::policy::Policy;
 use crate::call::shape::{Shape, Value};
 use crate::call::site::stats_of;
@@ -19,6 +20,7 @@ use crate::key::KeyPattern;
 use crate::stats::FunctionStats;
 use crate::store::io::{block_on, Async, Blocking, Io};
 use crate::store::ops::{Delete, Get, Set, Ttl};
+use crate::tags::Tags;
 use crate::tier::Invalidation;
 use crate::{Cache, Error};
 
@@ -33,6 +35,8 @@ pub struct Entry<R, S> {
     cache: Cache,
     key: Result<String, String>,
     policy: Policy,
+    /// The call's tags, when the function has any.
+    tags: Option<Tags>,
     shape: PhantomData<fn() -> (R, S)>,
 }
 
@@ -44,8 +48,16 @@ impl<R, S> Entry<R, S> {
             cache: cache.clone(),
             key,
             policy,
+            tags: None,
             shape: PhantomData,
         }
+    }
+
+    /// The entry of a function with `tags = [...]`, these rendered.
+    #[doc(hidden)]
+    pub fn tagged(mut self, tags: &[fmt::Arguments<'_>]) -> Self {
+        self.tags = Some(render_tags(&self.cache, tags));
+        self
     }
 
     /// The entry's key in the store.
@@ -123,7 +135,14 @@ impl<R, S: Stores<R>> Entry<R, S> {
     // the thread (`Blocking`, driven by `block_on`).
 
     async fn get_with<I: Io>(&self) -> Result<Option<R>, Error> {
-        let bytes = I::exec(self.cache.store(), &Get(self.key()?)).await?;
+        let key = self.key()?;
+        let bytes = match &self.tags {
+            Some(tags) => {
+                let (found, _) = tags.read::<I>(self.cache.store(), key).await?;
+                found.map(|found| found.bytes)
+            }
+            None => I::exec(self.cache.store(), &Get(key)).await?,
+        };
         Ok(bytes.and_then(|bytes| decode::<R, S>(&bytes)))
     }
 
@@ -136,11 +155,28 @@ impl<R, S: Stores<R>> Entry<R, S> {
 
     async fn put_with<I: Io>(&self, value: &R) -> Result<(), Error> {
         let key = self.key()?;
-        match self.encode(value)? {
-            Some(json) => I::exec(self.cache.store(), &self.set(key, &json)).await?,
-            None => drop(I::exec(self.cache.store(), &Delete(key)).await?),
+        match (self.encode(value)?, &self.tags) {
+            (Some(json), Some(tags)) => self.put_tagged::<I>(tags, key, &json).await?,
+            (Some(json), None) => I::exec(self.cache.store(), &self.set(key, &json)).await?,
+            (None, _) => drop(I::exec(self.cache.store(), &Delete(key)).await?),
         }
         self.cache.announce::<I>(Invalidation::Key(key)).await
+    }
+
+    /// Writes a tagged entry with its tags' tokens now. A tag invalidated
+    /// between the read of its token and the write makes the write stand
+    /// down; the value is then written with the new token, or, should that
+    /// change again, evicted (the next call computes it).
+    async fn put_tagged<I: Io>(&self, tags: &Tags, key: &str, json: &[u8]) -> Result<(), Error> {
+        let store = self.cache.store();
+        for _ in 0..2 {
+            let (_, tokens) = tags.read::<I>(store, key).await?;
+            let ttl = self.policy.write_ttl();
+            if tags.write::<I>(store, key, json, ttl, &tokens).await? {
+                return Ok(());
+            }
+        }
+        I::exec(store, &Delete(key)).await.map(drop)
     }
 
     /// The JSON the function would store for `value`; `None` when it would

@@ -180,6 +180,18 @@ pub(crate) fn template_key(prefix: &str, rendered: &str) -> String {
     key
 }
 
+/// `<prefix>:[tag]:<tag>`: where a tag's token lives. `[` starts no
+/// segment of an entry's key (a template's text cannot hold it, a hole's
+/// value escapes it, a Rust path does not begin with it), so no entry can
+/// be a tag's token.
+pub(crate) fn tag_key(prefix: &str, tag: &str) -> String {
+    let mut key = String::with_capacity(prefix.len() + tag.len() + 7);
+    push_prefix(&mut key, prefix);
+    key.push_str("[tag]:");
+    key.push_str(tag);
+    key
+}
+
 /// A template hole's value as it is written into the key: its `Display`
 /// output, percent-encoded (`%` and two uppercase hex digits per UTF-8 byte)
 /// where a character is

@@ -72,6 +72,7 @@ pub mod session;
 mod stampede;
 mod stats;
 mod store;
+mod tags;
 mod tier;
 
 pub use crate::cache::{global, set_global, Cache, StoreKind};
@@ -142,7 +143,7 @@ pub mod guide {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cache::global;
-    pub use crate::call::keys::rendered_key;
+    pub use crate::call::keys::{rendered_key, tagged};
     pub use crate::call::keys::{
         Arg, Borrowed, CallKeys, KeyProbe, KeysBuilder, PushJson, PushUnchecked, Receiver,
     };

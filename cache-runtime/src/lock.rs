@@ -446,7 +446,7 @@ fn fence_key(lock_key: &str) -> String {
 }
 
 /// A random token of 128 bits, in hex, from the OS's CSPRNG.
-fn token() -> Result<String, Error> {
+pub(crate) fn token() -> Result<String, Error> {
     let mut bytes = [0u8; 16];
     fill_random(&mut bytes)?;
     Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())

@@ -265,6 +265,43 @@ mod features {
         assert_eq!(runs(&calls), 2);
     }
 
+    #[cache_result(expire = 60, store = cache, skip(cache, calls), tags = ["team:{team}", "teams"])]
+    async fn roster(cache: &Cache, calls: &AtomicUsize, team: u64, page: u64) -> u64 {
+        calls.fetch_add(1, Ordering::SeqCst);
+        team * 100 + page
+    }
+
+    /// Tags on a cluster: each entry and each token in its own slot, read
+    /// together (concurrently, node by node) and invalidated by one write.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tags_invalidate_entries_on_every_master() {
+        let cluster = RedisCluster::start();
+        let cache = cache_for(&cluster);
+        let calls = AtomicUsize::new(0);
+        for team in 0..4 {
+            for page in 0..10 {
+                assert_eq!(roster(&cache, &calls, team, page).await, team * 100 + page);
+            }
+        }
+        for page in 0..10 {
+            roster(&cache, &calls, 1, page).await;
+        }
+        assert_eq!(runs(&calls), 40, "hits");
+
+        cache.invalidate_tag("team:1").await.unwrap();
+        for page in 0..10 {
+            roster(&cache, &calls, 1, page).await;
+            roster(&cache, &calls, 2, page).await;
+        }
+        assert_eq!(runs(&calls), 50, "team 1 again, team 2 still hits");
+
+        cache.invalidate_tag("teams").await.unwrap();
+        for team in 0..4 {
+            roster(&cache, &calls, team, 0).await;
+        }
+        assert_eq!(runs(&calls), 54);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn locks_sessions_objects_and_raw_commands_work_on_the_cluster() {
         let cluster = RedisCluster::start();

@@ -23,6 +23,7 @@ mod secrets_in_logs;
 mod sessions;
 mod stampede;
 mod sync_functions;
+mod tags;
 #[cfg(feature = "tls")]
 mod tls;
 mod user_repository;

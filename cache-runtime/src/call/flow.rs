@@ -20,7 +20,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,7 @@ use crate::stats::Event;
 use crate::store::io::Io;
 use crate::store::ops::{Delete, Found, Get, Read, Set};
 use crate::store::Bytes;
+use crate::tags::{Tags, Tokens};
 use crate::tier::{self, Copied, Tier};
 use crate::{Cache, Error};
 
@@ -68,6 +69,23 @@ pub(crate) struct Call<'a, R, U> {
     /// `cache` at debug level: the function, the key, and the outcome
     /// (`local_hit`, `hit`, `miss`, `coalesced`, `uncached`).
     span: Span,
+    /// The call's tags, when the function has any (boxed: most have none).
+    tagging: Option<Box<Tagging>>,
+}
+
+/// A tagged call's tags, and the tokens its latest read found: a write
+/// stores the value with those, unless a tag changed since (`tags`).
+struct Tagging {
+    tags: Box<Tags>,
+    read: Mutex<Tokens>,
+}
+
+impl Tagging {
+    fn read(&self) -> MutexGuard<'_, Tokens> {
+        self.read
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 impl<'a, R, U> Call<'a, R, U> {
@@ -89,6 +107,7 @@ impl<'a, R, U> Call<'a, R, U> {
             unless,
             sharer,
             span,
+            tagging: None,
         }
     }
 
@@ -162,8 +181,8 @@ impl<'a, R, U> Call<'a, R, U> {
     /// Inside, the store's commands, the miss and the refresh are boxed
     /// where they start, so that a Redis hit's box stays small.
     async fn run<I: Io, S>(
-        self,
-        keys: Result<CallKeys<'_>, Error>,
+        mut self,
+        mut keys: Result<CallKeys<'_>, Error>,
         body: impl Future<Output = R>,
         started: clock::Instant,
     ) -> R
@@ -171,6 +190,12 @@ impl<'a, R, U> Call<'a, R, U> {
         S: Shape<R, Stored: Value>,
         U: Fn(&S::Stored) -> bool,
     {
+        if let Ok(keys) = &mut keys {
+            self.tagging = keys.take_tags().map(|tags| {
+                let read = Mutex::new(vec![None; tags.keys().len()]);
+                Box::new(Tagging { tags, read })
+            });
+        }
         let result = 'answer: {
             let (key, local) = match keys {
                 Ok(keys) => keys.split(),
@@ -362,7 +387,14 @@ impl<'a, R, U> Call<'a, R, U> {
             true => match lease::acquire_or_wait::<I>(self.cache, key).await {
                 Waited::Acquired(lease) => Some(lease),
                 Waited::Filled(found) => {
-                    if let Some(value) = self.fresh::<S>(key, &found) {
+                    // A tagged entry is read again, with its tags' tokens.
+                    let found = match &self.tagging {
+                        Some(_) => self.read::<I>(key, true).await,
+                        None => Some(found),
+                    };
+                    let fresh =
+                        found.and_then(|found| Some((self.fresh::<S>(key, &found)?, found)));
+                    if let Some((value, found)) = fresh {
                         land(lead, || Outcome::Json(found.bytes.into_shared()));
                         return S::restore(value);
                     }
@@ -499,6 +531,10 @@ impl<'a, R, U> Call<'a, R, U> {
     /// The stored value at `key`, with its time left when the policy or
     /// `ttl` asks for it.
     async fn read<I: Io>(&self, key: &str, ttl: bool) -> Option<Found> {
+        if let Some(tagging) = &self.tagging {
+            // Boxed: a path untagged calls never take.
+            return Box::pin(self.read_tagged::<I>(tagging, key)).await;
+        }
         let read = match ttl || self.site.policy.reads_ttl() {
             true => I::exec(self.cache.store(), &Read(key)).await,
             false => I::exec(self.cache.store(), &Get(key))
@@ -506,6 +542,15 @@ impl<'a, R, U> Call<'a, R, U> {
                 .map(|bytes| bytes.map(|bytes| Found { bytes, ttl: None })),
         };
         self.log_error(key, read).flatten()
+    }
+
+    /// A tagged entry, with its time left, if its tags did not change since
+    /// it was stored; the tokens found are kept for this call's write.
+    async fn read_tagged<I: Io>(&self, tagging: &Tagging, key: &str) -> Option<Found> {
+        let read = tagging.tags.read::<I>(self.cache.store(), key).await;
+        let (found, tokens) = self.log_error(key, read)?;
+        *tagging.read() = tokens;
+        found
     }
 
     /// `found` decoded, if it is fresh.
@@ -543,12 +588,26 @@ impl<'a, R, U> Call<'a, R, U> {
         }
         let ttl = self.site.policy.write_ttl();
         let asked = clock::now();
-        let set = Set {
-            key,
-            value: json,
-            ttl: Some(ttl),
-        };
-        self.log_error(key, I::exec(self.cache.store(), &set).await)?;
+        if let Some(tagging) = &self.tagging {
+            let read = tagging.read().clone();
+            let write = tagging
+                .tags
+                .write::<I>(self.cache.store(), key, json, ttl, &read);
+            if !self.log_error(key, Box::pin(write).await)? {
+                tracing::debug!(
+                    key = self.shown(key),
+                    "a tag was invalidated while the value was computed; returned, not stored"
+                );
+                return None;
+            }
+        } else {
+            let set = Set {
+                key,
+                value: json,
+                ttl: Some(ttl),
+            };
+            self.log_error(key, I::exec(self.cache.store(), &set).await)?;
+        }
         self.count(Event::Store);
         Some(tier::after(asked, ttl))
     }
@@ -574,6 +633,7 @@ impl<'a, R, U> Call<'a, R, U> {
         };
         let policy = &self.site.policy;
         let expires = expires.unwrap_or_else(|| tier::after(clock::now(), policy.ttl));
+        let tags = self.tagging.as_ref().map(|tagging| tagging.tags.keys());
         tier.fill(
             *epoch,
             local,
@@ -582,6 +642,7 @@ impl<'a, R, U> Call<'a, R, U> {
             json.len(),
             expires,
             policy.local_for,
+            tags,
         );
     }
 

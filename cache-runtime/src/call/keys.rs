@@ -18,6 +18,7 @@ use smallvec::SmallVec;
 
 use crate::call::site::Site;
 use crate::key::{KeyArg, KeyHasher};
+use crate::tags::Tags;
 use crate::tier::Tier;
 use crate::{Cache, Error};
 
@@ -111,6 +112,8 @@ impl<T: ?Sized> NotSerialize<T> {
 pub struct CallKeys<'a> {
     redis: Redis<'a>,
     local: Option<(&'a Tier, TierKey)>,
+    /// The call's tags (`tags = [...]`), rendered.
+    tags: Option<Box<Tags>>,
 }
 
 enum Redis<'a> {
@@ -146,7 +149,13 @@ impl<'a> CallKeys<'a> {
         Ok(CallKeys {
             redis: Redis::Ready(key),
             local,
+            tags: None,
         })
+    }
+
+    /// The call's tags, taken out (the call holds them from then on).
+    pub(crate) fn take_tags(&mut self) -> Option<Box<Tags>> {
+        self.tags.take()
     }
 
     /// The tier this call uses, and its key there.
@@ -319,6 +328,7 @@ impl<'a> KeysBuilder<'a> {
             } => Ok(CallKeys {
                 redis: Redis::Ready(hasher.finish()?.to_key(prefix, version)),
                 local: None,
+                tags: None,
             }),
             Args::Local {
                 error: Some(error), ..
@@ -328,6 +338,7 @@ impl<'a> KeysBuilder<'a> {
             } => Ok(CallKeys {
                 redis: Redis::Deferred(redis),
                 local: Some((tier, key)),
+                tags: None,
             }),
         }
     }
@@ -350,4 +361,24 @@ pub fn rendered_key(
         prefix.unwrap_or(cache.prefix()),
         &rendered,
     ))
+}
+
+/// A call's keys with its tags (`tags = [...]`), each rendered like a key
+/// template, under the cache's prefix: tags are the cache's, shared by its
+/// functions whatever their own prefix.
+#[doc(hidden)]
+pub fn tagged<'a>(
+    keys: Result<CallKeys<'a>, Error>,
+    cache: &Cache,
+    tags: &[fmt::Arguments<'_>],
+) -> Result<CallKeys<'a>, Error> {
+    let mut keys = keys?;
+    keys.tags = Some(Box::new(render_tags(cache, tags)));
+    Ok(keys)
+}
+
+/// `tags`, rendered, as the cache's.
+pub(crate) fn render_tags(cache: &Cache, tags: &[fmt::Arguments<'_>]) -> Tags {
+    let texts = tags.iter().map(ToString::to_string).collect();
+    Tags::new(cache.prefix(), texts)
 }

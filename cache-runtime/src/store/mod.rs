@@ -9,6 +9,7 @@ pub(crate) mod io;
 pub(crate) mod mode;
 pub(crate) mod ops;
 pub(crate) mod redis;
+pub(crate) mod tag_ops;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -627,7 +627,7 @@ pub(crate) fn millis(duration: Duration) -> u64 {
 const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// `PTTL`'s answer: -2 no such key, -1 no expiry, else milliseconds left.
-fn ttl_from_millis(millis: i64) -> Option<Duration> {
+pub(crate) fn ttl_from_millis(millis: i64) -> Option<Duration> {
     u64::try_from(millis).ok().map(Duration::from_millis)
 }
 

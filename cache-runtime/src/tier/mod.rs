@@ -108,15 +108,19 @@ impl LocalTier {
 pub(crate) enum Invalidation<'a> {
     /// The copy of one key.
     Key(&'a str),
+    /// Every copy tagged with a tag, by its token's key.
+    Tag(&'a str),
     /// Every copy (after a clear of a function or of the cache).
     All,
 }
 
 impl Invalidation<'_> {
-    /// The message on the channel: `k<key>` or `*`.
+    /// The message on the channel: `k<key>`, `t<tag key>` or `*`. (A
+    /// version that does not know a message drops every copy.)
     pub(crate) fn message(&self) -> Vec<u8> {
         match self {
             Invalidation::Key(key) => [b"k", key.as_bytes()].concat(),
+            Invalidation::Tag(tag) => [b"t", tag.as_bytes()].concat(),
             Invalidation::All => b"*".to_vec(),
         }
     }
@@ -239,6 +243,8 @@ struct Slot {
 struct CopyKey {
     local: Arc<[u8]>,
     redis_key: Arc<str>,
+    /// The keys of the entry's tags' tokens, if it has any.
+    tags: Option<Arc<[String]>>,
 }
 
 /// A tier key, as the map is looked up by. Hashed as one write of its
@@ -429,6 +435,7 @@ impl Tier {
         json_len: usize,
         expires: Instant,
         most: Option<Duration>,
+        tags: Option<&[String]>,
     ) {
         if !self.live.load(Ordering::Acquire) || self.epoch() != epoch {
             return;
@@ -458,6 +465,7 @@ impl Tier {
         let key = CopyKey {
             local: local.clone(),
             redis_key,
+            tags: tags.map(Arc::from),
         };
         self.entries.insert(key, slot);
         if let Some(replaced) = replaced {
@@ -482,6 +490,16 @@ impl Tier {
                     self.entries.remove(&Lookup(&local));
                 }
             }
+            Invalidation::Tag(tag) => self.entries.retain(|key, slot| {
+                let tagged = key
+                    .tags
+                    .as_ref()
+                    .is_some_and(|tags| tags.iter().any(|held| held == tag));
+                if tagged {
+                    self.holders.forget(&key.redis_key, slot.fill);
+                }
+                !tagged
+            }),
             Invalidation::All => {
                 self.holders.lock().clear();
                 self.entries.clear();
@@ -505,6 +523,10 @@ impl Tier {
         match message {
             [b'k', key @ ..] => match std::str::from_utf8(key) {
                 Ok(key) => self.invalidate(Invalidation::Key(key)),
+                Err(_) => self.invalidate(Invalidation::All),
+            },
+            [b't', tag @ ..] => match std::str::from_utf8(tag) {
+                Ok(tag) => self.invalidate(Invalidation::Tag(tag)),
                 Err(_) => self.invalidate(Invalidation::All),
             },
             // `*`, or anything this version does not know: drop everything.
@@ -640,6 +662,7 @@ mod tests {
             value.len(),
             expires,
             most,
+            None,
         );
     }
 
@@ -658,12 +681,46 @@ mod tests {
     }
 
     #[test]
+    fn a_tag_drops_the_copies_it_tags_and_no_other() {
+        let tier = live_tier();
+        let tags = ["t:user:1".to_owned(), "t:users".to_owned()];
+        let expires = Instant::now() + MINUTE;
+        tier.fill(
+            tier.epoch(),
+            b"a",
+            "a",
+            json("1"),
+            1,
+            expires,
+            None,
+            Some(&tags),
+        );
+        tier.fill(
+            tier.epoch(),
+            b"b",
+            "b",
+            json("2"),
+            1,
+            expires,
+            None,
+            Some(&tags[1..]),
+        );
+        copy(&tier, "c", "3");
+        tier.apply(&Invalidation::Tag("t:user:1").message());
+        assert_eq!(text(&tier, "a"), None);
+        assert_eq!(text(&tier, "b").as_deref(), Some("2"));
+        tier.apply(b"tt:users");
+        assert_eq!(text(&tier, "b"), None);
+        assert_eq!(text(&tier, "c").as_deref(), Some("3"), "untagged");
+    }
+
+    #[test]
     fn a_fill_after_an_invalidation_it_did_not_see_is_dropped() {
         let tier = live_tier();
         let epoch = tier.epoch();
         tier.apply(b"kother");
         let expires = Instant::now() + MINUTE;
-        tier.fill(epoch, b"k", "k", json("old"), 3, expires, None);
+        tier.fill(epoch, b"k", "k", json("old"), 3, expires, None, None);
         assert_eq!(text(&tier, "k"), None);
     }
 
@@ -680,6 +737,7 @@ mod tests {
             1,
             forever,
             Some(Duration::MAX),
+            None,
         );
         assert!(tier.get(b"k", Instant::now()).is_some());
     }

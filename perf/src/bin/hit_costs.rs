@@ -6,6 +6,8 @@
 //! of one kind:
 //!
 //! - `attribute`: a Redis hit through `#[cache_result]`;
+//! - `attribute_tagged`: the same, of a function with two tags (its tokens
+//!   read in the same round trip);
 //! - `attribute_big_body`: the same, of a function whose body holds 2 KB
 //!   across an await (the call's box must not grow with it);
 //! - `by_hand`: `GET` + `serde_json::from_slice` on a `ConnectionManager`,
@@ -79,6 +81,11 @@ async fn from_redis(cache: &Cache, id: u64) -> Profile {
 
 #[cache_result(expire = 600, store = cache, skip(cache), local = true)]
 async fn from_local(cache: &Cache, id: u64) -> Profile {
+    profile(id)
+}
+
+#[cache_result(expire = 600, store = cache, skip(cache), tags = ["profile:{id}", "profiles"])]
+async fn from_redis_tagged(cache: &Cache, id: u64) -> Profile {
     profile(id)
 }
 
@@ -182,12 +189,16 @@ async fn count(server: &support::RedisServer, mode: &str, calls: u64) {
         // Its miss, outside the counted calls.
         from_redis_big_body(&cache, 1).await;
     }
+    if mode == "attribute_tagged" {
+        from_redis_tagged(&cache, 1).await;
+    }
     for _ in 0..calls {
         match mode {
             "attribute" => drop(std::hint::black_box(from_redis(&cache, 1).await)),
             "attribute_big_body" => {
                 drop(std::hint::black_box(from_redis_big_body(&cache, 1).await))
             }
+            "attribute_tagged" => drop(std::hint::black_box(from_redis_tagged(&cache, 1).await)),
             "local" => drop(std::hint::black_box(from_local(&cache, 1).await)),
             "local_by_hand" => drop(std::hint::black_box(by_hand_local.get(&1))),
             "by_hand" => drop(std::hint::black_box(by_hand(&mut redis, &keys[1]).await)),
