@@ -120,8 +120,9 @@ fn increments_under_the_lock_from_several_processes_are_never_lost() {
 const INVALIDATION_BOUND: Duration = Duration::from_millis(250);
 
 /// Process A (this one) keeps a copy in its in-process tier; process B
-/// evicts the entry, then puts a new value: each time, A returns the fresh
-/// value within `INVALIDATION_BOUND` of B's write returning.
+/// evicts the entry, puts a new value, then invalidates the entry's tag:
+/// each time, A returns the fresh value within `INVALIDATION_BOUND` of B's
+/// write returning.
 fn another_process_evicting_or_putting_reaches_the_in_process_tier() {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
@@ -148,6 +149,7 @@ fn another_process_evicting_or_putting_reaches_the_in_process_tier() {
     let steps = [
         ("evict", 0, 207), // evicted: A runs the function again
         ("put", 42, 42),   // written through: A returns the new value
+        ("tag", 0, 207),   // its tag invalidated: A runs the function again
     ];
     for (action, value, fresh) in steps {
         // A polls from before B starts, and notes when it first sees `fresh`.

@@ -68,8 +68,9 @@ async fn locked(cache: &Cache, runs: &AtomicU64, id: u64, work_ms: u64) -> u64 {
 }
 
 /// The in-process tier's subject: what `source` holds when it runs, plus
-/// `id`. Process A keeps a copy; process B evicts or overwrites it.
-#[cache_result(expire = 300, store = cache, skip(cache, source), local = true)]
+/// `id`. Process A keeps a copy; process B evicts, overwrites or
+/// invalidates its tag.
+#[cache_result(expire = 300, store = cache, skip(cache, source), local = true, tags = ["current:{id}"])]
 pub async fn current(cache: &Cache, source: &AtomicU64, id: u64) -> u64 {
     source.load(Ordering::SeqCst) + id
 }
@@ -194,14 +195,19 @@ async fn counter_worker() {
     println!("runs={increments} calls={increments} wrong=0");
 }
 
-/// `ACTION` (`evict` or `put` of `VALUE`) on `current(KEY_ID)`'s entry;
-/// prints `done at=<microseconds since the epoch>` once it returned.
+/// `ACTION` (`evict`, `put` of `VALUE`, or `tag`: an invalidation of its
+/// tag) on `current(KEY_ID)`'s entry; prints `done at=<microseconds since
+/// the epoch>` once it returned.
 async fn invalidate_worker() {
     let cache = cache_from_env();
     let (source, id) = (AtomicU64::new(0), number("KEY_ID"));
     let entry = cache_runtime::entry!(current(&cache, &source, id));
     match var("ACTION").as_str() {
         "evict" => drop(entry.evict().await.expect("evicted")),
+        "tag" => {
+            let tag = format!("current:{id}");
+            cache.invalidate_tag(&tag).await.expect("invalidated");
+        }
         _ => entry.put(&number("VALUE")).await.expect("put"),
     }
     println!("done at={}", micros_since_epoch(SystemTime::now()));
