@@ -16,11 +16,13 @@
 //! round trip, and invalidation is one write per tag, whatever the number
 //! of entries. The rest of the call sees the value's JSON alone.
 
-use std::collections::HashMap;
+use std::fmt;
 use std::time::Duration;
 
+use serde::de::{self, Deserializer as _, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use smallvec::SmallVec;
 
 use crate::key::tag_key;
 use crate::store::io::Io;
@@ -39,16 +41,19 @@ pub(crate) struct Tags {
 /// The tokens a read found, one per tag (`None`: the tag had none).
 pub(crate) type Tokens = Vec<Option<String>>;
 
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    tags: HashMap<String, String>,
-    #[serde(borrow)]
-    value: &'a RawValue,
-}
-
 impl Tags {
     /// The tags `texts` of a cache with `prefix`.
-    pub(crate) fn new(prefix: &str, texts: Vec<String>) -> Self {
+    pub(crate) fn new(prefix: &str, mut texts: Vec<String>) -> Self {
+        // Each tag once (`tags = ["users", "users"]`, or two templates that
+        // render alike): an envelope holds each once.
+        // A call has a few tags: no set for them.
+        let mut at = 0;
+        while at < texts.len() {
+            match texts[..at].contains(&texts[at]) {
+                true => drop(texts.remove(at)),
+                false => at += 1,
+            }
+        }
         let keys = texts.iter().map(|text| tag_key(prefix, text)).collect();
         Tags { texts, keys }
     }
@@ -81,15 +86,16 @@ impl Tags {
     }
 
     /// The value's JSON in `stored`, if every tag's token is the stored one.
+    /// Read in one pass without allocating: the tags are compared as they
+    /// are parsed (this runs on every tagged hit).
     fn open(&self, stored: &[u8], tokens: &[Option<String>]) -> Option<Vec<u8>> {
-        let envelope: Envelope<'_> = serde_json::from_slice(stored).ok()?;
-        let current = self.texts.iter().zip(tokens);
-        for (text, token) in current {
-            if envelope.tags.get(text) != Some(token.as_ref()?) {
-                return None;
-            }
-        }
-        Some(envelope.value.get().as_bytes().to_vec())
+        let wanted = Wanted {
+            texts: &self.texts,
+            tokens,
+        };
+        let mut stored = serde_json::Deserializer::from_slice(stored);
+        let value = stored.deserialize_map(wanted).ok()??;
+        Some(value.get().as_bytes().to_vec())
     }
 
     /// Stores `json` at `key` for `ttl`, with the tokens `read` before the
@@ -146,6 +152,114 @@ impl Tags {
     }
 }
 
+/// An envelope, opened for a call: its value, if its `tags` are the call's
+/// with the call's tokens.
+struct Wanted<'w> {
+    texts: &'w [String],
+    tokens: &'w [Option<String>],
+}
+
+impl<'de, 'w> Visitor<'de> for Wanted<'w> {
+    type Value = Option<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a tagged entry's envelope")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut agreed, mut value) = (None, None);
+        while let Some(field) = map.next_key::<Text<'de>>()? {
+            match field.as_str() {
+                "tags" => agreed = Some(map.next_value_seed(self.tags())?),
+                "value" => value = Some(map.next_value::<&'de RawValue>()?),
+                _ => drop(map.next_value::<IgnoredAny>()?),
+            }
+        }
+        Ok(value.filter(|_| agreed == Some(true)))
+    }
+}
+
+impl<'w> Wanted<'w> {
+    fn tags(&self) -> TagsSeen<'w> {
+        TagsSeen {
+            texts: self.texts,
+            tokens: self.tokens,
+        }
+    }
+}
+
+/// The envelope's `tags`, compared with the call's: true when each of the
+/// call's tags is there once, with its current token, and nothing else is.
+struct TagsSeen<'w> {
+    texts: &'w [String],
+    tokens: &'w [Option<String>],
+}
+
+impl<'de> de::DeserializeSeed<'de> for TagsSeen<'_> {
+    type Value = bool;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TagsSeen<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of tags to tokens")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut seen: SmallVec<[bool; 8]> = SmallVec::from_elem(false, self.texts.len());
+        let mut agreed = true;
+        while let Some((tag, token)) = map.next_entry::<Text<'de>, Text<'de>>()? {
+            let at = self.texts.iter().position(|text| *text == tag.as_str());
+            match at.map(|at| (at, self.tokens[at].as_deref())) {
+                Some((at, Some(current))) if current == token.as_str() && !seen[at] => {
+                    seen[at] = true;
+                }
+                _ => agreed = false,
+            }
+        }
+        Ok(agreed && seen.iter().all(|seen| *seen))
+    }
+}
+
+/// A JSON string, borrowed from the input unless it holds escapes.
+enum Text<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Text<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Text::Borrowed(text) => text,
+            Text::Owned(text) => text,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text::Borrowed(text))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Text<'de>, E> {
+                Ok(Text::Owned(text.to_owned()))
+            }
+        }
+        deserializer.deserialize_str(Visit)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +300,15 @@ mod tests {
         );
         let fewer = Tags::new("cache", vec!["user:42".into(), "orders".into()]);
         assert_eq!(fewer.open(&stored, &now("t1", "t2")), None, "other tags");
+        let twice = br#"{"tags":{"user:42":"t1","user:42":"t1"},"value":1}"#;
+        assert_eq!(tags.open(twice, &now("t1", "t2")), None, "a tag twice");
+        let escaped = br#"{"value":1,"tags":{"user:42":"t1","users":"t2"}}"#;
+        assert_eq!(
+            tags.open(escaped, &now("t1", "t2")).unwrap(),
+            b"1",
+            "any order, escapes"
+        );
+        let once = Tags::new("cache", vec!["users".into(), "users".into()]);
+        assert_eq!(once.keys(), ["cache:[tag]:users"]);
     }
 }
