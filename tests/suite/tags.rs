@@ -193,3 +193,26 @@ async fn the_embedded_store_keeps_tags_too() {
     cache.invalidate_tag("user:4").await.unwrap();
     assert_eq!(profile(&cache, &source, 4).await, 14);
 }
+
+#[cache_result(expire = 60, store = cache, skip(cache, source), tags = ["user:{id}"])]
+fn profile_sync(cache: &Cache, source: &AtomicU64, id: u64) -> u64 {
+    source.load(Ordering::SeqCst) + id
+}
+
+/// Sync functions read and write tagged entries through blocking
+/// connections, and share them with async code.
+#[test]
+fn sync_functions_and_blocking_invalidation_keep_tags_too() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let source = AtomicU64::new(0);
+    assert_eq!(profile_sync(&cache, &source, 8), 8);
+    source.store(10, Ordering::SeqCst);
+    assert_eq!(profile_sync(&cache, &source, 8), 8, "a hit");
+    entry!(profile_sync(&cache, &source, 8))
+        .put_blocking(&99)
+        .unwrap();
+    assert_eq!(profile_sync(&cache, &source, 8), 99);
+    cache.invalidate_tag_blocking("user:8").unwrap();
+    assert_eq!(profile_sync(&cache, &source, 8), 18);
+}

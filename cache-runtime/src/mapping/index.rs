@@ -39,8 +39,11 @@ impl<T: Serialize + DeserializeOwned> Hashes<T> {
                 let reason = format!("`{field}` is not a field; the fields are {known:?}");
                 return Err(mapping(namespace, reason));
             }
-            if field.contains(':') {
-                let reason = format!("`{field}`: an indexed field's name cannot hold `:`");
+            // `:` ends a field's name in an index key; `~` starts the
+            // name of the namespace's expiry index.
+            if field.contains(':') || field.starts_with('~') {
+                let reason =
+                    format!("`{field}`: an indexed field's name cannot hold `:` or start with `~`");
                 return Err(mapping(namespace, reason));
             }
             if !self.indexed.iter().any(|indexed| indexed == field) {
