@@ -262,7 +262,35 @@ impl<'de> Deserialize<'de> for Text<'de> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// Whatever the tags' text (quotes, backslashes, unicode, control
+        /// characters) and the value, an envelope opens with the tokens it
+        /// was stored with, to the value as it was, and with no other.
+        #[test]
+        fn an_envelope_opens_with_its_own_tokens_only(
+            texts in prop::collection::vec(any::<String>(), 1..5),
+            tokens in prop::collection::vec("[0-9a-f]{32}", 5),
+            value in any::<Vec<Option<f64>>>(),
+            changed in 0usize..5,
+        ) {
+            let tags = Tags::new("p", texts);
+            let tokens = &tokens[..tags.texts.len()];
+            let json = serde_json::to_vec(&value).unwrap();
+            let stored = tags.envelope(tokens, &json);
+            let current: Vec<Option<String>> = tokens.iter().cloned().map(Some).collect();
+            prop_assert_eq!(tags.open(&stored, &current), Some(json));
+            let mut moved = current.clone();
+            let at = changed % moved.len();
+            moved[at] = Some("0".repeat(31) + "g");
+            prop_assert_eq!(tags.open(&stored, &moved), None);
+            moved[at] = None;
+            prop_assert_eq!(tags.open(&stored, &moved), None);
+        }
+    }
 
     fn tags() -> Tags {
         Tags::new("cache", vec!["user:42".into(), "users".into()])
