@@ -110,6 +110,8 @@ pub(crate) enum Local {
 pub(crate) struct Beta {
     /// 0 for `false`.
     pub(crate) beta: f64,
+    /// The literal's.
+    pub(crate) span: Span,
 }
 
 impl Parse for Options {
@@ -360,10 +362,20 @@ fn parse_duration(text: &str) -> Result<u64, String> {
 /// `found` accepts: whether an expression names `Duration`, a store names
 /// an argument, a type names a would-be type parameter.
 pub(crate) fn any_ident(tokens: proc_macro2::TokenStream, found: &impl Fn(&Ident) -> bool) -> bool {
-    tokens.into_iter().any(|token| match token {
-        proc_macro2::TokenTree::Ident(ident) => found(&ident),
-        proc_macro2::TokenTree::Group(group) => any_ident(group.stream(), found),
+    any_token(tokens, &|token| match token {
+        proc_macro2::TokenTree::Ident(ident) => found(ident),
         _ => false,
+    })
+}
+
+/// Whether any token of `tokens`, inside groups too, is one `found` looks for.
+pub(crate) fn any_token(
+    tokens: proc_macro2::TokenStream,
+    found: &impl Fn(&proc_macro2::TokenTree) -> bool,
+) -> bool {
+    tokens.into_iter().any(|token| match &token {
+        proc_macro2::TokenTree::Group(group) => any_token(group.stream(), found),
+        token => found(token),
     })
 }
 
@@ -413,7 +425,10 @@ fn parse_beta(input: ParseStream<'_>, _: &Ident) -> syn::Result<Beta> {
     if !(beta >= 0.0 && beta.is_finite()) || (beta == 0.0 && !matches!(lit, Lit::Bool(_))) {
         return Err(syn::Error::new(lit.span(), hint));
     }
-    Ok(Beta { beta })
+    Ok(Beta {
+        beta,
+        span: lit.span(),
+    })
 }
 
 fn parse_jitter(input: ParseStream<'_>, _: &Ident) -> syn::Result<(f64, LitFloat)> {

@@ -43,6 +43,8 @@ pub(crate) struct Policy {
     pub(crate) coalesce: bool,
     pub(crate) lock: bool,
     pub(crate) early_refresh: Option<f64>,
+    /// Where `early_refresh = ...` is written.
+    pub(crate) early_refresh_span: Option<Span>,
     pub(crate) jitter: Option<f64>,
     pub(crate) stale_if_error: Option<Seconds>,
     /// The in-process tier; `None`: as the cache says.
@@ -178,8 +180,10 @@ pub(crate) fn plan(mut options: Options, item: &Function) -> syn::Result<Plan> {
             lock: options.lock.is_some_and(|lit| lit.value),
             early_refresh: options
                 .early_refresh
+                .as_ref()
                 .map(|beta| beta.beta)
                 .filter(|beta| *beta > 0.0),
+            early_refresh_span: options.early_refresh.as_ref().map(|beta| beta.span),
             jitter: options.jitter.map(|(fraction, _)| fraction),
             stale_if_error: options.stale_if_error,
             local: options.local,

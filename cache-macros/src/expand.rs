@@ -2,12 +2,12 @@
 //! cached function and its two companions. Everything it emits calls
 //! `::cache_runtime::__private`.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{FnArg, Ident, Pat, PatIdent, ReturnType, Signature};
+use syn::{FnArg, Ident, Pat, PatIdent, ReturnType, Signature, Type};
 
-use crate::attr::{any_ident, Local, Seconds};
+use crate::attr::{any_ident, any_token, Local, Seconds};
 use crate::check::{self, Arg, ArgKind, KeyKind, Plan, Shape, TypeSpan};
 use crate::companion::{ENTRY_PREFIX, FUNCTION_PREFIX, KEYS_PREFIX};
 use crate::function::Function;
@@ -94,6 +94,47 @@ impl<'a> Generator<'a> {
             #[allow(unreachable_code)]
             #ret_var
         };
+        // An early refresh runs in a task of its own when the arguments can
+        // move there: the body is then made on demand, from clones of them.
+        let behind = self.refreshes_behind(&sig);
+        let make = generated("__cache_make");
+        let make_body = behind.then(|| {
+            let clones = sig.inputs.iter().filter_map(|input| {
+                let FnArg::Typed(typed) = input else {
+                    return None;
+                };
+                let Pat::Ident(PatIdent {
+                    ident, mutability, ..
+                }) = &*typed.pat
+                else {
+                    return None;
+                };
+                let span = typed.ty.span();
+                let private = Private::at(span);
+                Some(quote_spanned! {span=>
+                    let #mutability #ident = #private::refresh_arg(&#ident);
+                })
+            });
+            let body = body.clone();
+            quote! {
+                let #make = || {
+                    #(#clones)*
+                    async move { #body }
+                };
+            }
+        });
+        // The clones are what the body mutates; a `mut` on the parameter
+        // itself would only warn.
+        let mut sig = sig;
+        if behind {
+            for input in &mut sig.inputs {
+                if let FnArg::Typed(typed) = input {
+                    if let Pat::Ident(ident) = &mut *typed.pat {
+                        ident.mutability = None;
+                    }
+                }
+            }
+        }
         // Pinned where it is made, in the caller's own future: the call's
         // box then holds a pointer to the body, and stays the same size
         // (within the allocator's fast path) whatever the function awaits.
@@ -121,7 +162,12 @@ impl<'a> Generator<'a> {
         let state = generated("__cache_state");
         let identity_var = generated("__cache_identity");
         let sharer = self.sharer();
-        let call = self.entry_call(quote!(#state, #store_var, #key_var, #unless, #sharer, #body));
+        let call = match behind {
+            true => {
+                self.refreshing_call(quote!(#state, #store_var, #key_var, #unless, #sharer, &#make))
+            }
+            false => self.entry_call(quote!(#state, #store_var, #key_var, #unless, #sharer, #body)),
+        };
         let policy = self.policy(true);
         let marker = marker();
         let prologue = self.prologue(quote!(#identity_var), Some(&state));
@@ -150,8 +196,48 @@ impl<'a> Generator<'a> {
                 #[allow(unused_imports)]
                 use #PRIVATE::{ShareClone as _, ShareJson as _};
                 #prologue
+                #make_body
                 #call
             }
+        }
+    }
+
+    /// Whether an early refresh can run in a task of its own: an `async
+    /// fn` with `early_refresh` whose arguments are all owned (no receiver,
+    /// no reference, no `impl Trait`, no lifetime but `'static`), in a
+    /// function without type parameters, so that clones of them can move
+    /// into the task. Otherwise the caller that finds the value due
+    /// refreshes it in-line.
+    fn refreshes_behind(&self, sig: &Signature) -> bool {
+        let owned = |ty: &Type| {
+            !any_token(ty.to_token_stream(), &|token| match token {
+                TokenTree::Punct(punct) => punct.as_char() == '&' || punct.as_char() == '\'',
+                TokenTree::Ident(ident) => ident == "impl",
+                _ => false,
+            })
+        };
+        self.plan.is_async
+            && self.plan.policy.early_refresh.is_some()
+            && sig.generics.type_params().next().is_none()
+            && sig.inputs.iter().all(|input| match input {
+                FnArg::Receiver(_) => false,
+                FnArg::Typed(typed) => matches!(&*typed.pat, Pat::Ident(_)) && owned(&typed.ty),
+            })
+    }
+
+    /// `__private::refreshing::<Shape, ..>(args).await`, its errors (a
+    /// future or a value that is not `Send`, an argument that is not
+    /// `Clone`) reported at `early_refresh`.
+    fn refreshing_call(&self, args: TokenStream) -> TokenStream {
+        let span = self
+            .plan
+            .policy
+            .early_refresh_span
+            .unwrap_or_else(Span::call_site);
+        let private = Private::at(span);
+        let shape = respan(self.shape.clone(), span);
+        quote_spanned! {span=>
+            #private::refreshing::<#shape, _, _, _, _>(#args).await
         }
     }
 

@@ -149,10 +149,11 @@ pub mod __private {
     };
     pub use crate::call::policy::Policy;
     pub use crate::call::site::Site;
+    pub use crate::call::RefreshArg;
     pub use crate::call::{
-        cooperate, never, ok, ok_blocking, ok_some, ok_some_blocking, plain, plain_blocking, some,
-        some_blocking, unless, Answer, Kind, OkOnly, OkSome, Shape, ShareClone, ShareJson, Sharer,
-        Sharing, SomeOnly, Value, Whole,
+        cooperate, never, ok, ok_blocking, ok_some, ok_some_blocking, plain, plain_blocking,
+        refresh_arg, refreshing, some, some_blocking, unless, Answer, Kind, OkOnly, OkSome, Shape,
+        ShareClone, ShareJson, Sharer, Sharing, SomeOnly, Value, Whole,
     };
     pub use crate::entry::{CachedFunction, Entry};
 

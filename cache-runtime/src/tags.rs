@@ -32,7 +32,7 @@ use crate::store::Store;
 use crate::Error;
 
 /// A call's tags, rendered: their text, and their tokens' keys.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Tags {
     texts: Vec<String>,
     keys: Vec<String>,

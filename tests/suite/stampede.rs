@@ -470,6 +470,65 @@ mod early_refresh {
     }
 }
 
+/// A function whose arguments are owned refreshes behind its callers: the
+/// caller that finds the value due gets it at once, and a task of its own
+/// runs the function and stores its result.
+mod refresh_behind {
+    use std::sync::atomic::AtomicU64;
+    use std::sync::OnceLock;
+
+    use super::*;
+
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    static SOURCE: AtomicU64 = AtomicU64::new(1000);
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    /// Holds every run after the first until the test lets it go.
+    static GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+    /// 100 ms of work behind a 2 s TTL, refreshed early with a large beta:
+    /// past half the TTL, a hit is due. The store is a static, so that no
+    /// argument is borrowed.
+    #[cache_result(expire = 2, early_refresh = 1000, store = CACHE.get().unwrap())]
+    async fn quote(id: u64, currency: String) -> String {
+        let value = SOURCE.load(Ordering::SeqCst) + id;
+        if RUNS.fetch_add(1, Ordering::SeqCst) > 0 {
+            GATE.notified().await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        format!("{value} {currency}")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_caller_that_finds_a_value_due_gets_it_at_once() {
+        let server = RedisServer::start();
+        CACHE.set(cache_for(&server)).expect("set once");
+        let call = || quote(1, "EUR".to_owned());
+        assert_eq!(call().await, "1001 EUR");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        SOURCE.store(2000, Ordering::SeqCst);
+
+        // Due: the refresh waits on the gate, the callers do not.
+        for _ in 0..5 {
+            let answer = tokio::time::timeout(Duration::from_secs(5), call()).await;
+            assert_eq!(answer.expect("not held by the refresh"), "1001 EUR");
+        }
+        assert_eq!(
+            RUNS.load(Ordering::SeqCst),
+            2,
+            "one refresh for all of them"
+        );
+        GATE.notify_one();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while call().await != "2001 EUR" {
+            assert!(Instant::now() < deadline, "the refresh stored its result");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let stats = function!(quote).stats();
+        assert_eq!((stats.misses, stats.refreshes), (1, 1), "{stats:?}");
+    }
+}
+
 mod jitter {
     use super::*;
 

@@ -19,6 +19,7 @@
 //! and its result is returned whatever the store does.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -35,7 +36,7 @@ use crate::clock;
 use crate::stampede::flight::{land, publish, running_here, Joined, Lead, Outcome, Running};
 use crate::stampede::lease::{self, Lease, Waited};
 use crate::stats::Event;
-use crate::store::io::Io;
+use crate::store::io::{Async, Io};
 use crate::store::ops::{Delete, Found, Get, Read, Set};
 use crate::store::Bytes;
 use crate::tags::{Tags, Tokens};
@@ -52,6 +53,16 @@ enum Looked<R, T> {
     Miss(Option<Bytes>),
 }
 
+/// What a refresh did.
+enum Refreshed<R, T> {
+    /// Another refresh runs (in this process, or with `lock` in another).
+    Skipped,
+    /// The key was written again since the call read it: this value.
+    Newer(T),
+    /// The function ran: its result, stored if it could be.
+    Ran(R),
+}
+
 /// A call's place in the in-process tier, for the copy it may keep.
 struct Filling<'a> {
     tier: &'a Tier,
@@ -61,7 +72,7 @@ struct Filling<'a> {
 }
 
 /// One call's parts, as the generated code hands them over.
-pub(crate) struct Call<'a, R, U> {
+pub(crate) struct Call<'a, R, U, H = Inline> {
     site: &'static Site,
     cache: &'a Cache,
     unless: U,
@@ -71,6 +82,77 @@ pub(crate) struct Call<'a, R, U> {
     span: Span,
     /// The call's tags, when the function has any (boxed: most have none).
     tagging: Option<Box<Tagging>>,
+    /// Where an early refresh runs: in the call ([`Inline`]), or in a task
+    /// of its own ([`Behind`]).
+    behind: H,
+    result: PhantomData<fn() -> R>,
+}
+
+/// What an early refresh in a task of its own needs of the call.
+pub(crate) struct Job {
+    cache: Cache,
+    site: &'static Site,
+    key: String,
+    /// The time the value had left when the call read it.
+    left: Duration,
+    local: Option<TierKey>,
+    tags: Option<Box<Tags>>,
+    span: Span,
+}
+
+/// Runs a call's early refresh somewhere other than in the call.
+pub(crate) trait Refresher {
+    /// Starts the refresh of `job` in a task of its own; false when it
+    /// cannot (no Tokio runtime here): the call refreshes in-line.
+    fn start(&self, job: impl FnOnce() -> Job) -> bool;
+}
+
+/// Refreshes in the call that found the value due.
+pub(crate) struct Inline;
+
+impl Refresher for Inline {
+    fn start(&self, _: impl FnOnce() -> Job) -> bool {
+        false
+    }
+}
+
+/// Refreshes in a task: the body made anew from clones of the arguments
+/// (`make`), stored as the call would have stored it.
+pub(crate) struct Behind<'m, S, U, M> {
+    pub(crate) make: &'m M,
+    pub(crate) unless: Arc<U>,
+    pub(crate) shape: PhantomData<fn() -> S>,
+}
+
+impl<R, S, U, M, F> Refresher for Behind<'_, S, U, M>
+where
+    R: Send + 'static,
+    S: Shape<R, Stored: Value + Send + Sync> + 'static,
+    U: Fn(&S::Stored) -> bool + Send + Sync + 'static,
+    M: Fn() -> F,
+    F: Future<Output = R> + Send + 'static,
+{
+    fn start(&self, job: impl FnOnce() -> Job) -> bool {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        let job = job();
+        let body = (self.make)();
+        let unless = Arc::clone(&self.unless);
+        let span = job.span.clone();
+        runtime.spawn(
+            async move {
+                let cache = job.cache.clone();
+                let unless = move |value: &S::Stored| unless(value);
+                let mut call = Call::new(job.site, &cache, unless, None);
+                call.tagging = job.tags.map(Tagging::new);
+                call.refresh_behind::<S>(&job.key, job.left, job.local, body)
+                    .await;
+            }
+            .instrument(span),
+        );
+        true
+    }
 }
 
 /// A tagged call's tags, and the tokens its latest read found: a write
@@ -81,6 +163,11 @@ struct Tagging {
 }
 
 impl Tagging {
+    fn new(tags: Box<Tags>) -> Box<Self> {
+        let read = Mutex::new(vec![None; tags.keys().len()]);
+        Box::new(Tagging { tags, read })
+    }
+
     fn read(&self) -> MutexGuard<'_, Tokens> {
         self.read
             .lock()
@@ -108,9 +195,27 @@ impl<'a, R, U> Call<'a, R, U> {
             sharer,
             span,
             tagging: None,
+            behind: Inline,
+            result: PhantomData,
         }
     }
 
+    /// With an early refresh that runs in a task of its own.
+    pub(crate) fn refreshing<H: Refresher>(self, behind: H) -> Call<'a, R, U, H> {
+        Call {
+            site: self.site,
+            cache: self.cache,
+            unless: self.unless,
+            sharer: self.sharer,
+            span: self.span,
+            tagging: self.tagging,
+            behind,
+            result: PhantomData,
+        }
+    }
+}
+
+impl<'a, R, U, H: Refresher> Call<'a, R, U, H> {
     /// Starts the call: answered at once from the in-process tier when it
     /// holds a fresh copy, or else the rest of the call, in one box (under
     /// 1 KB: the body is a pointer to where the caller pinned it). Either
@@ -121,7 +226,7 @@ impl<'a, R, U> Call<'a, R, U> {
         self,
         keys: Result<CallKeys<'_>, Error>,
         body: B,
-    ) -> Answer<R, impl Future<Output = R> + use<'a, '_, R, U, I, S, B>>
+    ) -> Answer<R, impl Future<Output = R> + use<'a, '_, R, U, H, I, S, B>>
     where
         S: Shape<R, Stored: Value>,
         U: Fn(&S::Stored) -> bool,
@@ -191,10 +296,7 @@ impl<'a, R, U> Call<'a, R, U> {
         U: Fn(&S::Stored) -> bool,
     {
         if let Ok(keys) = &mut keys {
-            self.tagging = keys.take_tags().map(|tags| {
-                let read = Mutex::new(vec![None; tags.keys().len()]);
-                Box::new(Tagging { tags, read })
-            });
+            self.tagging = keys.take_tags().map(Tagging::new);
         }
         let result = 'answer: {
             let (key, local) = match keys {
@@ -228,6 +330,20 @@ impl<'a, R, U> Call<'a, R, U> {
                     match self.look::<I, S>(&key, filling, &mut lead).await {
                         Looked::Hit(result) => break 'answer result,
                         Looked::Due(value, left) => {
+                            // Everyone gets the value at once; a task
+                            // refreshes it, when the function can run in one.
+                            let job = || Job {
+                                cache: self.cache.clone(),
+                                site: self.site,
+                                key: key.clone(),
+                                left,
+                                local: filling.map(|filling| filling.local.clone()),
+                                tags: self.tagging.as_ref().map(|tagging| tagging.tags.clone()),
+                                span: self.span.clone(),
+                            };
+                            if !I::BLOCKING && self.behind.start(job) {
+                                break 'answer S::restore(value);
+                            }
                             // Boxed, as the miss below: paths a hit does not
                             // take stay out of the call's future.
                             let refresh = self.refresh::<I, S>(&key, filling, value, left, body);
@@ -453,14 +569,62 @@ impl<'a, R, U> Call<'a, R, U> {
         S: Shape<R, Stored: Value>,
         U: Fn(&S::Stored) -> bool,
     {
-        // One refresh per key in this process, and with `lock`, in all of them.
+        match self.refresh_once::<I, S>(key, filling, left, body).await {
+            Refreshed::Skipped => S::restore(current),
+            Refreshed::Newer(newer) => S::restore(newer),
+            Refreshed::Ran(result) => match S::classify(&result) {
+                Kind::Failed => S::restore(current),
+                Kind::Value(_) | Kind::Empty => result,
+            },
+        }
+    }
+
+    /// An early refresh in a task of its own (see [`Behind`]): the same
+    /// refresh, answering nobody. A failure leaves the current value.
+    async fn refresh_behind<S>(
+        &self,
+        key: &str,
+        left: Duration,
+        local: Option<TierKey>,
+        body: impl Future<Output = R>,
+    ) where
+        S: Shape<R, Stored: Value>,
+        U: Fn(&S::Stored) -> bool,
+    {
+        // Where invalidations stand before the refresh reads Redis.
+        let tier = self.cache.local_tier(&self.site.policy);
+        let filling = tier.zip(local).map(|(tier, local)| Filling {
+            tier,
+            epoch: tier.epoch(),
+            local,
+        });
+        drop(
+            self.refresh_once::<Async, S>(key, filling.as_ref(), left, body)
+                .await,
+        );
+    }
+
+    /// Runs a refresh once per key in this process (and with `lock`, in
+    /// all of them), unless the key was written again since it had `left`
+    /// to go; stores what the function gives, as a miss does.
+    async fn refresh_once<I: Io, S>(
+        &self,
+        key: &str,
+        filling: Option<&Filling<'_>>,
+        left: Duration,
+        body: impl Future<Output = R>,
+    ) -> Refreshed<R, S::Stored>
+    where
+        S: Shape<R, Stored: Value>,
+        U: Fn(&S::Stored) -> bool,
+    {
         let Some(_refreshing) = self.cache.flights().start_refresh(I::BLOCKING, key) else {
-            return S::restore(current);
+            return Refreshed::Skipped;
         };
         let lease = match self.site.policy.lock {
             true => match lease::try_acquire::<I>(self.cache, key).await {
                 Some(lease) => Some(lease),
-                None => return S::restore(current),
+                None => return Refreshed::Skipped,
             },
             false => None,
         };
@@ -468,11 +632,11 @@ impl<'a, R, U> Call<'a, R, U> {
         // a key's time left only grows when it is written again.
         if let Some(newer) = self.rewritten_since::<I, S>(key, left).await {
             release::<I>(lease).await;
-            return S::restore(newer);
+            return Refreshed::Newer(newer);
         }
         self.count(Event::Refresh);
         let result = self.execute::<I>(key, lease.as_ref(), body).await;
-        let result = match S::classify(&result) {
+        match S::classify(&result) {
             Kind::Value(value) if !(self.unless)(value) => {
                 if let Some(json) = self.encode(key, value) {
                     // This process's copy, if any, follows the new value.
@@ -480,18 +644,16 @@ impl<'a, R, U> Call<'a, R, U> {
                         self.fill(filling, key, &result, &json, Some(expires));
                     }
                 }
-                result
             }
-            Kind::Failed => S::restore(current),
+            Kind::Failed => {}
             // The function no longer gives a value to store: the current one
             // is outdated, as `Entry::put` of such a value evicts.
             Kind::Value(_) | Kind::Empty => {
                 self.log_error(key, I::exec(self.cache.store(), &Delete(key)).await);
-                result
             }
-        };
+        }
         release::<I>(lease).await;
-        result
+        Refreshed::Ran(result)
     }
 
     /// The value at `key` if it was written again since it had `left` to go.

@@ -10,10 +10,12 @@ pub(crate) mod share;
 pub(crate) mod site;
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::pin;
+use std::sync::Arc;
 
 pub use self::flow::Answer;
-use self::flow::Call;
+use self::flow::{Behind, Call};
 use self::keys::CallKeys;
 pub use self::shape::{Kind, OkOnly, OkSome, Shape, SomeOnly, Value, Whole};
 pub use self::share::{ShareClone, ShareJson, Sharer, Sharing};
@@ -137,6 +139,56 @@ pub fn ok_some_blocking<T: Value, E, U: Fn(&T) -> bool>(
     body: impl FnOnce() -> Result<Option<T>, E>,
 ) -> Result<Option<T>, E> {
     blocking::<OkSome, _, _, _>(Call::new(site, cache, unless, sharer), keys, body)
+}
+
+/// Any shape, for an `async fn` with `early_refresh` whose arguments can
+/// move into a task (owned, `Clone`, `'static`): `make` makes the body anew
+/// from clones of them, so that an early refresh runs in a task of its own
+/// while every caller gets the current value at once. The call itself runs
+/// `make`'s body only on a miss.
+#[allow(clippy::type_complexity)]
+pub fn refreshing<'a, 'k, S, R, U, M, F>(
+    site: &'static Site,
+    cache: &'a Cache,
+    keys: Result<CallKeys<'k>, Error>,
+    unless: U,
+    sharer: Option<Sharer<R>>,
+    make: &'a M,
+) -> Answer<R, impl Future<Output = R> + use<'a, 'k, S, R, U, M, F>>
+where
+    S: Shape<R, Stored: Value + Send + Sync> + 'static,
+    R: Send + 'static,
+    U: Fn(&S::Stored) -> bool + Send + Sync + 'static,
+    M: Fn() -> F,
+    F: Future<Output = R> + Send + 'static,
+{
+    let unless = Arc::new(unless);
+    let behind: Behind<S, U, M> = Behind {
+        make,
+        unless: Arc::clone(&unless),
+        shape: PhantomData,
+    };
+    let unless = move |value: &S::Stored| unless(value);
+    let body = async move { make().await };
+    Call::new(site, cache, unless, sharer)
+        .refreshing(behind)
+        .start::<Async, S, _>(keys, body)
+}
+
+/// An argument of a function whose early refresh runs in a task of its own.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot move into the early refresh's task: it is not `Clone`, `Send` and `'static`",
+    label = "an argument of a function with `early_refresh`",
+    note = "an early refresh runs in a task of its own, from clones of the arguments; derive \
+            `Clone` for it, or take it by reference (`&{Self}`) to refresh in the caller instead"
+)]
+pub trait RefreshArg: Clone + Send + 'static {}
+
+impl<T: Clone + Send + 'static> RefreshArg for T {}
+
+/// A clone of argument `value`, for the early refresh's task.
+pub fn refresh_arg<T: RefreshArg>(value: &T) -> T {
+    value.clone()
 }
 
 /// The blocking entry points' one body: the call's future, driven here.
