@@ -73,7 +73,10 @@ options! {
     lock: LitBool = value(parse_bool), "e.g. `lock = true`";
     early_refresh: Beta = value(parse_beta), "e.g. `early_refresh = true`";
     jitter: (f64, LitFloat) = value(parse_jitter), "e.g. `jitter = 0.1`";
-    stale_if_error: Seconds = value(parse_seconds), "e.g. `stale_if_error = 300`";
+    stale_if_error: StaleIfError = value(parse_stale_if_error),
+        "e.g. `stale_if_error = \"10m\"`, or `stale_if_error = true` with `stale = \"10m\"`";
+    stale: Seconds = value(parse_seconds), "e.g. `stale = \"10m\"`";
+    soft_timeout: Seconds = value(parse_seconds), "e.g. `soft_timeout = \"150ms\"`";
     local: Local = value(parse_local),
         "e.g. `local = true`, or `local = 5` to keep copies at most 5 seconds";
     /// Tag templates, each rendered from the arguments.
@@ -95,6 +98,22 @@ impl Seconds {
         match self {
             Seconds::Literal(_, span) | Seconds::Millis(_, span) => *span,
             Seconds::Const(expr) => expr.span(),
+        }
+    }
+}
+
+/// `stale_if_error = <window>` (the stale window, and stale values on
+/// failure), or `= true | false` (with the window `stale` gives).
+pub(crate) enum StaleIfError {
+    Window(Seconds),
+    Flag(LitBool),
+}
+
+impl StaleIfError {
+    pub(crate) fn span(&self) -> Span {
+        match self {
+            StaleIfError::Window(window) => window.span(),
+            StaleIfError::Flag(flag) => flag.span(),
         }
     }
 }
@@ -231,6 +250,13 @@ fn set_once<T>(slot: &mut Option<T>, value: T, name: &Ident) -> syn::Result<()> 
 
 // Input:  `expire = 60` | `expire = 0` | `expire = -5` | `expire = 1.5` | `expire = "60"` | `expire = 5 * 60`
 // Output: Literal(60) | error on the literal | ... | Const(`5 * 60`), checked by the compiler.
+fn parse_stale_if_error(input: ParseStream<'_>, name: &Ident) -> syn::Result<StaleIfError> {
+    if input.peek(LitBool) {
+        return input.parse().map(StaleIfError::Flag);
+    }
+    parse_seconds(input, name).map(StaleIfError::Window)
+}
+
 fn parse_seconds(input: ParseStream<'_>, name: &Ident) -> syn::Result<Seconds> {
     let expr: Expr = input.parse()?;
     let hint = match name.to_string().as_str() {

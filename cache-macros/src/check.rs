@@ -10,7 +10,9 @@ use syn::{
 
 use syn::LitStr;
 
-use crate::attr::{any_ident, Errors, Local, Options, Seconds, DEFAULT_EXPIRE_SECS};
+use crate::attr::{
+    any_ident, any_token, Errors, Local, Options, Seconds, StaleIfError, DEFAULT_EXPIRE_SECS,
+};
 use crate::function::Function;
 use crate::template::{Kind, Template};
 
@@ -43,10 +45,15 @@ pub(crate) struct Policy {
     pub(crate) coalesce: bool,
     pub(crate) lock: bool,
     pub(crate) early_refresh: Option<f64>,
-    /// Where `early_refresh = ...` is written.
-    pub(crate) early_refresh_span: Option<Span>,
     pub(crate) jitter: Option<f64>,
-    pub(crate) stale_if_error: Option<Seconds>,
+    /// The stale window, and the option that gave it (for messages).
+    pub(crate) stale: Option<(Seconds, &'static str)>,
+    /// Stale values when the function fails (`stale_if_error`).
+    pub(crate) stale_on_error: bool,
+    pub(crate) soft_timeout: Option<Seconds>,
+    /// Where the option that needs work in a task of its own is written
+    /// (`early_refresh`, `soft_timeout`), when the arguments can move there.
+    pub(crate) behind: Option<Span>,
     /// The in-process tier; `None`: as the cache says.
     pub(crate) local: Option<Local>,
 }
@@ -153,7 +160,9 @@ pub(crate) fn plan(mut options: Options, item: &Function) -> syn::Result<Plan> {
             )));
         }
     }
-    if let Some(stale) = &options.stale_if_error {
+    let stale_on_error = on_error_flag(&options);
+    let on_error = options.stale_if_error.as_ref().filter(|_| stale_on_error);
+    if let Some(stale) = on_error {
         if !matches!(shape, Shape::Ok | Shape::OkSome) {
             errors.push(Err(syn::Error::new(
                 stale.span(),
@@ -161,6 +170,16 @@ pub(crate) fn plan(mut options: Options, item: &Function) -> syn::Result<Plan> {
                  serves the last value when the function returns `Err`; remove it",
             )));
         }
+    }
+    let stale = stale_window(&mut options, stale_on_error, &mut errors);
+    let movable = movable(&item.sig, item.sig.asyncness.is_some());
+    if let (Some(soft), false) = (&options.soft_timeout, movable) {
+        errors.push(Err(syn::Error::new(
+            soft.span(),
+            "`soft_timeout` lets a slow call finish in a task of its own: it needs an `async fn` \
+             whose arguments are owned (`Clone + Send + 'static`: no `&self`, reference, \
+             lifetime or `impl Trait`) and no type parameters",
+        )));
     }
     errors.finish()?;
     let others: Vec<&Arg> = args.iter().filter(|arg| arg.binding != "self").collect();
@@ -183,9 +202,20 @@ pub(crate) fn plan(mut options: Options, item: &Function) -> syn::Result<Plan> {
                 .as_ref()
                 .map(|beta| beta.beta)
                 .filter(|beta| *beta > 0.0),
-            early_refresh_span: options.early_refresh.as_ref().map(|beta| beta.span),
             jitter: options.jitter.map(|(fraction, _)| fraction),
-            stale_if_error: options.stale_if_error,
+            stale_on_error,
+            stale,
+            behind: movable
+                .then(|| {
+                    let early = options
+                        .early_refresh
+                        .as_ref()
+                        .filter(|beta| beta.beta > 0.0);
+                    let early = early.map(|beta| beta.span);
+                    early.or(options.soft_timeout.as_ref().map(Seconds::span))
+                })
+                .flatten(),
+            soft_timeout: options.soft_timeout,
             local: options.local,
         },
         store: options.store,
@@ -494,4 +524,86 @@ fn last_segment(ty: &Type) -> Option<(&'static str, Option<&Type>)> {
         _ => None,
     };
     Some((name, first))
+}
+
+/// Whether `stale_if_error` asks for stale values on failure.
+fn on_error_flag(options: &Options) -> bool {
+    match &options.stale_if_error {
+        Some(StaleIfError::Window(_)) => true,
+        Some(StaleIfError::Flag(flag)) => flag.value,
+        None => false,
+    }
+}
+
+/// The stale window, from `stale_if_error = <window>` or `stale = <window>`
+/// (taken out of `options`); each without its use, or both, is a mistake.
+fn stale_window(
+    options: &mut Options,
+    on_error: bool,
+    errors: &mut Errors,
+) -> Option<(Seconds, &'static str)> {
+    let stale = options.stale.take();
+    let (window, flag) = match options.stale_if_error.take() {
+        Some(StaleIfError::Window(window)) => (Some(window), None),
+        Some(StaleIfError::Flag(flag)) => (None, Some(flag)),
+        None => (None, None),
+    };
+    match (window, stale) {
+        (Some(_), Some(stale)) => {
+            errors.push(Err(syn::Error::new(
+                stale.span(),
+                "the stale window is given twice: keep `stale = ...` and write \
+                 `stale_if_error = true`",
+            )));
+            None
+        }
+        (Some(window), None) => Some((window, "stale_if_error")),
+        (None, Some(stale)) => {
+            if !on_error && options.soft_timeout.is_none() {
+                errors.push(Err(syn::Error::new(
+                    stale.span(),
+                    "`stale` keeps values past expiry for `stale_if_error = true` or \
+                     `soft_timeout`; add one of them, or remove it",
+                )));
+            }
+            Some((stale, "stale"))
+        }
+        (None, None) => {
+            if let Some(flag) = flag.filter(|_| on_error) {
+                errors.push(Err(syn::Error::new(
+                    flag.span(),
+                    "`stale_if_error = true` needs a stale window: add `stale = \"10m\"`, or \
+                     write `stale_if_error = \"10m\"`",
+                )));
+            }
+            if let Some(soft) = &options.soft_timeout {
+                errors.push(Err(syn::Error::new(
+                    soft.span(),
+                    "`soft_timeout` returns a stale value when the function is slow: it needs a \
+                     stale window, e.g. `stale = \"10m\"`",
+                )));
+            }
+            None
+        }
+    }
+}
+
+/// Whether the arguments of a function can move into a task of its own:
+/// an `async fn` with owned arguments (no receiver, no `&`, no lifetime,
+/// no `impl Trait`, no pattern) and no type parameters, so that clones of
+/// them can.
+fn movable(sig: &syn::Signature, is_async: bool) -> bool {
+    let owned = |ty: &syn::Type| {
+        !any_token(ty.to_token_stream(), &|token| match token {
+            proc_macro2::TokenTree::Punct(punct) => matches!(punct.as_char(), '&' | '\''),
+            proc_macro2::TokenTree::Ident(ident) => ident == "impl",
+            _ => false,
+        })
+    };
+    is_async
+        && sig.generics.type_params().next().is_none()
+        && sig.inputs.iter().all(|input| match input {
+            syn::FnArg::Receiver(_) => false,
+            syn::FnArg::Typed(typed) => matches!(&*typed.pat, Pat::Ident(_)) && owned(&typed.ty),
+        })
 }

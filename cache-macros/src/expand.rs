@@ -2,12 +2,12 @@
 //! cached function and its two companions. Everything it emits calls
 //! `::cache_runtime::__private`.
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{FnArg, Ident, Pat, PatIdent, ReturnType, Signature, Type};
+use syn::{FnArg, Ident, Pat, PatIdent, ReturnType, Signature};
 
-use crate::attr::{any_ident, any_token, Local, Seconds};
+use crate::attr::{any_ident, Local, Seconds};
 use crate::check::{self, Arg, ArgKind, KeyKind, Plan, Shape, TypeSpan};
 use crate::companion::{ENTRY_PREFIX, FUNCTION_PREFIX, KEYS_PREFIX};
 use crate::function::Function;
@@ -96,7 +96,7 @@ impl<'a> Generator<'a> {
         };
         // An early refresh runs in a task of its own when the arguments can
         // move there: the body is then made on demand, from clones of them.
-        let behind = self.refreshes_behind(&sig);
+        let behind = self.plan.policy.behind.is_some();
         let make = generated("__cache_make");
         let make_body = behind.then(|| {
             let clones = sig.inputs.iter().filter_map(|input| {
@@ -202,38 +202,11 @@ impl<'a> Generator<'a> {
         }
     }
 
-    /// Whether an early refresh can run in a task of its own: an `async
-    /// fn` with `early_refresh` whose arguments are all owned (no receiver,
-    /// no reference, no `impl Trait`, no lifetime but `'static`), in a
-    /// function without type parameters, so that clones of them can move
-    /// into the task. Otherwise the caller that finds the value due
-    /// refreshes it in-line.
-    fn refreshes_behind(&self, sig: &Signature) -> bool {
-        let owned = |ty: &Type| {
-            !any_token(ty.to_token_stream(), &|token| match token {
-                TokenTree::Punct(punct) => punct.as_char() == '&' || punct.as_char() == '\'',
-                TokenTree::Ident(ident) => ident == "impl",
-                _ => false,
-            })
-        };
-        self.plan.is_async
-            && self.plan.policy.early_refresh.is_some()
-            && sig.generics.type_params().next().is_none()
-            && sig.inputs.iter().all(|input| match input {
-                FnArg::Receiver(_) => false,
-                FnArg::Typed(typed) => matches!(&*typed.pat, Pat::Ident(_)) && owned(&typed.ty),
-            })
-    }
-
     /// `__private::refreshing::<Shape, ..>(args).await`, its errors (a
     /// future or a value that is not `Send`, an argument that is not
     /// `Clone`) reported at `early_refresh`.
     fn refreshing_call(&self, args: TokenStream) -> TokenStream {
-        let span = self
-            .plan
-            .policy
-            .early_refresh_span
-            .unwrap_or_else(Span::call_site);
+        let span = self.plan.policy.behind.unwrap_or_else(Span::call_site);
         let private = Private::at(span);
         let shape = respan(self.shape.clone(), span);
         quote_spanned! {span=>
@@ -461,9 +434,16 @@ impl<'a> Generator<'a> {
         if let Some(beta) = sharing.early_refresh {
             policy.extend(quote!(.early_refresh(#beta)));
         }
-        if let Some(window) = &sharing.stale_if_error {
-            let window = seconds(window, "stale_if_error", assert);
-            policy.extend(quote!(.stale_if_error(#window)));
+        if let Some((window, name)) = &sharing.stale {
+            let window = seconds(window, name, assert);
+            policy.extend(quote!(.stale(#window)));
+        }
+        if sharing.stale_on_error {
+            policy.extend(quote!(.stale_on_error()));
+        }
+        if let Some(wait) = &sharing.soft_timeout {
+            let wait = seconds(wait, "soft_timeout", assert);
+            policy.extend(quote!(.soft_timeout(#wait)));
         }
         match &sharing.local {
             Some(Local::Flag(on)) => policy.extend(quote!(.local(#on))),

@@ -529,6 +529,62 @@ mod refresh_behind {
     }
 }
 
+/// `soft_timeout`: a miss with a stale value at hand waits that long for
+/// the function, then returns the stale value while the function finishes
+/// in a task of its own and stores its result.
+mod soft_timeout {
+    use std::sync::atomic::AtomicU64;
+    use std::sync::OnceLock;
+
+    use super::*;
+
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    static SOURCE: AtomicU64 = AtomicU64::new(1000);
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    /// Holds every run after the first until the test lets it go.
+    static GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+    #[cache_result(expire = 1, stale = "30s", soft_timeout = "1s", store = CACHE.get().unwrap())]
+    async fn rate(pair: String) -> String {
+        let value = SOURCE.load(Ordering::SeqCst);
+        if RUNS.fetch_add(1, Ordering::SeqCst) > 0 {
+            GATE.notified().await;
+        }
+        format!("{pair} {value}")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_function_gives_way_to_the_stale_value_and_finishes_behind() {
+        let server = RedisServer::start();
+        CACHE.set(cache_for(&server)).expect("set once");
+        let call = || rate("EURUSD".to_owned());
+        assert_eq!(call().await, "EURUSD 1000");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        SOURCE.store(2000, Ordering::SeqCst);
+
+        // Expired, in the stale window; the function is held on the gate.
+        let answer = tokio::time::timeout(Duration::from_secs(5), call()).await;
+        assert_eq!(answer.expect("past the soft timeout"), "EURUSD 1000");
+        assert_eq!(function!(rate).stats().stale, 1);
+        GATE.notify_one();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while call().await != "EURUSD 2000" {
+            assert!(Instant::now() < deadline, "the task stored its result");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+
+        // Within the soft timeout, the caller gets the function's result.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        SOURCE.store(3000, Ordering::SeqCst);
+        GATE.notify_one(); // the next run passes at once
+        assert_eq!(call().await, "EURUSD 3000");
+        // Calls that came while the task ran got the stale value; none
+        // started another run.
+        let stats = function!(rate).stats();
+        assert!(stats.stale >= 1 && stats.executions == 3, "{stats:?}");
+    }
+}
+
 mod jitter {
     use super::*;
 

@@ -10,7 +10,8 @@ async fn profile(id: u64, locale: &str) -> Result<Profile, Error> {
                 )
                 .template("user:{id}")
                 .early_refresh(1f64)
-                .stale_if_error(::core::time::Duration::from_secs(600u64))
+                .stale(::core::time::Duration::from_secs(600u64))
+                .stale_on_error()
                 .local_for(::core::time::Duration::from_secs(5u64)),
         );
         __CACHE_SITE
@@ -70,7 +71,8 @@ fn __cache_result_entry_of_profile(
             )
             .template("user:{id}")
             .early_refresh(1f64)
-            .stale_if_error(::core::time::Duration::from_secs(600u64))
+            .stale(::core::time::Duration::from_secs(600u64))
+            .stale_on_error()
             .local_for(::core::time::Duration::from_secs(5u64)),
     )
 }

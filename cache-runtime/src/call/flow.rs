@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use tokio::runtime::Handle;
 use tracing::{Instrument, Span};
 
 use crate::call::keys::{CallKeys, TierKey};
@@ -88,43 +89,90 @@ pub(crate) struct Call<'a, R, U, H = Inline> {
     result: PhantomData<fn() -> R>,
 }
 
-/// What an early refresh in a task of its own needs of the call.
+/// What a refresh or a computation in a task of its own needs of the call.
 pub(crate) struct Job {
     cache: Cache,
     site: &'static Site,
     key: String,
     /// The time the value had left when the call read it.
     left: Duration,
-    local: Option<TierKey>,
-    tags: Option<Box<Tags>>,
+    /// The call's place in the in-process tier, and where invalidations
+    /// stood before it read Redis.
+    local: Option<(TierKey, u64)>,
+    /// The call's tags, with the tokens its read found.
+    tags: Option<(Box<Tags>, Tokens)>,
     span: Span,
 }
 
-/// Runs a call's early refresh somewhere other than in the call.
-pub(crate) trait Refresher {
+/// Runs a call's work somewhere other than in the call: an early refresh,
+/// or a computation that outlives a soft timeout.
+pub(crate) trait Refresher<R> {
     /// Starts the refresh of `job` in a task of its own; false when it
     /// cannot (no Tokio runtime here): the call refreshes in-line.
     fn start(&self, job: impl FnOnce() -> Job) -> bool;
+
+    /// Starts the function for `job` in a task of its own, which stores its
+    /// result and holds `lease` (taken from the call) until then; the
+    /// result, when it comes. `None` when it cannot: the call runs it.
+    fn compute(
+        &self,
+        job: impl FnOnce() -> Job,
+        lease: &mut Option<Lease>,
+    ) -> Option<tokio::sync::oneshot::Receiver<R>>;
 }
 
-/// Refreshes in the call that found the value due.
+/// Refreshes and computes in the call.
 pub(crate) struct Inline;
 
-impl Refresher for Inline {
+impl<R> Refresher<R> for Inline {
     fn start(&self, _: impl FnOnce() -> Job) -> bool {
         false
     }
+
+    fn compute(
+        &self,
+        _: impl FnOnce() -> Job,
+        _: &mut Option<Lease>,
+    ) -> Option<tokio::sync::oneshot::Receiver<R>> {
+        None
+    }
 }
 
-/// Refreshes in a task: the body made anew from clones of the arguments
-/// (`make`), stored as the call would have stored it.
+/// Refreshes and computes in a task: the body made anew from clones of
+/// the arguments (`make`), stored as the call would have stored it.
 pub(crate) struct Behind<'m, S, U, M> {
     pub(crate) make: &'m M,
     pub(crate) unless: Arc<U>,
     pub(crate) shape: PhantomData<fn() -> S>,
 }
 
-impl<R, S, U, M, F> Refresher for Behind<'_, S, U, M>
+impl<S, U, M> Behind<'_, S, U, M> {
+    /// Runs `work` with the job, a new body and the condition, in a task on
+    /// `runtime`.
+    fn spawn<F, W, Fut>(&self, runtime: Handle, job: Job, work: W)
+    where
+        M: Fn() -> F,
+        W: FnOnce(Job, F, Arc<U>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let span = job.span.clone();
+        let work = work(job, (self.make)(), Arc::clone(&self.unless));
+        runtime.spawn(work.instrument(span));
+    }
+}
+
+/// A call of its own for a task's `job`, with the job's tags and tokens.
+fn call_for<'c, R, U>(cache: &'c Cache, job: &mut Job, unless: U) -> Call<'c, R, U> {
+    let mut call = Call::new(job.site, cache, unless, None);
+    call.tagging = job.tags.take().map(|(tags, tokens)| {
+        let tagging = Tagging::new(tags);
+        *tagging.read() = tokens;
+        tagging
+    });
+    call
+}
+
+impl<R, S, U, M, F> Refresher<R> for Behind<'_, S, U, M>
 where
     R: Send + 'static,
     S: Shape<R, Stored: Value + Send + Sync> + 'static,
@@ -133,25 +181,38 @@ where
     F: Future<Output = R> + Send + 'static,
 {
     fn start(&self, job: impl FnOnce() -> Job) -> bool {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let Ok(runtime) = Handle::try_current() else {
             return false;
         };
-        let job = job();
-        let body = (self.make)();
-        let unless = Arc::clone(&self.unless);
-        let span = job.span.clone();
-        runtime.spawn(
-            async move {
-                let cache = job.cache.clone();
-                let unless = move |value: &S::Stored| unless(value);
-                let mut call = Call::new(job.site, &cache, unless, None);
-                call.tagging = job.tags.map(Tagging::new);
-                call.refresh_behind::<S>(&job.key, job.left, job.local, body)
-                    .await;
-            }
-            .instrument(span),
-        );
+        self.spawn(runtime, job(), |mut job, body, unless| async move {
+            let cache = job.cache.clone();
+            let call = call_for(&cache, &mut job, move |value: &S::Stored| unless(value));
+            call.refresh_behind::<S>(&job.key, job.left, job.local, body)
+                .await;
+        });
         true
+    }
+
+    fn compute(
+        &self,
+        job: impl FnOnce() -> Job,
+        lease: &mut Option<Lease>,
+    ) -> Option<tokio::sync::oneshot::Receiver<R>> {
+        let runtime = Handle::try_current().ok()?;
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let lease = lease.take();
+        self.spawn(runtime, job(), |mut job, body, unless| async move {
+            let cache = job.cache.clone();
+            let call = call_for(&cache, &mut job, move |value: &S::Stored| unless(value));
+            let computed = call.compute_behind::<S>(&job.key, job.local, lease, body);
+            // The caller may have gone with the stale value: the result is
+            // stored all the same. (Computed by another task: the caller
+            // hears nothing, and takes the stale value at once.)
+            if let Some(result) = computed.await {
+                let _ = sender.send(result);
+            }
+        });
+        Some(receiver)
     }
 }
 
@@ -201,7 +262,7 @@ impl<'a, R, U> Call<'a, R, U> {
     }
 
     /// With an early refresh that runs in a task of its own.
-    pub(crate) fn refreshing<H: Refresher>(self, behind: H) -> Call<'a, R, U, H> {
+    pub(crate) fn refreshing<H: Refresher<R>>(self, behind: H) -> Call<'a, R, U, H> {
         Call {
             site: self.site,
             cache: self.cache,
@@ -215,7 +276,7 @@ impl<'a, R, U> Call<'a, R, U> {
     }
 }
 
-impl<'a, R, U, H: Refresher> Call<'a, R, U, H> {
+impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
     /// Starts the call: answered at once from the in-process tier when it
     /// holds a fresh copy, or else the rest of the call, in one box (under
     /// 1 KB: the body is a pointer to where the caller pinned it). Either
@@ -332,15 +393,7 @@ impl<'a, R, U, H: Refresher> Call<'a, R, U, H> {
                         Looked::Due(value, left) => {
                             // Everyone gets the value at once; a task
                             // refreshes it, when the function can run in one.
-                            let job = || Job {
-                                cache: self.cache.clone(),
-                                site: self.site,
-                                key: key.clone(),
-                                left,
-                                local: filling.map(|filling| filling.local.clone()),
-                                tags: self.tagging.as_ref().map(|tagging| tagging.tags.clone()),
-                                span: self.span.clone(),
-                            };
+                            let job = || self.job(&key, left, filling);
                             if !I::BLOCKING && self.behind.start(job) {
                                 break 'answer S::restore(value);
                             }
@@ -520,10 +573,26 @@ impl<'a, R, U, H: Refresher> Call<'a, R, U, H> {
             },
             false => None,
         };
-        let mut lead = lead;
+        let (mut lead, mut lease) = (lead, lease);
+        // A stale value at hand and a soft timeout: the function runs in a
+        // task of its own, which stores its result; past the timeout, the
+        // caller returns the stale value.
+        let stale = match (policy.soft_timeout, stale, I::BLOCKING) {
+            (Some(wait), Some(bytes), false) => {
+                let job = || self.job(key, Duration::ZERO, filling);
+                match self.behind.compute(job, &mut lease) {
+                    Some(running) => {
+                        let soft = self.soft::<S>(key, bytes, running, wait, lead);
+                        return Box::pin(soft).await;
+                    }
+                    None => Some(bytes),
+                }
+            }
+            (_, stale, _) => stale,
+        };
         let result = self.execute::<I>(key, lease.as_ref(), body).await;
         let kind = S::classify(&result);
-        if let (Kind::Failed, Some(bytes)) = (&kind, stale) {
+        if let (Kind::Failed, Some(bytes), true) = (&kind, stale, policy.stale_on_error) {
             if let Some(value) = self.cache.decode::<S::Stored>(self.shown(key), &bytes) {
                 tracing::warn!(
                     key = self.shown(key),
@@ -551,6 +620,64 @@ impl<'a, R, U, H: Refresher> Call<'a, R, U, H> {
         }
         drop(lead);
         release::<I>(lease).await;
+        result
+    }
+
+    /// A miss whose function runs in a task (`soft_timeout`): its result if
+    /// it comes within `wait`; else `stale`, while the task goes on and
+    /// stores the result. The flight's waiters get what the caller gets.
+    async fn soft<S>(
+        &self,
+        key: &str,
+        stale: Bytes,
+        mut running: tokio::sync::oneshot::Receiver<R>,
+        wait: Duration,
+        lead: Option<Lead<'_>>,
+    ) -> R
+    where
+        S: Shape<R, Stored: Value>,
+    {
+        let in_time = tokio::time::timeout(wait, &mut running).await.ok();
+        let stale_value = |why: &str| {
+            let value = self.cache.decode::<S::Stored>(self.shown(key), &stale)?;
+            tracing::debug!(key = self.shown(key), "{why}; returning the stale value");
+            self.count(Event::Stale);
+            Some(value)
+        };
+        let result = match in_time {
+            Some(Ok(result)) => match S::classify(&result) {
+                Kind::Failed if self.site.policy.stale_on_error => {
+                    match stale_value("the function failed") {
+                        Some(value) => {
+                            land(lead, || Outcome::Json(stale.into_shared()));
+                            return S::restore(value);
+                        }
+                        None => result,
+                    }
+                }
+                _ => result,
+            },
+            // Past the soft timeout: the stale value, unless it no longer
+            // decodes (then the caller waits for the function after all).
+            None => match stale_value("the function is slower than its soft timeout") {
+                Some(value) => {
+                    land(lead, || Outcome::Json(stale.into_shared()));
+                    return S::restore(value);
+                }
+                None => running
+                    .await
+                    .unwrap_or_else(|_| panic!("the cached function panicked in its task")),
+            },
+            Some(Err(_)) => match stale_value("another task computes it, or it panicked") {
+                Some(value) => {
+                    land(lead, || Outcome::Json(stale.into_shared()));
+                    return S::restore(value);
+                }
+                None => panic!("the cached function panicked in its task"),
+            },
+        };
+        // Stored by the task already: waiters read it (or share it).
+        land(lead, || self.outcome::<S>(&result, None));
         result
     }
 
@@ -585,23 +712,74 @@ impl<'a, R, U, H: Refresher> Call<'a, R, U, H> {
         &self,
         key: &str,
         left: Duration,
-        local: Option<TierKey>,
+        local: Option<(TierKey, u64)>,
         body: impl Future<Output = R>,
     ) where
         S: Shape<R, Stored: Value>,
         U: Fn(&S::Stored) -> bool,
     {
-        // Where invalidations stand before the refresh reads Redis.
-        let tier = self.cache.local_tier(&self.site.policy);
-        let filling = tier.zip(local).map(|(tier, local)| Filling {
-            tier,
-            epoch: tier.epoch(),
-            local,
-        });
-        drop(
-            self.refresh_once::<Async, S>(key, filling.as_ref(), left, body)
-                .await,
-        );
+        let filling = self.filling(local);
+        let refreshed = self.refresh_once::<Async, S>(key, filling.as_ref(), left, body);
+        drop(refreshed.await);
+    }
+
+    /// A miss's computation in a task of its own (`soft_timeout`): runs the
+    /// function under `lease`, stores what may be stored, and returns the
+    /// result; `None` when another task computes the key already (one at a
+    /// time per key in this process: a slow function is not started again
+    /// by each call that gets the stale value meanwhile).
+    async fn compute_behind<S>(
+        &self,
+        key: &str,
+        local: Option<(TierKey, u64)>,
+        lease: Option<Lease>,
+        body: impl Future<Output = R>,
+    ) -> Option<R>
+    where
+        S: Shape<R, Stored: Value>,
+        U: Fn(&S::Stored) -> bool,
+    {
+        let Some(_computing) = self.cache.flights().start_refresh(false, key) else {
+            release::<Async>(lease).await;
+            return None;
+        };
+        let filling = self.filling(local);
+        let result = self.execute::<Async>(key, lease.as_ref(), body).await;
+        if let Kind::Value(value) = S::classify(&result) {
+            if !(self.unless)(value) {
+                if let Some(json) = self.encode(key, value) {
+                    if let Some(expires) = self.write::<Async>(key, &json).await {
+                        self.fill(filling.as_ref(), key, &result, &json, Some(expires));
+                    }
+                }
+            }
+        }
+        release::<Async>(lease).await;
+        Some(result)
+    }
+
+    /// A task's place in the in-process tier: the call's, with the epoch
+    /// the call took before it read Redis.
+    fn filling(&self, local: Option<(TierKey, u64)>) -> Option<Filling<'a>> {
+        let tier = self.cache.local_tier(&self.site.policy)?;
+        let (local, epoch) = local?;
+        Some(Filling { tier, epoch, local })
+    }
+
+    /// What a task needs to refresh or compute `key` for this call.
+    fn job(&self, key: &str, left: Duration, filling: Option<&Filling<'_>>) -> Job {
+        Job {
+            cache: self.cache.clone(),
+            site: self.site,
+            key: key.to_owned(),
+            left,
+            local: filling.map(|filling| (filling.local.clone(), filling.epoch)),
+            tags: self
+                .tagging
+                .as_ref()
+                .map(|tagging| (tagging.tags.clone(), tagging.read().clone())),
+            span: self.span.clone(),
+        }
     }
 
     /// Runs a refresh once per key in this process (and with `lock`, in

@@ -21,7 +21,13 @@ pub struct Policy {
     pub(crate) lock: bool,
     /// XFetch's beta, when early refresh is on.
     pub(crate) early_refresh: Option<f64>,
+    /// The stale window: how long a value is kept past its logical TTL.
     pub(crate) stale_if_error: Duration,
+    /// Whether a failure of the function returns a stale value.
+    pub(crate) stale_on_error: bool,
+    /// A miss with a stale value waits this long for the function, then
+    /// returns the stale value while the function finishes in a task.
+    pub(crate) soft_timeout: Option<Duration>,
     /// The in-process tier: `None` as the cache says (see
     /// [`LocalTier::every_function`](crate::LocalTier::every_function)).
     pub(crate) local: Option<bool>,
@@ -42,6 +48,8 @@ impl Policy {
             lock: false,
             early_refresh: None,
             stale_if_error: Duration::ZERO,
+            stale_on_error: false,
+            soft_timeout: None,
             local: None,
             local_for: None,
             template: None,
@@ -88,6 +96,27 @@ impl Policy {
     /// return when the function fails.
     pub const fn stale_if_error(mut self, window: Duration) -> Self {
         self.stale_if_error = window;
+        self.stale_on_error = true;
+        self
+    }
+
+    /// `stale = window`: keep values `window` past expiry, for
+    /// `stale_if_error = true` and `soft_timeout`.
+    pub const fn stale(mut self, window: Duration) -> Self {
+        self.stale_if_error = window;
+        self
+    }
+
+    /// `stale_if_error = true`, with the window `stale` gives.
+    pub const fn stale_on_error(mut self) -> Self {
+        self.stale_on_error = true;
+        self
+    }
+
+    /// `soft_timeout = wait`: a miss with a stale value at hand waits this
+    /// long for the function.
+    pub const fn soft_timeout(mut self, wait: Duration) -> Self {
+        self.soft_timeout = Some(wait);
         self
     }
 

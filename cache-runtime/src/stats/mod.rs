@@ -123,7 +123,8 @@ pub struct FunctionStats {
     pub executions: u64,
     /// Early refreshes started by a hit close to expiry (`early_refresh`).
     pub refreshes: u64,
-    /// Stale values returned because the function failed (`stale_if_error`).
+    /// Stale values returned because the function failed (`stale_if_error`)
+    /// or was slower than its `soft_timeout`.
     pub stale: u64,
     /// Values written to the store.
     pub stores: u64,

@@ -1,0 +1,8 @@
+use cache_runtime::cache_result;
+
+#[cache_result(expire = 60, stale = "10m")]
+async fn rate(pair: String) -> u64 {
+    pair.len() as u64
+}
+
+fn main() {}
