@@ -8,6 +8,9 @@
 //! - `attribute`: a Redis hit through `#[cache_result]`;
 //! - `attribute_tagged`: the same, of a function with two tags (its tokens
 //!   read in the same round trip);
+//! - `attribute_refreshing`: the same, of a function with `early_refresh`
+//!   and owned arguments (its body made only on a miss, its refresh in a
+//!   task), far from expiry;
 //! - `attribute_big_body`: the same, of a function whose body holds 2 KB
 //!   across an await (the call's box must not grow with it);
 //! - `by_hand`: `GET` + `serde_json::from_slice` on a `ConnectionManager`,
@@ -86,6 +89,14 @@ async fn from_local(cache: &Cache, id: u64) -> Profile {
 
 #[cache_result(expire = 600, store = cache, skip(cache), tags = ["profile:{id}", "profiles"])]
 async fn from_redis_tagged(cache: &Cache, id: u64) -> Profile {
+    profile(id)
+}
+
+/// The cache of `from_redis_refreshing`, whose arguments must all be owned.
+static REFRESHING: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+
+#[cache_result(expire = 600, early_refresh = true, store = REFRESHING.get().unwrap())]
+async fn from_redis_refreshing(id: u64) -> Profile {
     profile(id)
 }
 
@@ -192,6 +203,10 @@ async fn count(server: &support::RedisServer, mode: &str, calls: u64) {
     if mode == "attribute_tagged" {
         from_redis_tagged(&cache, 1).await;
     }
+    if mode == "attribute_refreshing" {
+        REFRESHING.get_or_init(|| cache.clone());
+        from_redis_refreshing(1).await;
+    }
     for _ in 0..calls {
         match mode {
             "attribute" => drop(std::hint::black_box(from_redis(&cache, 1).await)),
@@ -199,6 +214,7 @@ async fn count(server: &support::RedisServer, mode: &str, calls: u64) {
                 drop(std::hint::black_box(from_redis_big_body(&cache, 1).await))
             }
             "attribute_tagged" => drop(std::hint::black_box(from_redis_tagged(&cache, 1).await)),
+            "attribute_refreshing" => drop(std::hint::black_box(from_redis_refreshing(1).await)),
             "local" => drop(std::hint::black_box(from_local(&cache, 1).await)),
             "local_by_hand" => drop(std::hint::black_box(by_hand_local.get(&1))),
             "by_hand" => drop(std::hint::black_box(by_hand(&mut redis, &keys[1]).await)),
