@@ -585,6 +585,104 @@ mod soft_timeout {
     }
 }
 
+/// Two clients (two caches, as two processes would have) share one key,
+/// through a key template, and its lease: with `lock = true`, one refresh
+/// and one soft-timed computation run for both.
+mod lease_shared_by_clients {
+    use std::sync::atomic::AtomicU64;
+    use std::sync::OnceLock;
+
+    use super::*;
+
+    static ONE: OnceLock<Cache> = OnceLock::new();
+    static OTHER: OnceLock<Cache> = OnceLock::new();
+
+    /// A run: the first takes 100 ms (a run time for XFetch to weigh), the
+    /// later ones wait for the gate.
+    async fn run(runs: &AtomicU64, gate: &tokio::sync::Notify, id: u64) -> u64 {
+        let run = runs.fetch_add(1, Ordering::SeqCst);
+        match run {
+            0 => tokio::time::sleep(Duration::from_millis(100)).await,
+            _ => gate.notified().await,
+        }
+        id + 1000 * (run + 1)
+    }
+
+    static REFRESH_RUNS: AtomicU64 = AtomicU64::new(0);
+    static REFRESH_GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+    #[cache_result(expire = 2, early_refresh = 1000, lock = true, key = "refreshed:{id}", store = ONE.get().unwrap())]
+    async fn refreshed_one(id: u64) -> u64 {
+        run(&REFRESH_RUNS, &REFRESH_GATE, id).await
+    }
+
+    #[cache_result(expire = 2, early_refresh = 1000, lock = true, key = "refreshed:{id}", store = OTHER.get().unwrap())]
+    async fn refreshed_other(id: u64) -> u64 {
+        run(&REFRESH_RUNS, &REFRESH_GATE, id).await
+    }
+
+    static SOFT_RUNS: AtomicU64 = AtomicU64::new(0);
+    static SOFT_GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+    #[cache_result(expire = 1, stale = "30s", soft_timeout = "500ms", lock = true, key = "soft:{id}", store = ONE.get().unwrap())]
+    async fn soft_one(id: u64) -> u64 {
+        run(&SOFT_RUNS, &SOFT_GATE, id).await
+    }
+
+    #[cache_result(expire = 1, stale = "30s", soft_timeout = "500ms", lock = true, key = "soft:{id}", store = OTHER.get().unwrap())]
+    async fn soft_other(id: u64) -> u64 {
+        run(&SOFT_RUNS, &SOFT_GATE, id).await
+    }
+
+    fn caches(server: &RedisServer) {
+        ONE.get_or_init(|| cache_for(server));
+        OTHER.get_or_init(|| cache_for(server));
+    }
+
+    /// Both tests share the two caches, so they run as one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_refresh_and_one_slow_run_for_both_clients() {
+        let server = RedisServer::start();
+        caches(&server);
+
+        // Early refresh: both clients find the value due; one refresh runs.
+        assert_eq!(refreshed_one(1).await, 1001);
+        assert_eq!(soft_one(1).await, 1001);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        for _ in 0..3 {
+            assert_eq!(refreshed_one(1).await, 1001);
+            assert_eq!(refreshed_other(1).await, 1001);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            REFRESH_RUNS.load(Ordering::SeqCst),
+            2,
+            "one refresh for both"
+        );
+        REFRESH_GATE.notify_one();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while refreshed_other(1).await != 2001 {
+            assert!(Instant::now() < deadline, "the refresh stored its result");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+
+        // Soft timeout: one client runs the function under the lease; the
+        // other waits for it no longer than its soft timeout either.
+        let first = tokio::spawn(soft_one(1));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let second = tokio::time::timeout(Duration::from_secs(5), soft_other(1)).await;
+        assert_eq!(second.expect("within the soft timeout"), 1001, "stale");
+        assert_eq!(first.await.unwrap(), 1001, "stale");
+        assert_eq!(SOFT_RUNS.load(Ordering::SeqCst), 2, "one run for both");
+        SOFT_GATE.notify_one();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while soft_other(1).await != 2001 {
+            assert!(Instant::now() < deadline, "the run stored its result");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
 mod jitter {
     use super::*;
 

@@ -553,9 +553,14 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         self.count(Event::Miss);
 
         let lease = match policy.lock {
-            true => match lease::acquire_or_wait::<I>(self.cache, key).await {
-                Waited::Acquired(lease) => Some(lease),
-                Waited::Filled(found) => {
+            true => match self.wait_for_lease::<I, S>(key, &stale).await {
+                Err(value) => {
+                    let stale = stale.map(Bytes::into_shared);
+                    land(lead, || stale.map_or(Outcome::Abandoned, Outcome::Json));
+                    return S::restore(value);
+                }
+                Ok(Waited::Acquired(lease)) => Some(lease),
+                Ok(Waited::Filled(found)) => {
                     // A tagged entry is read again, with its tags' tokens.
                     let found = match &self.tagging {
                         Some(_) => self.read::<I>(key, true).await,
@@ -569,7 +574,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
                     }
                     None
                 }
-                Waited::GaveUp => None,
+                Ok(Waited::GaveUp) => None,
             },
             false => None,
         };
@@ -621,6 +626,46 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         drop(lead);
         release::<I>(lease).await;
         result
+    }
+
+    /// Takes `key`'s lease or waits for its holder (`lock = true`). With a
+    /// stale value at hand and a soft timeout, the wait for another
+    /// process's run is bounded too: past the timeout, or when the lease's
+    /// own wait is over, the stale value (`Err`), decoded.
+    async fn wait_for_lease<I: Io, S>(
+        &self,
+        key: &str,
+        stale: &Option<Bytes>,
+    ) -> Result<Waited, S::Stored>
+    where
+        S: Shape<R, Stored: Value>,
+    {
+        let policy = &self.site.policy;
+        let fresh = |found: &Found| matches!(policy.freshness(found.ttl), Freshness::Fresh(_));
+        let waited = lease::acquire_or_wait::<I>(self.cache, key, fresh);
+        let (Some(wait), Some(stale), false) = (self.site.policy.soft_timeout, stale, I::BLOCKING)
+        else {
+            return Ok(waited.await);
+        };
+        // Given up (the lease's own wait is over) or past the soft timeout:
+        // another process is still computing, and the stale value serves.
+        match tokio::time::timeout(wait, waited).await {
+            Ok(Waited::GaveUp) | Err(_) => {
+                match self.cache.decode::<S::Stored>(self.shown(key), stale) {
+                    Some(value) => {
+                        tracing::debug!(
+                            key = self.shown(key),
+                            "another process computes it, slower than the soft timeout; \
+                         returning the stale value"
+                        );
+                        self.count(Event::Stale);
+                        Err(value)
+                    }
+                    None => Ok(Waited::GaveUp),
+                }
+            }
+            Ok(waited) => Ok(waited),
+        }
     }
 
     /// A miss whose function runs in a task (`soft_timeout`): its result if
@@ -743,6 +788,14 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
             release::<Async>(lease).await;
             return None;
         };
+        // A task that ended since this call read the key wrote it: that
+        // value, not another run.
+        if let Some(found) = self.read::<Async>(key, true).await {
+            if let Some(value) = self.fresh::<S>(key, &found) {
+                release::<Async>(lease).await;
+                return Some(S::restore(value));
+            }
+        }
         let filling = self.filling(local);
         let result = self.execute::<Async>(key, lease.as_ref(), body).await;
         if let Kind::Value(value) = S::classify(&result) {

@@ -49,8 +49,15 @@ pub(crate) fn lease_key(key: &str) -> String {
     format!("{key}:lease")
 }
 
-/// Takes `key`'s lease, or waits until its value is there, up to the wait.
-pub(crate) async fn acquire_or_wait<I: Io>(cache: &Cache, key: &str) -> Waited {
+/// Takes `key`'s lease, or waits until a fresh value is there, up to the
+/// wait. A value that is not `fresh` (past its logical TTL, kept for a
+/// stale window) counts as none: its lease is taken, or waited on, as if
+/// the key were missing, so that one process recomputes it.
+pub(crate) async fn acquire_or_wait<I: Io>(
+    cache: &Cache,
+    key: &str,
+    fresh: impl Fn(&Found) -> bool,
+) -> Waited {
     let times = cache.lease_times();
     let Ok(held) = Held::new(cache, lease_key(key), I::BLOCKING) else {
         return Waited::GaveUp;
@@ -68,7 +75,7 @@ pub(crate) async fn acquire_or_wait<I: Io>(cache: &Cache, key: &str) -> Waited {
     let mut pause = FIRST_POLL;
     loop {
         match I::exec(cache.store(), &claim).await {
-            Ok((taken, Some(found))) => {
+            Ok((taken, Some(found))) if fresh(&found) => {
                 if taken {
                     release::<I>(held).await;
                 } else {
@@ -76,11 +83,11 @@ pub(crate) async fn acquire_or_wait<I: Io>(cache: &Cache, key: &str) -> Waited {
                 }
                 return Waited::Filled(found);
             }
-            Ok((true, None)) => {
+            Ok((true, _)) => {
                 let ttl = times.ttl;
                 return Waited::Acquired(Lease { held, ttl });
             }
-            Ok((false, None)) => {}
+            Ok((false, _)) => {}
             Err(error) => {
                 tracing::debug!(%error, "cannot take the lease; computing without it");
                 held.forget();
