@@ -180,6 +180,16 @@ pub(crate) fn template_key(prefix: &str, rendered: &str) -> String {
     key
 }
 
+/// Redis Cluster's hash tag of a key: what lies between its first `{` and
+/// the first `}` after that, if anything (the part of the key that picks
+/// its slot).
+pub(crate) fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let rest = &key[open + 1..];
+    let close = rest.find('}').filter(|close| *close > 0)?;
+    Some(&rest[..close])
+}
+
 /// `<prefix>:[tag]:<tag>`: where a tag's token lives. `[` starts no
 /// segment of an entry's key (a template's text cannot hold it, a hole's
 /// value escapes it, a Rust path does not begin with it), so no entry can
@@ -532,6 +542,16 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+
+    #[test]
+    fn a_hash_tag_is_the_first_braced_text() {
+        assert_eq!(hash_tag("{user}"), Some("user"));
+        assert_eq!(hash_tag("app:{user}:v2"), Some("user"));
+        assert_eq!(hash_tag("lock:{a}{b}"), Some("a"));
+        assert_eq!(hash_tag("user"), None);
+        assert_eq!(hash_tag("{}user"), None);
+        assert_eq!(hash_tag("{user"), None);
+    }
 
     fn md5_hex(bytes: &[u8]) -> String {
         let mut hex = String::new();

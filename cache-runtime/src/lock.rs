@@ -433,13 +433,7 @@ impl Drop for Held {
 /// a Redis Cluster, acquiring it fails (`CROSSSLOT`), on one server it
 /// works.
 fn fence_key(lock_key: &str) -> String {
-    let tag = lock_key.find('{').and_then(|open| {
-        let rest = &lock_key[open + 1..];
-        rest.find('}')
-            .filter(|close| *close > 0)
-            .map(|close| &rest[..close])
-    });
-    match tag {
+    match crate::key::hash_tag(lock_key) {
         Some(tag) => format!("{{{tag}}}:fence:{lock_key}"),
         None => format!("{{{lock_key}}}:fence"),
     }

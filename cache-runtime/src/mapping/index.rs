@@ -13,6 +13,7 @@ use serde::de::{self, DeserializeOwned, Visitor};
 use serde::{forward_to_deserialize_any, Serialize};
 
 use super::{field_text, from_fields, mapping, to_fields, Hashes, Object};
+use crate::key::hash_tag;
 use crate::store::index_ops::{Find, Indexed, IndexedDelete, IndexedSave, IndexedValue, Wanted};
 use crate::{Error, StoreKind};
 
@@ -164,14 +165,6 @@ fn indexed_value(value: Option<serde_json::Value>) -> IndexedValue {
     }
 }
 
-/// Redis Cluster's hash tag of a key: what lies between its first `{` and
-/// the first `}` after that, if anything.
-fn hash_tag(key: &str) -> Option<&str> {
-    let open = key.find('{')?;
-    let close = open + 1 + key[open + 1..].find('}')?;
-    (close > open + 1).then(|| &key[open + 1..close])
-}
-
 /// The names `T` deserializes as a struct (after `rename`), as serde's
 /// derive declares them; `None` for a map or a struct serde reads as one
 /// (`flatten`): then any name is accepted.
@@ -245,13 +238,5 @@ mod tests {
     fn a_structs_field_names_are_its_serialized_names() {
         assert_eq!(field_names::<User>(), Some(&["id", "full_name"][..]));
         assert_eq!(field_names::<HashMap<String, String>>(), None);
-    }
-
-    #[test]
-    fn a_hash_tag_is_the_first_braced_text() {
-        assert_eq!(hash_tag("{user}"), Some("user"));
-        assert_eq!(hash_tag("app:{user}:v2"), Some("user"));
-        assert_eq!(hash_tag("user"), None);
-        assert_eq!(hash_tag("{}user"), None);
     }
 }
