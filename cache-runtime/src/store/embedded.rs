@@ -108,6 +108,17 @@ impl EmbeddedStore {
         self.entries.insert(key.into(), Expiring::new(value, ttl));
     }
 
+    /// A hash's fields, kept as one JSON object (what `HashGetAll` reads).
+    #[cfg_attr(not(feature = "mapping"), allow(dead_code))] // only object mappings write hashes
+    pub(crate) fn set_fields(&self, key: &str, fields: &[(String, String)], ttl: Option<Duration>) {
+        let map: HashMap<&str, &str> = fields
+            .iter()
+            .map(|(field, value)| (field.as_str(), value.as_str()))
+            .collect();
+        let json = serde_json::to_vec(&map).unwrap_or_default();
+        self.set(key, &json, ttl);
+    }
+
     /// `SET NX PX` (`present: false`) or `SET XX PX`: true when set.
     pub(crate) fn set_if(&self, key: &str, value: &[u8], ttl: Duration, present: bool) -> bool {
         let mut set = false;

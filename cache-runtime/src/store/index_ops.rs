@@ -155,24 +155,9 @@ impl Op for IndexedSave<'_> {
     // A conditional write in effect: sent twice, the second run finds the
     // first one's values as the old ones, which is the same end state.
     fn embedded(&self, store: &EmbeddedStore) {
-        store_fields(store, self.key, self.fields, self.ttl);
+        store.set_fields(self.key, self.fields, self.ttl);
     }
     fn disabled(&self) {}
-}
-
-/// The fields as the embedded store keeps a hash: one JSON object.
-pub(crate) fn store_fields(
-    store: &EmbeddedStore,
-    key: &str,
-    fields: &[(String, String)],
-    ttl: Option<Duration>,
-) {
-    let map: HashMap<&str, &str> = fields
-        .iter()
-        .map(|(field, value)| (field.as_str(), value.as_str()))
-        .collect();
-    let json = serde_json::to_vec(&map).unwrap_or_default();
-    store.set(key, &json, ttl);
 }
 
 /// Deletes an indexed object and its index entries; true when there was one.

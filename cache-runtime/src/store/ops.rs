@@ -561,13 +561,7 @@ impl Op for HashReplace<'_> {
     }
     fn reply((): ()) {}
     fn embedded(&self, store: &EmbeddedStore) {
-        let map: HashMap<&str, &str> = self
-            .fields
-            .iter()
-            .map(|(field, value)| (field.as_str(), value.as_str()))
-            .collect();
-        let json = serde_json::to_vec(&map).unwrap_or_default();
-        store.set(self.key, &json, self.ttl);
+        store.set_fields(self.key, self.fields, self.ttl);
     }
     fn disabled(&self) {}
 }
