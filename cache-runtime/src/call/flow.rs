@@ -54,6 +54,17 @@ enum Looked<R, T> {
     Miss(Option<Bytes>),
 }
 
+/// Why a call returns a stale value.
+#[derive(Clone, Copy)]
+enum StaleFor {
+    /// The function failed (`stale_if_error`).
+    Failure,
+    /// The function is slower than its `soft_timeout`.
+    Slow,
+    /// Another task or process computes the key (`soft_timeout`).
+    ComputedElsewhere,
+}
+
 /// What a refresh did.
 enum Refreshed<R, T> {
     /// Another refresh runs (in this process, or with `lock` in another).
@@ -598,12 +609,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         let result = self.execute::<I>(key, lease.as_ref(), body).await;
         let kind = S::classify(&result);
         if let (Kind::Failed, Some(bytes), true) = (&kind, stale, policy.stale_on_error) {
-            if let Some(value) = self.cache.decode::<S::Stored>(self.shown(key), &bytes) {
-                tracing::warn!(
-                    key = self.shown(key),
-                    "the function failed; returning the stale value"
-                );
-                self.count(Event::Stale);
+            if let Some(value) = self.serve_stale::<S>(key, &bytes, StaleFor::Failure) {
                 land(lead, || Outcome::Json(bytes.into_shared()));
                 release::<I>(lease).await;
                 return S::restore(value);
@@ -643,29 +649,42 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         let policy = &self.site.policy;
         let fresh = |found: &Found| matches!(policy.freshness(found.ttl), Freshness::Fresh(_));
         let waited = lease::acquire_or_wait::<I>(self.cache, key, fresh);
-        let (Some(wait), Some(stale), false) = (self.site.policy.soft_timeout, stale, I::BLOCKING)
-        else {
+        let (Some(wait), Some(stale), false) = (policy.soft_timeout, stale, I::BLOCKING) else {
             return Ok(waited.await);
         };
         // Given up (the lease's own wait is over) or past the soft timeout:
         // another process is still computing, and the stale value serves.
         match tokio::time::timeout(wait, waited).await {
-            Ok(Waited::GaveUp) | Err(_) => {
-                match self.cache.decode::<S::Stored>(self.shown(key), stale) {
-                    Some(value) => {
-                        tracing::debug!(
-                            key = self.shown(key),
-                            "another process computes it, slower than the soft timeout; \
-                         returning the stale value"
-                        );
-                        self.count(Event::Stale);
-                        Err(value)
-                    }
-                    None => Ok(Waited::GaveUp),
-                }
-            }
+            Ok(Waited::GaveUp) | Err(_) => self
+                .serve_stale::<S>(key, stale, StaleFor::ComputedElsewhere)
+                .map_or(Ok(Waited::GaveUp), Err),
             Ok(waited) => Ok(waited),
         }
+    }
+
+    /// `stale`, decoded, to return for `why` (logged, counted); `None` when
+    /// it no longer decodes.
+    fn serve_stale<S>(&self, key: &str, stale: &Bytes, why: StaleFor) -> Option<S::Stored>
+    where
+        S: Shape<R, Stored: Value>,
+    {
+        let value = self.cache.decode::<S::Stored>(self.shown(key), stale)?;
+        let key = self.shown(key);
+        match why {
+            StaleFor::Failure => {
+                tracing::warn!(key, "the function failed; returning the stale value")
+            }
+            StaleFor::Slow => tracing::debug!(
+                key,
+                "the function is slower than its soft timeout; returning the stale value"
+            ),
+            StaleFor::ComputedElsewhere => tracing::debug!(
+                key,
+                "another task or process computes it; returning the stale value"
+            ),
+        }
+        self.count(Event::Stale);
+        Some(value)
     }
 
     /// A miss whose function runs in a task (`soft_timeout`): its result if
@@ -683,44 +702,28 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         S: Shape<R, Stored: Value>,
     {
         let in_time = tokio::time::timeout(wait, &mut running).await.ok();
-        let stale_value = |why: &str| {
-            let value = self.cache.decode::<S::Stored>(self.shown(key), &stale)?;
-            tracing::debug!(key = self.shown(key), "{why}; returning the stale value");
-            self.count(Event::Stale);
-            Some(value)
+        let why = match &in_time {
+            Some(Ok(result)) => match S::classify(result) {
+                Kind::Failed if self.site.policy.stale_on_error => Some(StaleFor::Failure),
+                _ => None,
+            },
+            None => Some(StaleFor::Slow),
+            // The task ended without a result: another computes the key
+            // (or the function panicked).
+            Some(Err(_)) => Some(StaleFor::ComputedElsewhere),
         };
+        // Unless the stale value no longer decodes: then the caller waits
+        // for the function after all.
+        if let Some(value) = why.and_then(|why| self.serve_stale::<S>(key, &stale, why)) {
+            land(lead, || Outcome::Json(stale.into_shared()));
+            return S::restore(value);
+        }
         let result = match in_time {
-            Some(Ok(result)) => match S::classify(&result) {
-                Kind::Failed if self.site.policy.stale_on_error => {
-                    match stale_value("the function failed") {
-                        Some(value) => {
-                            land(lead, || Outcome::Json(stale.into_shared()));
-                            return S::restore(value);
-                        }
-                        None => result,
-                    }
-                }
-                _ => result,
-            },
-            // Past the soft timeout: the stale value, unless it no longer
-            // decodes (then the caller waits for the function after all).
-            None => match stale_value("the function is slower than its soft timeout") {
-                Some(value) => {
-                    land(lead, || Outcome::Json(stale.into_shared()));
-                    return S::restore(value);
-                }
-                None => running
-                    .await
-                    .unwrap_or_else(|_| panic!("the cached function panicked in its task")),
-            },
-            Some(Err(_)) => match stale_value("another task computes it, or it panicked") {
-                Some(value) => {
-                    land(lead, || Outcome::Json(stale.into_shared()));
-                    return S::restore(value);
-                }
-                None => panic!("the cached function panicked in its task"),
-            },
+            Some(Ok(result)) => Some(result),
+            None => running.await.ok(),
+            Some(Err(_)) => None,
         };
+        let result = result.unwrap_or_else(|| panic!("the cached function panicked in its task"));
         // Stored by the task already: waiters read it (or share it).
         land(lead, || self.outcome::<S>(&result, None));
         result
@@ -798,15 +801,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         }
         let filling = self.filling(local);
         let result = self.execute::<Async>(key, lease.as_ref(), body).await;
-        if let Kind::Value(value) = S::classify(&result) {
-            if !(self.unless)(value) {
-                if let Some(json) = self.encode(key, value) {
-                    if let Some(expires) = self.write::<Async>(key, &json).await {
-                        self.fill(filling.as_ref(), key, &result, &json, Some(expires));
-                    }
-                }
-            }
-        }
+        let (result, _) = self.store::<Async, S>(key, filling.as_ref(), result).await;
         release::<Async>(lease).await;
         Some(result)
     }
@@ -867,24 +862,42 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         }
         self.count(Event::Refresh);
         let result = self.execute::<I>(key, lease.as_ref(), body).await;
-        match S::classify(&result) {
-            Kind::Value(value) if !(self.unless)(value) => {
-                if let Some(json) = self.encode(key, value) {
-                    // This process's copy, if any, follows the new value.
-                    if let Some(expires) = self.write::<I>(key, &json).await {
-                        self.fill(filling, key, &result, &json, Some(expires));
-                    }
-                }
-            }
-            Kind::Failed => {}
-            // The function no longer gives a value to store: the current one
-            // is outdated, as `Entry::put` of such a value evicts.
-            Kind::Value(_) | Kind::Empty => {
-                self.log_error(key, I::exec(self.cache.store(), &Delete(key)).await);
-            }
+        // This process's copy, if any, follows the new value.
+        let (result, stored) = self.store::<I, S>(key, filling, result).await;
+        // The function no longer gives a value to store: the current one is
+        // outdated, as `Entry::put` of such a value evicts.
+        if !stored && !matches!(S::classify(&result), Kind::Failed) {
+            self.log_error(key, I::exec(self.cache.store(), &Delete(key)).await);
         }
         release::<I>(lease).await;
         Refreshed::Ran(result)
+    }
+
+    /// Stores the value `result` gives to store, and keeps this process's
+    /// copy of it; with `result`, false when it gives none (a failure, an
+    /// empty result, a value `unless` refuses). Takes `result` by value: a
+    /// borrow of it held across the write would make the future `Send` only
+    /// for `Sync` results.
+    async fn store<I: Io, S>(
+        &self,
+        key: &str,
+        filling: Option<&Filling<'_>>,
+        result: R,
+    ) -> (R, bool)
+    where
+        S: Shape<R, Stored: Value>,
+        U: Fn(&S::Stored) -> bool,
+    {
+        let json = match S::classify(&result) {
+            Kind::Value(value) if !(self.unless)(value) => self.encode(key, value),
+            Kind::Value(_) | Kind::Empty | Kind::Failed => return (result, false),
+        };
+        if let Some(json) = json {
+            if let Some(expires) = self.write::<I>(key, &json).await {
+                self.fill(filling, key, &result, &json, Some(expires));
+            }
+        }
+        (result, true)
     }
 
     /// The value at `key` if it was written again since it had `left` to go.
