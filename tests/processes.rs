@@ -25,7 +25,7 @@ fn main() {
         cold_key_without_lock_runs_once_per_process,
         a_killed_lease_holder_is_replaced_after_its_lease_expires,
         increments_under_the_lock_from_several_processes_are_never_lost,
-        another_process_evicting_or_putting_reaches_the_in_process_tier,
+        writes_from_another_process_reach_the_in_process_tier,
     ];
     let mut failed = Vec::new();
     for (name, scenario) in &scenarios {
@@ -120,10 +120,11 @@ fn increments_under_the_lock_from_several_processes_are_never_lost() {
 const INVALIDATION_BOUND: Duration = Duration::from_millis(250);
 
 /// Process A (this one) keeps a copy in its in-process tier; process B
-/// evicts the entry, puts a new value, then invalidates the entry's tag:
+/// evicts the entry, puts a new value, invalidates the entry's tag, then,
+/// as another program would, `SET`s and `DEL`s the key with plain commands:
 /// each time, A returns the fresh value within `INVALIDATION_BOUND` of B's
 /// write returning.
-fn another_process_evicting_or_putting_reaches_the_in_process_tier() {
+fn writes_from_another_process_reach_the_in_process_tier() {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
     use std::time::SystemTime;
@@ -142,16 +143,29 @@ fn another_process_evicting_or_putting_reaches_the_in_process_tier() {
         Duration::from_secs(5),
         || processes::current(&cache, &source, id),
     ));
-    source.store(200, Ordering::SeqCst);
+    source.store(150, Ordering::SeqCst);
     let copy = runtime.block_on(processes::current(&cache, &source, id));
     assert_eq!(copy, 107, "A serves its copy");
 
+    // (B's action, the value it writes, what the function would now
+    // return, what A must return).
     let steps = [
-        ("evict", 0, 207), // evicted: A runs the function again
-        ("put", 42, 42),   // written through: A returns the new value
-        ("tag", 0, 207),   // its tag invalidated: A runs the function again
+        ("evict", 0, 200, 207), // evicted: A runs the function again
+        ("put", 42, 300, 42),   // written through: A returns the new value
+        ("tag", 0, 400, 407),   // its tag invalidated: A runs the function again
+        // Another program's `SET` (plain JSON, not the envelope a tagged
+        // entry is kept in: a miss) and `DEL`: A runs the function again.
+        ("set", 55, 500, 507),
+        ("del", 0, 600, 607),
     ];
-    for (action, value, fresh) in steps {
+    for (action, value, now, fresh) in steps {
+        // A holds a copy when B writes.
+        runtime.block_on(support::until_local_hit(
+            "current",
+            Duration::from_secs(5),
+            || processes::current(&cache, &source, id),
+        ));
+        source.store(now, Ordering::SeqCst);
         // A polls from before B starts, and notes when it first sees `fresh`.
         let polling = {
             let (cache, source) = (cache.clone(), source.clone());

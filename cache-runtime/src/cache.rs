@@ -76,7 +76,7 @@ impl Cache {
             Store::Redis(redis) => Some(Local::new(
                 config.local,
                 &config.prefix,
-                redis.subscribe_to.clone(),
+                redis.nodes.clone(),
                 config.connect_timeout,
             )),
             Store::Embedded(_) | Store::Disabled => None,

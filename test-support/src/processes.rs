@@ -208,6 +208,22 @@ async fn invalidate_worker() {
             let tag = format!("current:{id}");
             cache.invalidate_tag(&tag).await.expect("invalidated");
         }
+        // Another program's writes: plain commands on a connection of
+        // their own, which this crate announces nothing about.
+        raw @ ("set" | "del") => {
+            use cache_runtime::redis::AsyncCommands;
+            let key = entry.key().expect("a key").to_owned();
+            let client = cache_runtime::redis::Client::open(var("REDIS_URL")).expect("a URL");
+            let mut redis = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("connected");
+            let _: () = match raw {
+                "set" => redis.set(key, number("VALUE")).await,
+                _ => redis.del(key).await,
+            }
+            .expect("written");
+        }
         _ => entry.put(&number("VALUE")).await.expect("put"),
     }
     println!("done at={}", micros_since_epoch(SystemTime::now()));

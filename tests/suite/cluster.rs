@@ -232,13 +232,103 @@ mod features {
         assert_eq!(runs(&calls), 1, "4 clients x 16 callers, one run");
     }
 
+    #[cache_result(expire = 60, store = cache, skip(cache, source), local = true)]
+    async fn tracked(cache: &Cache, source: &AtomicUsize, id: u64) -> u64 {
+        source.load(Ordering::SeqCst) as u64 + id
+    }
+
+    /// Ids of `tracked` whose keys live on each master, one per master.
+    fn one_id_per_master(cluster: &RedisCluster, cache: &Cache) -> Vec<(u64, String)> {
+        let source = AtomicUsize::new(0);
+        let mut ports = BTreeSet::new();
+        let mut ids = Vec::new();
+        for id in 0.. {
+            let key = entry!(tracked(cache, &source, id))
+                .key()
+                .unwrap()
+                .to_owned();
+            if ports.insert(cluster.master_of(&key).port()) {
+                ids.push((id, key));
+            }
+            if ports.len() == cluster.masters().len() {
+                return ids;
+            }
+        }
+        unreachable!()
+    }
+
+    /// Calls `tracked(id)` until it returns `fresh`, within a second of a
+    /// write.
+    async fn fresh_within_a_second(cache: &Cache, source: &AtomicUsize, id: u64, fresh: u64) {
+        let written = Instant::now();
+        while tracked(cache, source, id).await != fresh {
+            assert!(
+                written.elapsed() < Duration::from_secs(1),
+                "id {id}: the copy outlived the write"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Each master reports writes to its own keys: a plain `SET` on every
+    /// master (another program's, announced by nobody) reaches the tier.
+    /// Then one master's notice connection is killed: the tier goes off at
+    /// once (a write made meanwhile leaves no copy behind) and comes back.
+    /// Then that master dies: the tier listens to the replica that takes
+    /// over, whose writes reach it too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_on_every_master_reach_the_tier_through_failover() {
+        let mut cluster = RedisCluster::start();
+        let cache = cache_for(&cluster);
+        let source = AtomicUsize::new(100);
+        let ids = one_id_per_master(&cluster, &cache);
+        for (n, (id, key)) in ids.iter().enumerate() {
+            support::until_local_hit("tracked", Duration::from_secs(10), || {
+                tracked(&cache, &source, *id)
+            })
+            .await;
+            let value = 1_000 + n as u64;
+            cluster
+                .master_of(key)
+                .cli(&["SET", key, &value.to_string()]);
+            fresh_within_a_second(&cache, &source, *id, value).await;
+        }
+
+        let (id, key) = &ids[0];
+        support::until_local_hit("tracked", Duration::from_secs(10), || {
+            tracked(&cache, &source, *id)
+        })
+        .await;
+        let master = cluster.master_of(key);
+        master.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+        master.cli(&["SET", key, "2000"]);
+        fresh_within_a_second(&cache, &source, *id, 2000).await;
+
+        let victim_port = cluster.master_of(key).port();
+        let victim = cluster
+            .nodes
+            .iter()
+            .position(|node| node.port() == victim_port)
+            .unwrap();
+        cluster.nodes[victim].stop();
+        tokio::task::block_in_place(|| cluster.wait_until_serving(Duration::from_secs(30)));
+        support::until_local_hit("tracked", Duration::from_secs(10), || {
+            tracked(&cache, &source, *id)
+        })
+        .await;
+        let promoted = cluster.master_of(key);
+        assert_ne!(promoted.port(), victim_port);
+        promoted.cli(&["SET", key, "3000"]);
+        fresh_within_a_second(&cache, &source, *id, 3000).await;
+    }
+
     #[cache_result(expire = 60, store = cache, skip(cache, calls), local = true)]
     async fn local_copy(cache: &Cache, calls: &AtomicUsize, id: u64) -> u64 {
         calls.fetch_add(1, Ordering::SeqCst) as u64 + id
     }
 
-    /// The in-process tier on a cluster: its listener subscribes on one
-    /// node, and a `PUBLISH` sent to any node reaches it.
+    /// The in-process tier on a cluster: another client's eviction reaches
+    /// it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn in_process_copies_are_dropped_when_another_client_evicts() {
         let cluster = RedisCluster::start();

@@ -30,7 +30,10 @@ subjects!(
     cleared,
     channel_down,
     hot_loop,
-    tier_on
+    tier_on,
+    written_elsewhere,
+    first_reads,
+    notices_lost
 );
 
 /// Not `Clone`: its copies are kept as JSON and decoded on each hit.
@@ -182,6 +185,93 @@ async fn another_cache_evicting_reaches_this_one_through_the_channel() {
         .await
         .unwrap();
     fresh_within_250ms(2003, || evicted_elsewhere(&here, &source, 3)).await;
+}
+
+/// Redis itself reports every write to the cache's keys, whoever makes it:
+/// another program's `SET` (its value is returned) and `DEL`, an operator's
+/// `PEXPIRE`, an eviction under `maxmemory`, a `FLUSHDB`. None is announced
+/// by this crate; each reaches the tier within 250 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_by_any_client_reach_the_tier() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let source = AtomicU64::new(0);
+    let entry = entry!(written_elsewhere(&cache, &source, 1));
+    let key = entry.key().unwrap().to_owned();
+    let evict_everything = |server: &RedisServer| {
+        server.cli(&["CONFIG", "SET", "maxmemory-policy", "allkeys-random"]);
+        server.cli(&["CONFIG", "SET", "maxmemory", "1"]);
+        server.cli(&["PING"]);
+        server.cli(&["CONFIG", "SET", "maxmemory", "0"]);
+    };
+    type Write<'a> = Box<dyn Fn(&RedisServer) + 'a>;
+    let writes: [(&str, Write<'_>, u64); 5] = [
+        ("SET", Box::new(|s| drop(s.cli(&["SET", &key, "41"]))), 41),
+        ("DEL", Box::new(|s| drop(s.cli(&["DEL", &key]))), 201),
+        (
+            "PEXPIRE",
+            Box::new(|s| drop(s.cli(&["PEXPIRE", &key, "1"]))),
+            301,
+        ),
+        ("eviction", Box::new(evict_everything), 401),
+        ("FLUSHDB", Box::new(|s| drop(s.cli(&["FLUSHDB"]))), 501),
+    ];
+    for (name, write, fresh) in writes {
+        until_local("written_elsewhere", || {
+            written_elsewhere(&cache, &source, 1)
+        })
+        .await;
+        source.store(fresh - 1, Ordering::SeqCst);
+        write(&server);
+        let written = Instant::now();
+        while written_elsewhere(&cache, &source, 1).await != fresh {
+            assert!(
+                written.elapsed() < Duration::from_millis(250),
+                "{name}: the copy outlived the write"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// A new cache's tier goes on before its first call reads Redis, and keeps
+/// what that call reads: the second call is answered in the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_caches_first_read_is_kept() {
+    let server = RedisServer::start();
+    let source = AtomicU64::new(3);
+    let writer = cache_for(&server);
+    assert_eq!(first_reads(&writer, &source, 1).await, 4);
+    source.store(5, Ordering::SeqCst);
+
+    let reader = cache_for(&server);
+    let before = stats_of("first_reads");
+    assert_eq!(first_reads(&reader, &source, 1).await, 4, "a Redis hit");
+    assert_eq!(first_reads(&reader, &source, 1).await, 4);
+    let after = stats_of("first_reads");
+    assert_eq!(after.hits - before.hits, 1, "{after:?}");
+    assert_eq!(after.local_hits - before.local_hits, 1, "{after:?}");
+}
+
+/// The notices' connection killed while Redis stays up (`CLIENT KILL`):
+/// the tier goes off at once, so a write made before it is back cannot
+/// leave a copy behind; then it comes back on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_notice_connection_turns_the_tier_off_until_it_is_back() {
+    let server = RedisServer::start();
+    let cache = cache_for(&server);
+    let source = AtomicU64::new(10);
+    let key = entry!(notices_lost(&cache, &source, 1))
+        .key()
+        .unwrap()
+        .to_owned();
+    until_local("notices_lost", || notices_lost(&cache, &source, 1)).await;
+    server.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+    server.cli(&["SET", &key, "99"]);
+    fresh_within_250ms(99, || notices_lost(&cache, &source, 1)).await;
+    until_local("notices_lost", || notices_lost(&cache, &source, 1)).await;
+    server.cli(&["SET", &key, "98"]);
+    fresh_within_250ms(98, || notices_lost(&cache, &source, 1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

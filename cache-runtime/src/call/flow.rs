@@ -41,7 +41,7 @@ use crate::store::io::{Async, Io};
 use crate::store::ops::{Delete, Found, Get, Read, Set};
 use crate::store::Bytes;
 use crate::tags::{Tags, Tokens};
-use crate::tier::{self, Copied, Tier};
+use crate::tier::{self, Copied, Epoch, Tier};
 use crate::{Cache, Error};
 
 /// What a read of the store found.
@@ -79,7 +79,7 @@ enum Refreshed<R, T> {
 struct Filling<'a> {
     tier: &'a Tier,
     /// Where invalidations stood before the call read Redis.
-    epoch: u64,
+    epoch: Epoch,
     local: TierKey,
 }
 
@@ -109,7 +109,7 @@ pub(crate) struct Job {
     left: Duration,
     /// The call's place in the in-process tier, and where invalidations
     /// stood before it read Redis.
-    local: Option<(TierKey, u64)>,
+    local: Option<(TierKey, Epoch)>,
     /// The call's tags, with the tokens its read found.
     tags: Option<(Box<Tags>, Tokens)>,
     span: Span,
@@ -381,10 +381,14 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
             };
             self.span.record("key", self.site.policy.shown(&key));
             // The epoch is taken before the read: a fill from a read older than
-            // an invalidation is refused (`tier`).
+            // an invalidation is refused (`tier`). A process's first calls
+            // wait for the tier to go on first, so that their values are kept.
+            if let Some((tier, _)) = local.as_ref().filter(|(tier, _)| tier.is_starting()) {
+                Box::pin(tier.wait_started(I::sleep)).await;
+            }
             let filling = local.map(|(tier, local)| Filling {
                 tier,
-                epoch: tier.epoch(),
+                epoch: tier.epoch(&key),
                 local,
             });
             let filling = filling.as_ref();
@@ -760,7 +764,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         &self,
         key: &str,
         left: Duration,
-        local: Option<(TierKey, u64)>,
+        local: Option<(TierKey, Epoch)>,
         body: impl Future<Output = R>,
     ) where
         S: Shape<R, Stored: Value>,
@@ -779,7 +783,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
     async fn compute_behind<S>(
         &self,
         key: &str,
-        local: Option<(TierKey, u64)>,
+        local: Option<(TierKey, Epoch)>,
         lease: Option<Lease>,
         body: impl Future<Output = R>,
     ) -> Option<R>
@@ -808,7 +812,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
 
     /// A task's place in the in-process tier: the call's, with the epoch
     /// the call took before it read Redis.
-    fn filling(&self, local: Option<(TierKey, u64)>) -> Option<Filling<'a>> {
+    fn filling(&self, local: Option<(TierKey, Epoch)>) -> Option<Filling<'a>> {
         let tier = self.cache.local_tier(&self.site.policy)?;
         let (local, epoch) = local?;
         Some(Filling { tier, epoch, local })

@@ -2,23 +2,29 @@
 //! a hit costs no round trip.
 //!
 //! A copy never outlives the Redis entry it was taken from: it expires with
-//! the entry's time left (`PTTL`, read with the value), or sooner. Writes
-//! made through this crate anywhere (`Entry::evict`, `Entry::put`, clears)
-//! are announced on a pub/sub channel, `cache-runtime:invalidate:<prefix>`;
-//! every process with a tier listens on it, from a thread of its own, and
-//! drops its copies. While that thread is not subscribed (not yet, or the
-//! connection was lost) the tier is off: it holds nothing and serves
-//! nothing, so a missed announcement can never leave a stale copy behind.
+//! the entry's time left (`PTTL`, read with the value), or sooner. And no
+//! write leaves it behind: Redis itself tells every process with a tier
+//! which keys of the cache change, whoever writes them (`listener`: client
+//! tracking in broadcast mode, one connection per node), and the crate's own
+//! announcements (tags, clears) come on a pub/sub channel,
+//! `cache-runtime:invalidate:<prefix>`. While the listener is not
+//! subscribed everywhere (not yet, or a connection was lost) the tier is
+//! off: it holds nothing and serves nothing, so a missed notice can never
+//! leave a stale copy behind. A process's first calls wait for it (up to
+//! the connect timeout), so that their values are kept.
 //!
-//! A read that began before an announcement must not put back the value the
-//! announcement dropped. Each announcement advances an epoch; a copy is kept
-//! only if the epoch did not move between the Redis read and the fill.
+//! A read that began before a notice must not put back the value the notice
+//! dropped. Every notice advances an epoch, the key's (one of
+//! [`STRIPES`] counters, by the key's hash) or the whole tier's; a copy is
+//! kept only if neither moved between the Redis read and the fill. Striped,
+//! so that the writes of other keys, which every process now hears, do not
+//! turn away fills.
 
 use std::any::Any;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 // The call's clock (see `call::flow`): a copy's expiry is checked with the
@@ -28,6 +34,11 @@ use quick_cache::sync::Cache as Map;
 use quick_cache::{Equivalent, Lifecycle, OptionsBuilder, Weighter};
 
 use crate::call::policy::Policy;
+
+mod listener;
+
+use listener::Listener;
+pub(crate) use listener::Nodes;
 
 /// The in-process tier's settings, for [`Config::local_tier`](crate::Config::local_tier).
 ///
@@ -130,9 +141,10 @@ impl Invalidation<'_> {
 pub(crate) struct Local {
     settings: LocalTier,
     channel: String,
-    /// Where to subscribe: the server, or each seed node of a cluster (a
-    /// cluster forwards every `PUBLISH` to all its nodes).
-    subscribe_to: Vec<redis::Client>,
+    /// The cache's key prefix, as keys start with it.
+    prefix: String,
+    /// Whose writes to hear: the server, or every master of a cluster.
+    nodes: Nodes,
     connect_timeout: Duration,
     tier: OnceLock<Arc<Tier>>,
 }
@@ -141,25 +153,28 @@ impl Local {
     pub(crate) fn new(
         settings: LocalTier,
         prefix: &str,
-        subscribe_to: Vec<redis::Client>,
+        nodes: Nodes,
         connect_timeout: Duration,
     ) -> Self {
         Local {
             settings,
             channel: format!("cache-runtime:invalidate:{prefix}"),
-            subscribe_to,
+            prefix: prefix.to_owned(),
+            nodes,
             connect_timeout,
             tier: OnceLock::new(),
         }
     }
 
-    /// The tier, for a function with `policy`, while it is on.
+    /// The tier, for a function with `policy`, while it is on or starting
+    /// (see [`Tier::wait_started`]).
     pub(crate) fn for_policy(&self, policy: &Policy) -> Option<&Tier> {
         if !policy.local.unwrap_or(self.settings.every_function) {
             return None;
         }
         let tier = self.tier.get_or_init(|| self.start());
-        tier.live.load(Ordering::Acquire).then_some(&**tier)
+        let on = tier.live.load(Ordering::Acquire) || tier.starting.load(Ordering::Acquire);
+        on.then_some(&**tier)
     }
 
     pub(crate) fn channel(&self) -> &str {
@@ -174,21 +189,48 @@ impl Local {
     }
 
     fn start(&self) -> Arc<Tier> {
-        let tier = Arc::new(Tier::new(&self.settings));
-        let listener = Listener {
+        let tier = Arc::new(Tier::new(&self.settings, self.connect_timeout));
+        let tracked = match self.prefix.is_empty() {
+            true => String::new(),
+            false => format!("{}:", self.prefix),
+        };
+        let listener = Arc::new(Listener {
             tier: Arc::downgrade(&tier),
             channel: self.channel.clone(),
-            subscribe_to: self.subscribe_to.clone(),
+            tracked,
+            tokens: crate::key::tag_key(&self.prefix, ""),
+            nodes: self.nodes.clone(),
             connect_timeout: self.connect_timeout,
-        };
+        });
         let spawned = std::thread::Builder::new()
             .name("cache-runtime-invalidations".into())
             .spawn(move || listener.run());
         if let Err(error) = spawned {
+            tier.started();
             tracing::warn!(%error, "cannot start the invalidation listener; the in-process tier stays off");
         }
         tier
     }
+}
+
+/// How many epochs keys are spread over: two keys share one with odds of
+/// 1 in 256, and then an invalidation of one turns away a fill of the other
+/// that was under way (no copy is wrong for it).
+const STRIPES: usize = 256;
+
+/// The stripe of a Redis key: FNV-1a of its bytes.
+fn stripe(key: &[u8]) -> usize {
+    let hash = key.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash as usize) & (STRIPES - 1)
+}
+
+/// Where invalidations stood for a key before a call read it from Redis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Epoch {
+    all: u64,
+    key: u64,
 }
 
 /// The longest a copy is kept, whatever its entry has left: quanta's
@@ -209,10 +251,17 @@ pub(crate) struct Tier {
     /// Numbers the fills, so that a copy's eviction forgets its own holder
     /// and never a newer one's.
     fills: AtomicU64,
-    /// Advanced by every invalidation, and when the tier goes on or off.
+    /// Advanced by every invalidation of more than a key, and when the
+    /// tier goes on or off.
     epoch: AtomicU64,
-    /// Subscribed to the channel: copies may be kept and served.
+    /// Advanced by the invalidation of a key whose hash picks it.
+    stripes: Box<[AtomicU64]>,
+    /// Subscribed everywhere: copies may be kept and served.
     live: AtomicBool,
+    /// The listener's first round has neither gone live nor failed yet.
+    starting: AtomicBool,
+    /// How long a call waits for that (the connect timeout).
+    start_within: Duration,
     max_ttl: Option<Duration>,
 }
 
@@ -344,7 +393,7 @@ impl Holders {
 }
 
 impl Tier {
-    fn new(settings: &LocalTier) -> Self {
+    fn new(settings: &LocalTier, start_within: Duration) -> Self {
         let holders = Arc::new(Holders::default());
         let (capacity, copies) = match settings.bound {
             // The map sizes its shards and its memory of recent keys from
@@ -368,7 +417,10 @@ impl Tier {
             holders,
             fills: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
+            stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
             live: AtomicBool::new(false),
+            starting: AtomicBool::new(true),
+            start_within,
             max_ttl: settings.max_ttl,
         }
     }
@@ -416,10 +468,37 @@ impl Tier {
         });
     }
 
-    /// Where invalidations stand; take it before reading Redis, give it
-    /// back to [`Tier::fill`].
-    pub(crate) fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::SeqCst)
+    /// Where invalidations of `redis_key` stand; take it before reading
+    /// Redis, give it back to [`Tier::fill`].
+    pub(crate) fn epoch(&self, redis_key: &str) -> Epoch {
+        Epoch {
+            all: self.epoch.load(Ordering::SeqCst),
+            key: self.stripes[stripe(redis_key.as_bytes())].load(Ordering::SeqCst),
+        }
+    }
+
+    /// Whether the listener has not yet gone live nor failed: a call that
+    /// reads Redis now should [wait](Tier::wait_started) for it, or its
+    /// value will not be kept.
+    pub(crate) fn is_starting(&self) -> bool {
+        self.starting.load(Ordering::Acquire)
+    }
+
+    /// Waits until the listener's first round has gone live or failed (a
+    /// connect timeout at most), pausing with `sleep` (a Tokio timer or the
+    /// thread's): a process's first calls, whose values the tier then
+    /// keeps. (A fill from a read that began before the tier went on is
+    /// refused: a write may have come before the listener heard it.)
+    pub(crate) async fn wait_started<F: std::future::Future>(&self, sleep: impl Fn(Duration) -> F) {
+        let started = clock::now();
+        while self.is_starting() && started.elapsed() < self.start_within {
+            sleep(Duration::from_micros(500)).await;
+        }
+    }
+
+    /// The listener's first round went live or failed.
+    fn started(&self) {
+        self.starting.store(false, Ordering::Release);
     }
 
     /// Keeps a copy of what Redis holds at `redis_key` until `expires` (the
@@ -428,7 +507,7 @@ impl Tier {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn fill(
         &self,
-        epoch: u64,
+        epoch: Epoch,
         local: &[u8],
         redis_key: &str,
         held: Copied,
@@ -437,7 +516,7 @@ impl Tier {
         most: Option<Duration>,
         tags: Option<&[String]>,
     ) {
-        if !self.live.load(Ordering::Acquire) || self.epoch() != epoch {
+        if !self.live.load(Ordering::Acquire) || self.epoch(redis_key) != epoch {
             return;
         }
         let now = clock::now();
@@ -450,6 +529,7 @@ impl Tier {
             return;
         }
         let local: Arc<[u8]> = local.into();
+        let key_of_copy = redis_key;
         let redis_key: Arc<str> = redis_key.into();
         let fill = self.fills.fetch_add(1, Ordering::Relaxed);
         #[cfg(test)]
@@ -474,22 +554,33 @@ impl Tier {
         // An invalidation between the check above and the holder has not
         // seen this copy: take it back, and its holder with it. (One after
         // it finds the holder.)
-        if self.epoch() != epoch {
+        if self.epoch(key_of_copy) != epoch {
             if let Some((key, slot)) = self.entries.remove(&Lookup(&local)) {
                 self.holders.forget(&key.redis_key, slot.fill);
             }
         }
     }
 
+    /// Drops the copy of the Redis key `key` (bytes: Redis names keys that
+    /// are not text, which no copy is of, but whose stripe a fill may use).
+    fn invalidate_key(&self, key: &[u8]) {
+        self.stripes[stripe(key)].fetch_add(1, Ordering::SeqCst);
+        let Ok(key) = std::str::from_utf8(key) else {
+            return;
+        };
+        let holder = self.holders.lock().remove(key);
+        if let Some((local, _)) = holder {
+            self.entries.remove(&Lookup(&local));
+        }
+    }
+
     fn invalidate(&self, what: Invalidation<'_>) {
+        if let Invalidation::Key(key) = what {
+            return self.invalidate_key(key.as_bytes());
+        }
         self.epoch.fetch_add(1, Ordering::SeqCst);
         match what {
-            Invalidation::Key(key) => {
-                let holder = self.holders.lock().remove(key);
-                if let Some((local, _)) = holder {
-                    self.entries.remove(&Lookup(&local));
-                }
-            }
+            Invalidation::Key(_) => unreachable!("a key's own epoch"),
             Invalidation::Tag(tag) => self.entries.retain(|key, slot| {
                 let tagged = key
                     .tags
@@ -535,97 +626,12 @@ impl Tier {
     }
 }
 
-/// How often an idle listener checks that its connection is alive (`PING`)
-/// and that its tier still exists.
-const HEARTBEAT: Duration = Duration::from_secs(1);
-/// How often the listener removes expired copies.
-const SWEEP: Duration = Duration::from_secs(10);
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
-
-/// The thread that keeps a tier subscribed; it ends when the tier is dropped.
-struct Listener {
-    tier: Weak<Tier>,
-    channel: String,
-    subscribe_to: Vec<redis::Client>,
-    connect_timeout: Duration,
-}
-
-enum Ended {
-    /// The cache, and with it the tier, is gone.
-    Dropped,
-    Lost(redis::RedisError),
-}
-
-impl Listener {
-    fn run(self) {
-        let mut backoff = MIN_BACKOFF;
-        for client in self.subscribe_to.iter().cycle() {
-            match self.listen(client, &mut backoff) {
-                Ended::Dropped => return,
-                Ended::Lost(error) => {
-                    let Some(tier) = self.tier.upgrade() else {
-                        return;
-                    };
-                    if tier.live.load(Ordering::Acquire) {
-                        tracing::warn!(%error, channel = %self.channel,
-                            "invalidation channel lost; the in-process tier is off until it is back");
-                    }
-                    tier.set_live(false);
-                }
-            }
-            std::thread::sleep(backoff);
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
-    }
-
-    /// Subscribes through `client` and applies messages until the
-    /// connection fails or the tier is dropped.
-    fn listen(&self, client: &redis::Client, backoff: &mut Duration) -> Ended {
-        let result = (|| {
-            let mut connection = client.get_connection_with_timeout(self.connect_timeout)?;
-            let mut pubsub = connection.as_pubsub();
-            pubsub.set_read_timeout(Some(HEARTBEAT))?;
-            pubsub.subscribe(&self.channel)?;
-            let Some(tier) = self.tier.upgrade() else {
-                return Ok(Ended::Dropped);
-            };
-            tier.set_live(true);
-            tracing::debug!(channel = %self.channel, "in-process tier on");
-            *backoff = MIN_BACKOFF;
-            drop(tier);
-            let mut swept = clock::now();
-            loop {
-                let message = match pubsub.get_message() {
-                    Ok(message) => Some(message),
-                    Err(error) if error.is_timeout() => None,
-                    Err(error) => return Err(error),
-                };
-                let Some(tier) = self.tier.upgrade() else {
-                    return Ok(Ended::Dropped);
-                };
-                match message {
-                    Some(message) => tier.apply(message.get_payload_bytes()),
-                    None => {
-                        pubsub.ping::<redis::Value>()?;
-                    }
-                }
-                if swept.elapsed() >= SWEEP {
-                    tier.sweep();
-                    swept = clock::now();
-                }
-            }
-        })();
-        result.unwrap_or_else(Ended::Lost)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn live_tier() -> Tier {
-        let tier = Tier::new(&LocalTier::max_entries(100));
+        let tier = Tier::new(&LocalTier::max_entries(100), Duration::ZERO);
         tier.set_live(true);
         tier
     }
@@ -655,7 +661,7 @@ mod tests {
     ) {
         let expires = Instant::now() + left;
         tier.fill(
-            tier.epoch(),
+            tier.epoch(key),
             local,
             key,
             json(value),
@@ -686,7 +692,7 @@ mod tests {
         let tags = ["t:user:1".to_owned(), "t:users".to_owned()];
         let expires = Instant::now() + MINUTE;
         tier.fill(
-            tier.epoch(),
+            tier.epoch("a"),
             b"a",
             "a",
             json("1"),
@@ -696,7 +702,7 @@ mod tests {
             Some(&tags),
         );
         tier.fill(
-            tier.epoch(),
+            tier.epoch("b"),
             b"b",
             "b",
             json("2"),
@@ -717,20 +723,37 @@ mod tests {
     #[test]
     fn a_fill_after_an_invalidation_it_did_not_see_is_dropped() {
         let tier = live_tier();
-        let epoch = tier.epoch();
-        tier.apply(b"kother");
+        let epoch = tier.epoch("k");
+        tier.apply(&Invalidation::All.message());
         let expires = Instant::now() + MINUTE;
         tier.fill(epoch, b"k", "k", json("old"), 3, expires, None, None);
         assert_eq!(text(&tier, "k"), None);
     }
 
     #[test]
+    fn a_keys_notice_turns_away_its_fills_under_way_only() {
+        let tier = live_tier();
+        let (key, other) = ("k", "other");
+        assert_ne!(stripe(key.as_bytes()), stripe(other.as_bytes()));
+        let (epoch, other_epoch) = (tier.epoch(key), tier.epoch(other));
+        tier.invalidate_key(key.as_bytes());
+        let expires = Instant::now() + MINUTE;
+        tier.fill(epoch, b"k", key, json("old"), 3, expires, None, None);
+        assert_eq!(text(&tier, "k"), None, "read before the notice");
+        tier.fill(other_epoch, b"o", other, json("1"), 1, expires, None, None);
+        assert_eq!(text(&tier, "o").as_deref(), Some("1"), "another key's");
+    }
+
+    #[test]
     fn centuries_to_live_do_not_overflow_the_clock() {
-        let tier = Tier::new(&LocalTier::max_entries(10).max_ttl(Duration::MAX));
+        let tier = Tier::new(
+            &LocalTier::max_entries(10).max_ttl(Duration::MAX),
+            Duration::ZERO,
+        );
         tier.set_live(true);
         let forever = after(Instant::now(), Duration::MAX);
         tier.fill(
-            tier.epoch(),
+            tier.epoch("k"),
             b"k",
             "k",
             json("1"),
@@ -744,7 +767,7 @@ mod tests {
 
     #[test]
     fn copies_expire_with_the_shortest_bound() {
-        let tier = Tier::new(&LocalTier::max_entries(10).max_ttl(MINUTE));
+        let tier = Tier::new(&LocalTier::max_entries(10).max_ttl(MINUTE), Duration::ZERO);
         tier.set_live(true);
         fill(&tier, b"a", "a", "1", 2 * MINUTE, None);
         fill(
@@ -808,7 +831,7 @@ mod tests {
 
     #[test]
     fn evicted_copies_leave_no_holders_behind() {
-        let tier = Tier::new(&LocalTier::max_entries(10));
+        let tier = Tier::new(&LocalTier::max_entries(10), Duration::ZERO);
         tier.set_live(true);
         for i in 0..1000 {
             copy(&tier, &format!("k{i}"), "1");
@@ -820,7 +843,7 @@ mod tests {
 
     #[test]
     fn a_copy_filled_again_after_its_eviction_is_still_invalidated() {
-        let tier = Tier::new(&LocalTier::max_entries(1));
+        let tier = Tier::new(&LocalTier::max_entries(1), Duration::ZERO);
         tier.set_live(true);
         for _ in 0..20 {
             copy(&tier, "a", "1");
@@ -877,7 +900,7 @@ mod tests {
 
     #[test]
     fn a_byte_bound_holds_keys_and_json() {
-        let tier = Tier::new(&LocalTier::max_bytes(10_000));
+        let tier = Tier::new(&LocalTier::max_bytes(10_000), Duration::ZERO);
         tier.set_live(true);
         let value = "x".repeat(90);
         for i in 0..1000 {
@@ -891,7 +914,7 @@ mod tests {
 
     #[test]
     fn a_copy_larger_than_the_bound_is_not_kept_nor_held() {
-        let tier = Tier::new(&LocalTier::max_bytes(1_000));
+        let tier = Tier::new(&LocalTier::max_bytes(1_000), Duration::ZERO);
         tier.set_live(true);
         copy(&tier, "big", &"x".repeat(2_000));
         assert_eq!(text(&tier, "big"), None);

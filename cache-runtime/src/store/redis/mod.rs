@@ -35,14 +35,16 @@ use super::mode::Mode;
 use super::ops::{command, Op, Request};
 use crate::config::{encode_userinfo, redact, Backend, Config};
 use crate::key::KeyPattern;
+use crate::tier::Nodes;
 use crate::Error;
 
 pub(crate) struct RedisStore {
     /// This store, for the prober's task (which must not keep it alive).
     me: Weak<RedisStore>,
     client: Client,
-    /// Single-server clients for pub/sub: the server, or each cluster seed.
-    pub(crate) subscribe_to: Vec<redis::Client>,
+    /// Whose writes an in-process tier must hear: the server, or the
+    /// cluster's masters, found through its seeds.
+    pub(crate) nodes: Nodes,
     /// The server's URL, or the cluster's nodes, as they may be shown:
     /// passwords redacted.
     pub(crate) url: String,
@@ -145,21 +147,23 @@ impl RedisStore {
         }
         let client =
             client(nodes.as_deref(), &url, config).map_err(|error| invalid(error.to_string()))?;
-        let subscribe_to = match (&client, &nodes) {
-            (Client::Single(client), _) => vec![client.clone()],
-            (Client::Cluster(_), Some(nodes)) => nodes
-                .iter()
-                .filter(|node| !node.is_empty())
-                .map(|node| single_client(node, config))
-                .collect::<Result<_, _>>()
-                .map_err(|error| invalid(error.to_string()))?,
+        let listen_to = match (&client, &nodes) {
+            (Client::Single(client), _) => Nodes::Server(client.clone()),
+            (Client::Cluster(_), Some(nodes)) => Nodes::Cluster(
+                nodes
+                    .iter()
+                    .filter(|node| !node.is_empty())
+                    .map(|node| single_client(node, config))
+                    .collect::<Result<_, _>>()
+                    .map_err(|error| invalid(error.to_string()))?,
+            ),
             (Client::Cluster(_), None) => unreachable!("a cluster client has nodes"),
         };
         Ok(Arc::new_cyclic(|me| RedisStore {
             me: me.clone(),
             reads: (config.batch_reads && matches!(client, Client::Single(_))).then(Reads::default),
             client,
-            subscribe_to,
+            nodes: listen_to,
             breaker: Breaker::new(
                 config.breaker_threshold,
                 config.breaker_cooldown,

@@ -1,0 +1,422 @@
+//! The thread that keeps a tier told of every write, on one connection per
+//! node whose writes it must hear: the server, or every master of a
+//! cluster.
+//!
+//! Each connection asks Redis to track the cache's keys for it
+//! (`CLIENT TRACKING on REDIRECT <itself> BCAST PREFIX <prefix>:`) and
+//! subscribes to `__redis__:invalidate`, where Redis then names every key
+//! under the prefix that changes, whoever changes it: this crate, another
+//! program's `SET` or `DEL`, an operator's `redis-cli`, an expiry, an
+//! eviction under `maxmemory`, a `FLUSHDB` (a message without keys). In
+//! broadcast mode Redis remembers prefixes, not the keys each client read:
+//! it keeps no table per client, and the data connections stay as they are.
+//!
+//! One connection also subscribes to the crate's announcements
+//! ([`Invalidation`](super::Invalidation)), which stay where tracking cannot
+//! serve: a tag's token is renewed (`PEXPIRE`) by every tagged write, which
+//! tracking reports as a change, so tokens' notices are ignored and a tag's
+//! invalidation is announced; a clear is one message rather than one per
+//! key; and processes of earlier versions, during a rolling upgrade, hear
+//! evictions only there.
+//!
+//! The tier is on only while every connection of the round is subscribed.
+//! A connection lost, a node that cannot be reached, or a change in the
+//! cluster's masters (checked every heartbeat) switches it off and empties
+//! it until a new round is subscribed everywhere: a write it could not hear
+//! can never leave a copy behind.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use redis::{ConnectionAddr, RedisResult};
+
+use super::{Invalidation, Tier};
+use crate::clock;
+
+/// How often an idle connection checks that it is alive (`PING`), that its
+/// tier still exists and (on a cluster) that the masters are the same.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How often the listener removes expired copies.
+const SWEEP: Duration = Duration::from_secs(10);
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Where Redis sends the notices of a connection that redirects tracking
+/// to itself (the RESP2 form).
+const NOTICES: &str = "__redis__:invalidate";
+
+/// Whose writes a tier must hear.
+#[derive(Clone)]
+#[allow(clippy::large_enum_variant)] // one per cache: size is irrelevant
+pub(crate) enum Nodes {
+    /// One server.
+    Server(redis::Client),
+    /// A cluster, by its seeds: every master, as the first seed that
+    /// answers lists them (`CLUSTER NODES`).
+    Cluster(Vec<redis::Client>),
+}
+
+/// A node to listen on, and its address (to see the masters change).
+struct Node {
+    client: redis::Client,
+    address: (String, u16),
+}
+
+impl Nodes {
+    /// The nodes to listen on now, sorted by address.
+    fn current(&self, timeout: Duration) -> RedisResult<Vec<Node>> {
+        match self {
+            Nodes::Server(client) => Ok(vec![Node {
+                address: address_of(client),
+                client: client.clone(),
+            }]),
+            Nodes::Cluster(seeds) => {
+                let mut failure = None;
+                for seed in seeds {
+                    match masters(seed, timeout) {
+                        Ok(masters) => return Ok(masters),
+                        Err(error) => failure = Some(error),
+                    }
+                }
+                Err(failure.unwrap_or_else(|| {
+                    (redis::ErrorKind::InvalidClientConfig, "no cluster seed").into()
+                }))
+            }
+        }
+    }
+}
+
+/// The masters of the cluster `seed` belongs to. A master is left out only
+/// when the cluster agrees it failed (`fail`; its slots go to a replica,
+/// which is listed as a master): one only suspected (`fail?`) may still take
+/// writes, so it is listened to, and if it cannot be reached the tier stays
+/// off.
+fn masters(seed: &redis::Client, timeout: Duration) -> RedisResult<Vec<Node>> {
+    let mut connection = seed.get_connection_with_timeout(timeout)?;
+    connection.set_read_timeout(Some(timeout))?;
+    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut connection)?;
+    let mut masters = Vec::new();
+    for line in nodes.lines() {
+        // `<id> <ip:port@cport[,hostname]> <flags> ...`
+        let mut fields = line.split(' ');
+        let (Some(_), Some(address), Some(flags)) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let flags = flags.split(',').collect::<Vec<_>>();
+        if !flags.contains(&"master") || flags.contains(&"fail") || flags.contains(&"noaddr") {
+            continue;
+        }
+        let address = address.split(['@', ',']).next().unwrap_or_default();
+        let Some((host, port)) = address.rsplit_once(':') else {
+            continue;
+        };
+        let Ok(port) = port.parse() else {
+            continue;
+        };
+        // A node that knows no address of its own yet reports an empty one.
+        let host = match host {
+            "" => address_of(seed).0,
+            host => host.to_owned(),
+        };
+        masters.push(Node {
+            client: at(seed, &host, port)?,
+            address: (host, port),
+        });
+    }
+    masters.sort_by(|a, b| a.address.cmp(&b.address));
+    Ok(masters)
+}
+
+/// A client for `host:port` with `client`'s settings (credentials, TLS,
+/// database): a cluster's nodes, a Sentinel's master.
+pub(crate) fn at(client: &redis::Client, host: &str, port: u16) -> RedisResult<redis::Client> {
+    let info = client.get_connection_info().clone();
+    let address = match info.addr().clone() {
+        ConnectionAddr::TcpTls {
+            insecure,
+            tls_params,
+            ..
+        } => ConnectionAddr::TcpTls {
+            host: host.to_owned(),
+            port,
+            insecure,
+            tls_params,
+        },
+        _ => ConnectionAddr::Tcp(host.to_owned(), port),
+    };
+    redis::Client::open(info.set_addr(address))
+}
+
+fn address_of(client: &redis::Client) -> (String, u16) {
+    match client.get_connection_info().addr() {
+        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+            (host.clone(), *port)
+        }
+        other => (other.to_string(), 0),
+    }
+}
+
+pub(super) struct Listener {
+    pub(super) tier: Weak<Tier>,
+    /// The announcements' channel.
+    pub(super) channel: String,
+    /// The prefix every key of the cache starts with (`<prefix>:`; empty
+    /// for no prefix: then every key is tracked).
+    pub(super) tracked: String,
+    /// The prefix of tags' tokens, whose notices are ignored.
+    pub(super) tokens: String,
+    pub(super) nodes: Nodes,
+    pub(super) connect_timeout: Duration,
+}
+
+/// One round: a connection to each node, all subscribed or the tier off.
+struct Round {
+    /// How many connections are subscribed; held while the tier goes on or
+    /// off, so that a connection that ends always leaves it off.
+    subscribed: Mutex<usize>,
+    nodes: usize,
+    /// A connection of the round ended: the others end at their next
+    /// heartbeat, and the tier stays off until the next round.
+    ended: AtomicBool,
+    went_live: AtomicBool,
+}
+
+impl Round {
+    fn new(nodes: usize) -> Self {
+        Round {
+            subscribed: Mutex::new(0),
+            nodes,
+            ended: AtomicBool::new(false),
+            went_live: AtomicBool::new(false),
+        }
+    }
+}
+
+enum Ended {
+    /// The cache, and with it the tier, is gone.
+    Dropped,
+    /// Another connection of the round ended it.
+    Stopped,
+    /// The cluster's masters changed.
+    Moved,
+    Lost(redis::RedisError),
+}
+
+impl Listener {
+    pub(super) fn run(self: Arc<Self>) {
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            let (ended, went_live) = match self.nodes.current(self.connect_timeout) {
+                Ok(nodes) => self.round(nodes),
+                Err(error) => {
+                    let ended = Ended::Lost(error);
+                    self.end(&Round::new(0), &ended);
+                    (ended, false)
+                }
+            };
+            if went_live {
+                backoff = MIN_BACKOFF;
+            }
+            match ended {
+                Ended::Dropped => return,
+                // Listen to the new masters at once.
+                Ended::Moved => continue,
+                Ended::Stopped | Ended::Lost(_) => {}
+            }
+            let Some(tier) = self.tier.upgrade() else {
+                return;
+            };
+            tier.started();
+            drop(tier);
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Listens on every node until one connection ends (and with it the
+    /// round): the first node on this thread (it also hears the
+    /// announcements, sweeps the tier and watches the masters), each other
+    /// one on a thread of its own. How it ended, and whether the tier was on
+    /// meanwhile.
+    fn round(self: &Arc<Self>, nodes: Vec<Node>) -> (Ended, bool) {
+        let round = Arc::new(Round::new(nodes.len()));
+        let addresses = nodes
+            .iter()
+            .map(|node| node.address.clone())
+            .collect::<Vec<_>>();
+        let mut nodes = nodes.into_iter();
+        let ended = match nodes.next() {
+            Some(first) => {
+                let mut spawned = Ok(());
+                for node in nodes {
+                    let (listener, round) = (Arc::clone(self), Arc::clone(&round));
+                    let thread = std::thread::Builder::new()
+                        .name("cache-runtime-invalidations".into())
+                        .spawn(move || {
+                            let ended = listener.listen(&node.client, &round, None);
+                            listener.end(&round, &ended);
+                        });
+                    if let Err(error) = thread {
+                        spawned = Err(error);
+                        break;
+                    }
+                }
+                match spawned {
+                    Ok(()) => self.listen(&first.client, &round, Some(&addresses)),
+                    Err(error) => Ended::Lost(error.into()),
+                }
+            }
+            None => Ended::Lost((redis::ErrorKind::InvalidClientConfig, "no master").into()),
+        };
+        self.end(&round, &ended);
+        (ended, round.went_live.load(Ordering::Acquire))
+    }
+
+    /// Ends `round` as `ended` says, if it is still going: the tier goes
+    /// off (and empty) at once, and the round's other connections stop at
+    /// their next heartbeat.
+    fn end(&self, round: &Round, ended: &Ended) {
+        let _subscribed = lock(&round.subscribed);
+        if round.ended.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(tier) = self.tier.upgrade() else {
+            return;
+        };
+        match ended {
+            Ended::Lost(error) => {
+                if tier.live.load(Ordering::Acquire) {
+                    tracing::warn!(%error, channel = %self.channel,
+                        "invalidation notices lost; the in-process tier is off until they are back");
+                }
+            }
+            Ended::Moved => tracing::info!(channel = %self.channel,
+                "the cluster's masters changed; listening to the new ones"),
+            Ended::Stopped | Ended::Dropped => {}
+        }
+        tier.set_live(false);
+    }
+
+    /// Asks `client`'s node to track the cache's keys, subscribes, and
+    /// applies what arrives until the connection fails, the round ends or
+    /// the tier is dropped. `masters`: this is the round's first connection,
+    /// which hears the announcements and watches the masters.
+    fn listen(
+        &self,
+        client: &redis::Client,
+        round: &Round,
+        masters: Option<&[(String, u16)]>,
+    ) -> Ended {
+        let first = masters.is_some();
+        let result = (|| {
+            let mut connection = client.get_connection_with_timeout(self.connect_timeout)?;
+            connection.set_read_timeout(Some(self.connect_timeout))?;
+            let id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut connection)?;
+            let mut tracking = redis::cmd("CLIENT");
+            tracking
+                .arg("TRACKING")
+                .arg("ON")
+                .arg("REDIRECT")
+                .arg(id)
+                .arg("BCAST");
+            if !self.tracked.is_empty() {
+                tracking.arg("PREFIX").arg(&self.tracked);
+            }
+            tracking.query::<()>(&mut connection)?;
+            let mut pubsub = connection.as_pubsub();
+            pubsub.set_read_timeout(Some(HEARTBEAT))?;
+            pubsub.subscribe(NOTICES)?;
+            if first {
+                pubsub.subscribe(&self.channel)?;
+            }
+            {
+                let Some(tier) = self.tier.upgrade() else {
+                    return Ok(Ended::Dropped);
+                };
+                let mut subscribed = lock(&round.subscribed);
+                if round.ended.load(Ordering::Acquire) {
+                    return Ok(Ended::Stopped);
+                }
+                *subscribed += 1;
+                if *subscribed == round.nodes {
+                    tier.set_live(true);
+                    round.went_live.store(true, Ordering::Release);
+                    tier.started();
+                    tracing::debug!(channel = %self.channel, nodes = round.nodes, "in-process tier on");
+                }
+            }
+            let mut swept = clock::now();
+            loop {
+                let message = match pubsub.get_message() {
+                    Ok(message) => Some(message),
+                    Err(error) if error.is_timeout() => None,
+                    Err(error) => return Err(error),
+                };
+                if round.ended.load(Ordering::Acquire) {
+                    return Ok(Ended::Stopped);
+                }
+                let Some(tier) = self.tier.upgrade() else {
+                    return Ok(Ended::Dropped);
+                };
+                match message {
+                    Some(message) => self.apply(&tier, &message),
+                    None => {
+                        pubsub.ping::<redis::Value>()?;
+                        if let Some(masters) = masters {
+                            let now = self.nodes.current(self.connect_timeout)?;
+                            if !now.iter().map(|node| &node.address).eq(masters) {
+                                return Ok(Ended::Moved);
+                            }
+                        }
+                    }
+                }
+                if first && swept.elapsed() >= SWEEP {
+                    tier.sweep();
+                    swept = clock::now();
+                }
+            }
+        })();
+        result.unwrap_or_else(Ended::Lost)
+    }
+
+    /// Applies a notice from Redis or an announcement.
+    fn apply(&self, tier: &Tier, message: &redis::Msg) {
+        if message.get_channel_name() != NOTICES {
+            return tier.apply(message.get_payload_bytes());
+        }
+        match message.get_payload::<Option<Vec<Vec<u8>>>>() {
+            Ok(Some(keys)) => {
+                for key in keys {
+                    if !key.starts_with(self.tokens.as_bytes()) {
+                        tier.invalidate_key(&key);
+                    }
+                }
+            }
+            // The database was flushed, or a notice this version cannot read.
+            Ok(None) | Err(_) => tier.invalidate(Invalidation::All),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_keeps_its_clients_credentials_and_database() {
+        let seed = redis::Client::open("redis://user:pw@10.0.0.1:7000/3").unwrap();
+        let node = at(&seed, "10.0.0.2", 7001).unwrap();
+        let info = node.get_connection_info();
+        assert_eq!(address_of(&node), ("10.0.0.2".to_owned(), 7001));
+        assert_eq!(info.redis_settings().username(), Some("user"));
+        assert_eq!(info.redis_settings().password(), Some("pw"));
+        assert_eq!(info.redis_settings().db(), 3);
+    }
+}
