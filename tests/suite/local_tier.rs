@@ -33,6 +33,7 @@ subjects!(
     tier_on,
     written_elsewhere,
     first_reads,
+    first_miss,
     notices_lost
 );
 
@@ -250,6 +251,26 @@ async fn a_new_caches_first_read_is_kept() {
     assert_eq!(first_reads(&reader, &source, 1).await, 4);
     let after = stats_of("first_reads");
     assert_eq!(after.hits - before.hits, 1, "{after:?}");
+    assert_eq!(after.local_hits - before.local_hits, 1, "{after:?}");
+}
+
+/// A new cache's first call computes and writes the value; once Redis has
+/// confirmed the write (its notice came, and a read found the bytes
+/// written, off the call's path), the copy is kept: the next call is
+/// answered in the process, with no Redis hit between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_caches_first_miss_is_kept() {
+    let server = RedisServer::start();
+    let source = AtomicU64::new(3);
+    let cache = cache_for(&server);
+    let before = stats_of("first_miss");
+    assert_eq!(first_miss(&cache, &source, 1).await, 4);
+    source.store(5, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(first_miss(&cache, &source, 1).await, 4);
+    let after = stats_of("first_miss");
+    assert_eq!(after.misses - before.misses, 1, "{after:?}");
+    assert_eq!(after.hits - before.hits, 0, "{after:?}");
     assert_eq!(after.local_hits - before.local_hits, 1, "{after:?}");
 }
 

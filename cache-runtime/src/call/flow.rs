@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tracing::{Instrument, Span};
 
+use crate::call::confirm::Written;
 use crate::call::keys::{CallKeys, TierKey};
 use crate::call::policy::Freshness;
 use crate::call::shape::{Kind, Shape, Value};
@@ -73,6 +74,15 @@ enum Refreshed<R, T> {
     Newer(T),
     /// The function ran: its result, stored if it could be.
     Ran(R),
+}
+
+/// Where the value a call keeps a copy of came from.
+#[derive(Clone, Copy)]
+enum Source {
+    /// Read from Redis.
+    Read,
+    /// Written to Redis by the call.
+    Written,
 }
 
 /// A call's place in the in-process tier, for the copy it may keep.
@@ -383,14 +393,18 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
             // The epoch is taken before the read: a fill from a read older than
             // an invalidation is refused (`tier`). A process's first calls
             // wait for the tier to go on first, so that their values are kept.
-            if let Some((tier, _)) = local.as_ref().filter(|(tier, _)| tier.is_starting()) {
-                Box::pin(tier.wait_started(I::sleep)).await;
-            }
-            let filling = local.map(|(tier, local)| Filling {
+            let mut filling = local.map(|(tier, local)| Filling {
                 tier,
                 epoch: tier.epoch(&key),
                 local,
             });
+            if let Some(filling) = filling
+                .as_mut()
+                .filter(|filling| filling.tier.is_starting())
+            {
+                Box::pin(filling.tier.wait_started(I::sleep)).await;
+                filling.epoch = filling.tier.epoch(&key);
+            }
             let filling = filling.as_ref();
             // Read first: a hit needs no flight. A miss joins the key's flight;
             // its leader reads again if a flight closed since (`stampede::flight`).
@@ -542,7 +556,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         if filling.is_some() {
             let json = bytes.into_shared();
             let expires = found.ttl.map(|left| tier::after(asked, left));
-            self.fill(filling, key, &result, &json, expires);
+            self.fill::<I>(filling, key, &result, &json, expires, Source::Read);
             bytes = Bytes::Shared(json);
         }
         land(lead.take(), || Outcome::Json(bytes.into_shared()));
@@ -629,7 +643,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         if let (Kind::Value(value), Some(json)) = (kind, &json) {
             if !(self.unless)(value) {
                 if let Some(expires) = self.write::<I>(key, json).await {
-                    self.fill(filling, key, &result, json, Some(expires));
+                    self.fill::<I>(filling, key, &result, json, Some(expires), Source::Written);
                 }
             }
         }
@@ -898,7 +912,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         };
         if let Some(json) = json {
             if let Some(expires) = self.write::<I>(key, &json).await {
-                self.fill(filling, key, &result, &json, Some(expires));
+                self.fill::<I>(filling, key, &result, &json, Some(expires), Source::Written);
             }
         }
         (result, true)
@@ -1025,35 +1039,55 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
     /// Keeps a copy of what Redis now holds at `key` (`result`, whose JSON
     /// is `json`, until `expires`, or for the policy's TTL when Redis did not
     /// say) in the in-process tier, if the call has one: the value itself
-    /// when it can be cloned, else its JSON.
-    fn fill(
+    /// when it can be cloned, else its JSON. What the call read is kept at
+    /// once; what it wrote, once Redis confirms it (see `confirm`), by an
+    /// async call outside an envelope of tags (the others leave it to the
+    /// next call's read).
+    fn fill<I: Io>(
         &self,
         filling: Option<&Filling<'_>>,
         key: &str,
         result: &R,
         json: &Arc<[u8]>,
         expires: Option<clock::Instant>,
+        source: Source,
     ) {
         let Some(Filling { tier, epoch, local }) = filling else {
             return;
         };
+        let tags = self.tagging.as_ref().map(|tagging| tagging.tags.keys());
+        if matches!(source, Source::Written) && (I::BLOCKING || tags.is_some()) {
+            return;
+        }
         let held = match &self.sharer {
             Some(sharer) => Copied::Value(sharer.wrap(result)),
             None => Copied::Json(json.clone()),
         };
         let policy = &self.site.policy;
         let expires = expires.unwrap_or_else(|| tier::after(clock::now(), policy.ttl));
-        let tags = self.tagging.as_ref().map(|tagging| tagging.tags.keys());
-        tier.fill(
-            *epoch,
-            local,
-            key,
-            held,
-            json.len(),
-            expires,
-            policy.local_for,
-            tags,
-        );
+        match source {
+            Source::Read => tier.fill(
+                *epoch,
+                local,
+                key,
+                held,
+                json.len(),
+                expires,
+                policy.local_for,
+                tags,
+            ),
+            Source::Written => Written {
+                cache: self.cache.clone(),
+                site: self.site,
+                key: key.to_owned(),
+                local: local.clone(),
+                held,
+                json: json.clone(),
+                epoch: *epoch,
+                expires,
+            }
+            .keep(),
+        }
     }
 
     /// What the waiters get for `result`: the whole result when it can be

@@ -2,6 +2,7 @@
 //! per return shape (`T`, `Option<T>`, `Result<T, E>`, `Result<Option<T>,
 //! E>`), and what each shape stores. The call itself is in `flow`.
 
+mod confirm;
 pub(crate) mod flow;
 pub(crate) mod keys;
 pub(crate) mod policy;
