@@ -59,7 +59,7 @@ pub enum StoreKind {
 impl Cache {
     pub(crate) fn from_config(config: Config) -> Result<Cache, Error> {
         let store = match &config.backend {
-            Backend::Redis { .. } | Backend::Cluster { .. } => {
+            Backend::Redis { .. } | Backend::Cluster { .. } | Backend::Sentinel(_) => {
                 Store::Redis(RedisStore::new(&config)?)
             }
             Backend::Embedded => Store::Embedded(EmbeddedStore::new(config.embedded_max_bytes)),

@@ -51,6 +51,7 @@ pub struct Config {
 pub(crate) enum Backend {
     Redis { url: String },
     Cluster { nodes: Vec<String> },
+    Sentinel(Sentinel),
     Embedded,
     Disabled,
 }
@@ -62,6 +63,12 @@ impl Config {
     /// A Redis Cluster in one URL:
     /// `redis+cluster://[user:password@]host:port,host:port,...` (seed nodes;
     /// the rest of the cluster is discovered), `rediss+cluster://` with TLS.
+    ///
+    /// A master watched by Redis Sentinel:
+    /// `redis+sentinel://[user:password@]host:port,host:port/<master>[/db]`
+    /// (the Sentinels, then the master's name); the credentials serve the
+    /// Sentinels and the master alike (for different ones, see
+    /// [`Config::sentinel`]); `rediss+sentinel://` with TLS.
     pub fn redis(url: impl Into<String>) -> Self {
         Config::with_backend(Backend::Redis { url: url.into() })
     }
@@ -81,6 +88,24 @@ impl Config {
     {
         let nodes = nodes.into_iter().map(Into::into).collect();
         Config::with_backend(Backend::Cluster { nodes })
+    }
+
+    /// A master watched by Redis Sentinel: the cache asks the Sentinels
+    /// where the master is, and follows a failover by itself (see
+    /// [`Sentinel`] and the [guide's "Running with Redis
+    /// Sentinel"](crate::guide#running-with-redis-sentinel)).
+    ///
+    /// ```
+    /// use cache_runtime::{Config, Sentinel};
+    ///
+    /// let config = Config::sentinel(
+    ///     Sentinel::new("main", ["redis://:sentinel-secret@10.0.0.1:26379", "redis://10.0.0.2:26379"])
+    ///         .master_password("master-secret")
+    ///         .db(2),
+    /// );
+    /// ```
+    pub fn sentinel(sentinel: Sentinel) -> Self {
+        Config::with_backend(Backend::Sentinel(sentinel))
     }
 
     /// The in-process store: same TTL and JSON semantics as Redis, nothing
@@ -226,6 +251,95 @@ impl Config {
     }
 }
 
+/// A master watched by Redis Sentinel, for [`Config::sentinel`]: its name,
+/// its Sentinels, and how to log in to it.
+///
+/// Each Sentinel is a URL, `redis://[user:password@]host:port` with the
+/// Sentinel's own credentials, if it has any (`rediss://` with TLS: then
+/// the master is reached with TLS too). The master's credentials and
+/// database are given here: Sentinel answers with an address only.
+#[derive(Clone)]
+pub struct Sentinel {
+    pub(crate) master_name: String,
+    pub(crate) sentinels: Vec<String>,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<String>,
+    pub(crate) db: i64,
+}
+
+impl Sentinel {
+    /// The master Sentinel knows as `master_name`, asked of `sentinels` in
+    /// turn.
+    pub fn new<I>(master_name: impl Into<String>, sentinels: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        Sentinel {
+            master_name: master_name.into(),
+            sentinels: sentinels.into_iter().map(Into::into).collect(),
+            username: None,
+            password: None,
+            db: 0,
+        }
+    }
+
+    /// The master's ACL user (default: none, or `default`).
+    pub fn master_username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// The master's password (`requirepass`, or the ACL user's).
+    pub fn master_password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// The master's database (default 0).
+    pub fn db(mut self, db: i64) -> Self {
+        self.db = db;
+        self
+    }
+
+    /// Whether the Sentinels, and so the master, are reached with TLS.
+    pub(crate) fn tls(&self) -> bool {
+        self.sentinels
+            .first()
+            .is_some_and(|url| url.starts_with("rediss") || url.starts_with("valkeys"))
+    }
+
+    /// `redis+sentinel://host:port,.../<master>`, every password hidden.
+    pub(crate) fn shown(&self) -> String {
+        let sentinels = self
+            .sentinels
+            .iter()
+            .map(|url| redact(url))
+            .collect::<Vec<_>>()
+            .join(",");
+        format!("sentinel[{sentinels}]/{}", self.master_name)
+    }
+}
+
+impl fmt::Debug for Sentinel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sentinel")
+            .field("master_name", &self.master_name)
+            .field(
+                "sentinels",
+                &self
+                    .sentinels
+                    .iter()
+                    .map(|url| redact(url))
+                    .collect::<Vec<_>>(),
+            )
+            .field("master_username", &self.username)
+            .field("master_password", &self.password.as_ref().map(|_| "***"))
+            .field("db", &self.db)
+            .finish()
+    }
+}
+
 /// How long leases last, and how long waiters wait.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LeaseTimes {
@@ -242,6 +356,7 @@ impl fmt::Debug for Config {
                 "cluster",
                 &nodes.iter().map(|node| redact(node)).collect::<Vec<_>>(),
             ),
+            Backend::Sentinel(sentinel) => debug.field("sentinel", sentinel),
             Backend::Embedded => debug.field("backend", &"embedded"),
             Backend::Disabled => debug.field("backend", &"disabled"),
         };

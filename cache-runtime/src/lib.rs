@@ -77,7 +77,7 @@ mod tier;
 
 pub use crate::cache::{global, set_global, Cache, StoreKind};
 pub use crate::call::site::stats;
-pub use crate::config::{Config, DEFAULT_PREFIX, DEFAULT_URL};
+pub use crate::config::{Config, Sentinel, DEFAULT_PREFIX, DEFAULT_URL};
 pub use crate::entry::{CachedFunction, Entry, Stores};
 pub use crate::error::{Error, ErrorKind, RedisError};
 pub use crate::stats::latency::Latency;

@@ -11,6 +11,7 @@ pub mod faults;
 pub mod http;
 pub mod payload;
 pub mod processes;
+pub mod sentinel;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};

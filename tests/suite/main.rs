@@ -20,6 +20,7 @@ mod metrics;
 mod observability;
 mod redis_behaviour;
 mod secrets_in_logs;
+mod sentinel;
 mod sessions;
 mod stampede;
 mod sync_functions;

@@ -1,6 +1,6 @@
 //! The thread that keeps a tier told of every write, on one connection per
-//! node whose writes it must hear: the server, or every master of a
-//! cluster.
+//! node whose writes it must hear: the server, a Sentinel's master, or
+//! every master of a cluster.
 //!
 //! Each connection asks Redis to track the cache's keys for it
 //! (`CLIENT TRACKING on REDIRECT <itself> BCAST PREFIX <prefix>:`) and
@@ -29,13 +29,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use redis::{ConnectionAddr, RedisResult};
+use redis::RedisResult;
 
 use super::{Invalidation, Tier};
 use crate::clock;
+use crate::store::redis::address::{address_of, at};
+use crate::store::redis::sentinel::Sentinels;
 
 /// How often an idle connection checks that it is alive (`PING`), that its
-/// tier still exists and (on a cluster) that the masters are the same.
+/// tier still exists and (on a cluster, or with Sentinel) that the masters
+/// are the same.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How often the listener removes expired copies.
 const SWEEP: Duration = Duration::from_secs(10);
@@ -54,6 +57,8 @@ pub(crate) enum Nodes {
     /// A cluster, by its seeds: every master, as the first seed that
     /// answers lists them (`CLUSTER NODES`).
     Cluster(Vec<redis::Client>),
+    /// A Sentinel's master, wherever the Sentinels say it is now.
+    Sentinel(Arc<Sentinels>),
 }
 
 /// A node to listen on, and its address (to see the masters change).
@@ -81,6 +86,13 @@ impl Nodes {
                 Err(failure.unwrap_or_else(|| {
                     (redis::ErrorKind::InvalidClientConfig, "no cluster seed").into()
                 }))
+            }
+            Nodes::Sentinel(sentinels) => {
+                let client = sentinels.master_blocking(timeout)?;
+                Ok(vec![Node {
+                    address: address_of(&client),
+                    client,
+                }])
             }
         }
     }
@@ -126,35 +138,6 @@ fn masters(seed: &redis::Client, timeout: Duration) -> RedisResult<Vec<Node>> {
     }
     masters.sort_by(|a, b| a.address.cmp(&b.address));
     Ok(masters)
-}
-
-/// A client for `host:port` with `client`'s settings (credentials, TLS,
-/// database): a cluster's nodes, a Sentinel's master.
-pub(crate) fn at(client: &redis::Client, host: &str, port: u16) -> RedisResult<redis::Client> {
-    let info = client.get_connection_info().clone();
-    let address = match info.addr().clone() {
-        ConnectionAddr::TcpTls {
-            insecure,
-            tls_params,
-            ..
-        } => ConnectionAddr::TcpTls {
-            host: host.to_owned(),
-            port,
-            insecure,
-            tls_params,
-        },
-        _ => ConnectionAddr::Tcp(host.to_owned(), port),
-    };
-    redis::Client::open(info.set_addr(address))
-}
-
-fn address_of(client: &redis::Client) -> (String, u16) {
-    match client.get_connection_info().addr() {
-        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
-            (host.clone(), *port)
-        }
-        other => (other.to_string(), 0),
-    }
 }
 
 pub(super) struct Listener {
@@ -403,20 +386,4 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_node_keeps_its_clients_credentials_and_database() {
-        let seed = redis::Client::open("redis://user:pw@10.0.0.1:7000/3").unwrap();
-        let node = at(&seed, "10.0.0.2", 7001).unwrap();
-        let info = node.get_connection_info();
-        assert_eq!(address_of(&node), ("10.0.0.2".to_owned(), 7001));
-        assert_eq!(info.redis_settings().username(), Some("user"));
-        assert_eq!(info.redis_settings().password(), Some("pw"));
-        assert_eq!(info.redis_settings().db(), 3);
-    }
 }

@@ -1,6 +1,10 @@
-//! How the Redis store reaches Redis: one server, or a Redis Cluster. Each
+//! How the Redis store reaches Redis: one server, a Sentinel's master, or a
+//! Redis Cluster. Each
 //! has a shared async connection and blocking connections, wrapped here so
 //! that everything above sends the same [`Request`]s to either.
+//!
+//! A Sentinel's master is a single server whose address the Sentinels
+//! give (`sentinel`).
 //!
 //! On a cluster, redis-rs routes each command by its key's slot, follows
 //! `MOVED`/`ASK` and refreshes the slot map after a failover. Two things a
@@ -11,12 +15,15 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use redis::aio::ConnectionManager;
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, Value};
 
+use super::sentinel::{is_master, not_master, Sentinels};
 use crate::store::ops::Request;
 
 /// The scheme suffix of the cluster URL form:
@@ -46,27 +53,26 @@ pub(crate) fn cluster_nodes(url: &str) -> Option<Vec<String>> {
 pub(crate) enum Client {
     Single(redis::Client),
     Cluster(ClusterClient),
+    /// A master found through its Sentinels.
+    Sentinel(Arc<Sentinels>),
 }
 
 impl Client {
     pub(crate) async fn connect(&self, connect_timeout: Duration) -> RedisResult<Shared> {
         match self {
             Client::Single(client) => {
-                let config = redis::aio::ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(connect_timeout))
-                    // The store's operation timeout bounds every call,
-                    // reconnection and retry included (`RedisStore::guarded`).
-                    // A second timer per command in redis-rs would cost on
-                    // every hit, and cap each call at its 500 ms default
-                    // whatever `op_timeout` says.
-                    .set_response_timeout(None)
-                    // One attempt per call: the circuit breaker decides when to try again.
-                    .set_number_of_retries(0);
-                ConnectionManager::new_with_config(client.clone(), config)
+                ConnectionManager::new_with_config(client.clone(), manager_config(connect_timeout))
                     .await
                     .map(Shared::Single)
             }
             Client::Cluster(client) => client.get_async_connection().await.map(Shared::Cluster),
+            // The manager would reconnect to the address it knew, which
+            // after a failover is a replica: the store retires a connection
+            // lost instead (`RedisStore::permitted`), and the next one asks
+            // the Sentinels again. Boxed as a `dyn Future`: a type this deep
+            // in every cached call's future would take `Send` checks past
+            // the compiler's recursion limit.
+            Client::Sentinel(sentinels) => connect_master(sentinels, connect_timeout).await,
         }
     }
 
@@ -82,6 +88,17 @@ impl Client {
                 connection.set_write_timeout(Some(op_timeout))?;
                 Ok(SyncConnection::Single(connection))
             }
+            Client::Sentinel(sentinels) => {
+                let master = sentinels.master_blocking(connect_timeout)?;
+                let mut connection = master.get_connection_with_timeout(connect_timeout)?;
+                connection.set_read_timeout(Some(op_timeout))?;
+                connection.set_write_timeout(Some(op_timeout))?;
+                let role: Value = redis::cmd("ROLE").query(&mut connection)?;
+                match is_master(&role) {
+                    true => Ok(SyncConnection::Single(connection)),
+                    false => Err(not_master()),
+                }
+            }
             // The cluster client carries the connect timeout (see
             // `cluster_client`); its response timeout is the longer one of
             // locks and sessions, which their commands set for themselves.
@@ -92,6 +109,37 @@ impl Client {
             }
         }
     }
+}
+
+/// A manager connected to the master the Sentinels name, checked to be one.
+fn connect_master(
+    sentinels: &Sentinels,
+    connect_timeout: Duration,
+) -> futures_util::future::BoxFuture<'_, RedisResult<Shared>> {
+    Box::pin(async move {
+        let master = sentinels.master(connect_timeout).await?;
+        let config = manager_config(connect_timeout);
+        let mut connection = ConnectionManager::new_with_config(master, config).await?;
+        let role: Value = redis::cmd("ROLE").query_async(&mut connection).await?;
+        match is_master(&role) {
+            true => Ok(Shared::Single(connection)),
+            false => Err(not_master()),
+        }
+    })
+}
+
+/// A single server's manager: the connect timeout, one attempt per
+/// command, no timer of its own.
+fn manager_config(connect_timeout: Duration) -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(connect_timeout))
+        // The store's operation timeout bounds every call, reconnection
+        // and retry included (`RedisStore::guarded`). A second timer per
+        // command in redis-rs would cost on every hit, and cap each call
+        // at its 500 ms default whatever `op_timeout` says.
+        .set_response_timeout(None)
+        // One attempt per call: the circuit breaker decides when to try again.
+        .set_number_of_retries(0)
 }
 
 /// A cluster client with the store's timeouts. redis-rs's own retries are

@@ -14,10 +14,12 @@
 //! it back. On a Tokio runtime that probe is a `PING` from a task of its own
 //! ([`Prober`]), so that no call waits on a Redis that does not answer.
 
+pub(crate) mod address;
 mod breaker;
 mod bulk;
 pub(crate) mod client;
 mod reads;
+pub(crate) mod sentinel;
 mod slot;
 
 use std::future::Future;
@@ -30,6 +32,7 @@ use self::breaker::{Breaker, Permit};
 use self::bulk::Bulk;
 use self::client::{cluster_client, cluster_nodes, Client, Node, Shared, SyncConnection};
 use self::reads::{Reads, Wire};
+use self::sentinel::{sentinel_url, Sentinels};
 use self::slot::{Current, Slot};
 use super::mode::Mode;
 use super::ops::{command, Op, Request};
@@ -57,6 +60,8 @@ pub(crate) struct RedisStore {
     left_replica: Mutex<Option<std::time::Instant>>,
     /// Connections for sync functions and blocking calls.
     idle: Mutex<Vec<SyncConnection>>,
+    /// Started the watch of the Sentinels' announcements (`sentinel`).
+    watching: std::sync::Once,
     breaker: Breaker,
     /// Concurrent reads batched (`reads`): on a single server, unless
     /// `Config::batch_reads(false)`.
@@ -103,12 +108,32 @@ fn client(nodes: Option<&[String]>, url: &str, config: &Config) -> redis::RedisR
 }
 
 impl RedisStore {
-    /// A store for a `Backend::Redis` or `Backend::Cluster` configuration.
+    /// A store for a `Backend::Redis`, `Backend::Cluster` or
+    /// `Backend::Sentinel` configuration.
     pub(crate) fn new(config: &Config) -> Result<Arc<Self>, Error> {
+        let sentinel = match &config.backend {
+            Backend::Sentinel(sentinel) => Some(sentinel.clone()),
+            Backend::Redis { url } => match sentinel_url(url) {
+                Some(Ok(sentinel)) => Some(sentinel),
+                Some(Err(reason)) => {
+                    return Err(Error::InvalidUrl {
+                        url: redact(url),
+                        reason,
+                    })
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        if let Some(sentinel) = sentinel {
+            return Self::with_sentinels(config, &sentinel);
+        }
         let (url, nodes) = match &config.backend {
             Backend::Redis { url } => (url.clone(), cluster_nodes(url)),
             Backend::Cluster { nodes } => (nodes.join(","), Some(nodes.clone())),
-            Backend::Embedded | Backend::Disabled => unreachable!("not a Redis backend"),
+            Backend::Sentinel(_) | Backend::Embedded | Backend::Disabled => {
+                unreachable!("not a single server or a cluster")
+            }
         };
         // Passwords as their writers meant them, whatever they hold.
         let url = encode_userinfo(&url).into_owned();
@@ -157,13 +182,50 @@ impl RedisStore {
                     .collect::<Result<_, _>>()
                     .map_err(|error| invalid(error.to_string()))?,
             ),
-            (Client::Cluster(_), None) => unreachable!("a cluster client has nodes"),
+            (Client::Cluster(_), None) | (Client::Sentinel(_), _) => {
+                unreachable!("a cluster client has nodes; Sentinel's are made elsewhere")
+            }
         };
-        Ok(Arc::new_cyclic(|me| RedisStore {
+        Ok(Self::with_client(config, client, listen_to, shown))
+    }
+
+    /// A store for a master watched by `sentinel`.
+    fn with_sentinels(
+        config: &Config,
+        sentinel: &crate::config::Sentinel,
+    ) -> Result<Arc<Self>, Error> {
+        let shown = sentinel.shown();
+        if sentinel.tls() && cfg!(not(feature = "tls")) {
+            return Err(Error::InvalidUrl {
+                url: shown,
+                reason: "TLS URLs need the `tls` feature of cache-runtime".into(),
+            });
+        }
+        let sentinels =
+            Sentinels::new(sentinel, |url| single_client(url, config)).map_err(|error| {
+                Error::InvalidUrl {
+                    url: shown.clone(),
+                    reason: error.to_string(),
+                }
+            })?;
+        let sentinels = Arc::new(sentinels);
+        let listen_to = Nodes::Sentinel(Arc::clone(&sentinels));
+        Ok(Self::with_client(
+            config,
+            Client::Sentinel(sentinels),
+            listen_to,
+            shown,
+        ))
+    }
+
+    fn with_client(config: &Config, client: Client, nodes: Nodes, shown: String) -> Arc<Self> {
+        // Batched reads are for one server; a Sentinel's master is one.
+        let batched = config.batch_reads && !matches!(client, Client::Cluster(_));
+        Arc::new_cyclic(|me| RedisStore {
             me: me.clone(),
-            reads: (config.batch_reads && matches!(client, Client::Single(_))).then(Reads::default),
+            reads: batched.then(Reads::default),
             client,
-            nodes: listen_to,
+            nodes,
             breaker: Breaker::new(
                 config.breaker_threshold,
                 config.breaker_cooldown,
@@ -175,10 +237,11 @@ impl RedisStore {
             bulk_connection: Slot::new(),
             left_replica: Mutex::new(None),
             idle: Mutex::new(Vec::new()),
+            watching: std::sync::Once::new(),
             connect_timeout: config.connect_timeout,
             op_timeout: config.op_timeout,
             control_timeout: config.control_timeout,
-        }))
+        })
     }
 
     pub(crate) fn is_cluster(&self) -> bool {
@@ -233,6 +296,10 @@ impl RedisStore {
             let (mut connection, request) = (bulk.connection, op.request());
             let send = connection.send::<Value>(&request);
             match tokio::time::timeout(self.op_timeout, send).await {
+                Ok(Err(error)) if error.is_io_error() => {
+                    self.lost(&self.bulk_connection, bulk.generation);
+                    Err(Error::redis(error))
+                }
                 Ok(reply) => reply.map_err(Error::redis),
                 Err(_) => Err(Error::Timeout(self.op_timeout)),
             }
@@ -246,6 +313,11 @@ impl RedisStore {
 
     /// A new shared connection, within the connect timeout.
     async fn connect(&self) -> Result<Shared, Error> {
+        if let Client::Sentinel(sentinels) = &self.client {
+            let timeout = self.connect_timeout;
+            self.watching
+                .call_once(|| sentinel::watch(self.me.clone(), sentinels, timeout));
+        }
         let connect = self.client.connect(self.connect_timeout);
         match tokio::time::timeout(self.connect_timeout, connect).await {
             Ok(result) => result.map_err(Error::redis),
@@ -417,11 +489,19 @@ impl RedisStore {
             let attempts = async {
                 let mut resend = resend;
                 loop {
-                    match send(current.connection.clone()).await {
-                        Err(error) if resend && error.is_io_error() => {
-                            // Retired meanwhile (its runtime ended): the
-                            // next command opens a new connection.
-                            let Some(again) = self.connection.live() else {
+                    // Taken apart, so that the send's future holds the
+                    // only copy of the connection.
+                    let Current {
+                        connection,
+                        generation,
+                        ..
+                    } = current;
+                    match send(connection).await {
+                        Err(error) if error.is_io_error() => {
+                            self.lost(&self.connection, generation);
+                            // Retired meanwhile (its runtime ended, or just
+                            // above): the next command opens a new one.
+                            let (true, Some(again)) = (resend, self.connection.live()) else {
                                 return Err(error);
                             };
                             (current, resend) = (again, false);
@@ -517,6 +597,18 @@ impl RedisStore {
         true
     }
 
+    /// Retires the connection of `generation` of `slot`, which failed
+    /// with an I/O error, if it must not come back by itself: a Sentinel's
+    /// master's (the next connection asks the Sentinels where the master is
+    /// now; its manager would reconnect to the old address). A single
+    /// server's manager reconnects by itself, to the same address; a
+    /// cluster connection follows the slot map.
+    fn lost(&self, slot: &Slot<Shared>, generation: u64) {
+        if matches!(self.client, Client::Sentinel(_)) {
+            slot.retire_generation(generation);
+        }
+    }
+
     /// Retires the store's shared connections (a command met the end of
     /// the runtime one of them is bound to): the next commands open new
     /// ones.
@@ -599,6 +691,15 @@ impl RedisStore {
         self.client
             .connect_blocking(self.connect_timeout, self.op_timeout)
             .map_err(Error::redis)
+    }
+}
+
+impl sentinel::Follower for RedisStore {
+    /// Retires every connection to the master, shared and blocking: a
+    /// Sentinel announced that another server is the master now.
+    fn leave_master(&self) {
+        self.retire_connections();
+        lock(&self.idle).clear();
     }
 }
 

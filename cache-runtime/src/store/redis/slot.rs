@@ -51,7 +51,7 @@ pub(crate) struct Current<C> {
     pub(crate) connection: C,
     /// Opened for this command (it waited for the connection attempt).
     pub(crate) fresh: bool,
-    generation: u64,
+    pub(crate) generation: u64,
 }
 
 impl<C: Clone + Send + Sync + 'static> Slot<C> {
@@ -162,8 +162,13 @@ impl<C: Clone + Send + Sync + 'static> Slot<C> {
     /// Retires `current`'s connection, if it is still the slot's: the next
     /// command opens another.
     pub(crate) fn retire(&self, current: &Current<C>) {
+        self.retire_generation(current.generation);
+    }
+
+    /// Retires the connection of `generation`, if it is still the slot's.
+    pub(crate) fn retire_generation(&self, generation: u64) {
         if let Some(opened) = &*self.current.load() {
-            if opened.generation == current.generation {
+            if opened.generation == generation {
                 opened.retired.store(true, Ordering::Release);
             }
         }
