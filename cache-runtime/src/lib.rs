@@ -72,6 +72,7 @@ pub mod session;
 mod stampede;
 mod stats;
 mod store;
+mod sync;
 mod tags;
 mod tier;
 

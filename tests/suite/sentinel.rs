@@ -44,6 +44,26 @@ async fn the_url_form_finds_the_master() {
         .unwrap()
         .to_owned();
     assert_eq!(topology.master().cli(&["GET", &key]), "20");
+
+    // A sync function's blocking connections find the master too.
+    let sync_calls = Arc::new(AtomicUsize::new(0));
+    let (sync_cache, counted) = (cache.clone(), sync_calls.clone());
+    let values = tokio::task::spawn_blocking(move || {
+        [
+            halved(&sync_cache, &counted, 8),
+            halved(&sync_cache, &counted, 8),
+        ]
+    })
+    .await
+    .unwrap();
+    assert_eq!(values, [4, 4]);
+    assert_eq!(sync_calls.load(Ordering::SeqCst), 1, "the second call hit");
+}
+
+#[cache_result(expire = 600, store = cache, skip(cache, calls))]
+fn halved(cache: &Cache, calls: &AtomicUsize, n: u64) -> u64 {
+    calls.fetch_add(1, Ordering::SeqCst);
+    n / 2
 }
 
 #[cache_result(expire = 600, store = cache, skip(cache, calls))]

@@ -19,6 +19,7 @@ use std::time::Duration;
 use crate::call::policy::Policy;
 use crate::key::{site_identity, KeyHasher, Md5};
 use crate::stats::{Counters, Event, FunctionStats};
+use crate::sync::lock;
 
 /// One cached function's state. Built by `#[cache_result]`; not a stable API.
 #[doc(hidden)]
@@ -193,12 +194,6 @@ impl Named {
 /// Every site that has been called, in order of first call.
 pub(crate) fn registered() -> Vec<&'static Site> {
     lock(&SITES).clone()
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

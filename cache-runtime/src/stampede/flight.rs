@@ -35,9 +35,10 @@ use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
+use crate::sync::lock;
 use tokio::sync::Notify;
 
 /// The flights of one cache. Sync and async callers have separate maps: a
@@ -317,12 +318,6 @@ impl<F: Future + Unpin> Future for Running<F> {
         let _unmark = Unmark;
         Pin::new(&mut self.body).poll(cx)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ use super::{Invalidation, Tier};
 use crate::clock;
 use crate::store::redis::address::{address_of, at};
 use crate::store::redis::sentinel::Sentinels;
+use crate::sync::lock;
 
 /// How often an idle connection checks that it is alive (`PING`), that its
 /// tier still exists and (on a cluster, or with Sentinel) that the masters
@@ -380,10 +381,4 @@ impl Listener {
             Ok(None) | Err(_) => tier.invalidate(Invalidation::All),
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -368,9 +368,7 @@ type Holder = (Arc<[u8]>, u64);
 
 impl Holders {
     fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, Holder>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.0)
     }
 
     /// Records `local` as the copy of `redis_key`; the copy it replaces, if

@@ -38,6 +38,7 @@ use super::mode::Mode;
 use super::ops::{command, Op, Request};
 use crate::config::{encode_userinfo, redact, Backend, Config};
 use crate::key::KeyPattern;
+use crate::sync::lock;
 use crate::tier::Nodes;
 use crate::Error;
 
@@ -822,12 +823,6 @@ fn is_stale<T>(result: &Result<T, Error>) -> bool {
 /// `READONLY`: a write reached a replica.
 fn is_read_only(error: &redis::RedisError) -> bool {
     error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(all(test, not(feature = "tls")))]

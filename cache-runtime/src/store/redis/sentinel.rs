@@ -16,6 +16,7 @@ use redis::{RedisResult, Value};
 
 use super::address::at;
 use crate::config::{encode_userinfo, Sentinel};
+use crate::sync::lock;
 
 /// The scheme suffix of the URL form:
 /// `redis+sentinel://[user:password@]host:port,host:port/<master>[/db]`.
@@ -348,12 +349,6 @@ fn listen<F: Follower>(
             store.leave_master();
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
