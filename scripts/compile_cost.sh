@@ -10,12 +10,17 @@
 # RUNS) and the cost per function over the uncached build.
 # docs/BENCHMARKS.md has the figures.
 #
-#   scripts/compile_cost.sh [N] [RUNS]      (default 200 functions, 3 runs)
+#   scripts/compile_cost.sh [N] [RUNS] [same|distinct]
+#
+# Default: 200 functions, 3 runs, one struct returned by every function
+# (`same`); `distinct` gives each function a struct of its own, as a
+# service's functions mostly have.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 functions=${1:-200}
 runs=${2:-3}
+returns=${3:-same}
 work="$repo/target/compile-cost"
 mkdir -p "$work"
 
@@ -39,11 +44,15 @@ crate() {
         "$name" "$deps" > "$work/$name/Cargo.toml"
     {
         echo "$prelude"
-        echo "#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]"
-        echo "pub struct Item { pub id: u64, pub name: String }"
         for i in $(seq 1 "$functions"); do
+            local item=Item
+            if [ "$returns" = distinct ] || [ "$i" = 1 ]; then
+                if [ "$returns" = distinct ]; then item="Item$i"; fi
+                echo "#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]"
+                echo "pub struct $item { pub id: u64, pub name: String }"
+            fi
             echo "$attribute"
-            echo "pub async fn f$i(id: u64, name: String) -> Item { Item { id: id + $i, name } }"
+            echo "pub async fn f$i(id: u64, name: String) -> $item { $item { id: id + $i, name } }"
         done
         # Run, as a service does: the code of a future nobody polls is
         # never generated.
@@ -86,7 +95,7 @@ uncached=$(seconds uncached)
 attribute=$(seconds attribute)
 cached=$(seconds with-cached)
 per() { echo "scale=1; ($1 - $uncached) * 1000 / $functions" | bc; }
-echo "$functions functions, debug build of the crate alone from scratch, best of $runs:"
+echo "$functions functions ($returns return types), debug build of the crate alone from scratch, best of $runs:"
 printf '  uncached                      %6.2f s\n' "$uncached"
 printf '  #[cache_result(expire = 60)]  %6.2f s  %6s ms per function\n' "$attribute" "$(per "$attribute")"
 printf '  #[cached(ttl_secs = 60)]      %6.2f s  %6s ms per function\n' "$cached" "$(per "$cached")"

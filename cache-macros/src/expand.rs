@@ -135,11 +135,13 @@ impl<'a> Generator<'a> {
                 }
             }
         }
-        // Pinned where it is made, in the caller's own future: the call's
-        // box then holds a pointer to the body, and stays the same size
-        // (within the allocator's fast path) whatever the function awaits.
+        // Pinned where it is made, in the caller's own future, and handed
+        // over as a `Body` made there too: the call's box holds a reference
+        // to it, and stays the same size (within the allocator's fast path)
+        // whatever the function awaits; the call's path sees the body by its
+        // return type alone, so it is compiled once per return type.
         let body = if self.plan.is_async {
-            quote!(::core::pin::pin!(async move { #body }))
+            quote!(&mut #PRIVATE::Body::new(::core::pin::pin!(async move { #body })))
         } else {
             quote!(move || { #body })
         };

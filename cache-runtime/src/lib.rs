@@ -153,8 +153,8 @@ pub mod __private {
     pub use crate::call::RefreshArg;
     pub use crate::call::{
         cooperate, never, ok, ok_blocking, ok_some, ok_some_blocking, plain, plain_blocking,
-        refresh_arg, refreshing, some, some_blocking, unless, Answer, Kind, OkOnly, OkSome, Shape,
-        ShareClone, ShareJson, Sharer, Sharing, SomeOnly, Value, Whole,
+        refresh_arg, refreshing, some, some_blocking, unless, Answer, Body, Kind, OkOnly, OkSome,
+        Shape, ShareClone, ShareJson, Sharer, Sharing, SomeOnly, Value, Whole,
     };
     pub use crate::entry::{CachedFunction, Entry};
 

@@ -43,9 +43,11 @@ pub async fn get_user(db: &Db, id: u64) -> Result<User, DbError> {
             ::cache_runtime::__private::never,
             (&&::cache_runtime::__private::Sharing::<Result<User, DbError>>::NEW)
                 .sharer(),
-            ::core::pin::pin!(
-                async move { let __cache_ret : Result < User, DbError > = { db.find(id).
-                await }; #[allow(unreachable_code)] __cache_ret }
+            &mut ::cache_runtime::__private::Body::new(
+                ::core::pin::pin!(
+                    async move { let __cache_ret : Result < User, DbError > = { db
+                    .find(id). await }; #[allow(unreachable_code)] __cache_ret }
+                ),
             ),
         )
         .await

@@ -47,9 +47,11 @@ impl<T: Table> Repo<T> {
                 __cache_key,
                 ::cache_runtime::__private::never,
                 (&&::cache_runtime::__private::Sharing::<u64>::NEW).sharer(),
-                ::core::pin::pin!(
-                    async move { let __cache_ret : u64 = { self.table.count(& filter).
-                    await }; #[allow(unreachable_code)] __cache_ret }
+                &mut ::cache_runtime::__private::Body::new(
+                    ::core::pin::pin!(
+                        async move { let __cache_ret : u64 = { self.table.count(& filter)
+                        . await }; #[allow(unreachable_code)] __cache_ret }
+                    ),
                 ),
             )
             .await

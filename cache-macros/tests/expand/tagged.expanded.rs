@@ -52,9 +52,11 @@ async fn profile(id: u64) -> Profile {
             __cache_key,
             ::cache_runtime::__private::never,
             (&&::cache_runtime::__private::Sharing::<Profile>::NEW).sharer(),
-            ::core::pin::pin!(
-                async move { let __cache_ret : Profile = { Profile::load(id). await };
-                #[allow(unreachable_code)] __cache_ret }
+            &mut ::cache_runtime::__private::Body::new(
+                ::core::pin::pin!(
+                    async move { let __cache_ret : Profile = { Profile::load(id). await
+                    }; #[allow(unreachable_code)] __cache_ret }
+                ),
             ),
         )
         .await

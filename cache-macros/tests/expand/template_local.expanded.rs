@@ -36,10 +36,12 @@ async fn profile(id: u64, locale: &str) -> Result<Profile, Error> {
             ::cache_runtime::__private::never,
             (&&::cache_runtime::__private::Sharing::<Result<Profile, Error>>::NEW)
                 .sharer(),
-            ::core::pin::pin!(
-                async move { let __cache_ret : Result < Profile, Error > = {
-                Profile::load(id, locale). await }; #[allow(unreachable_code)]
-                __cache_ret }
+            &mut ::cache_runtime::__private::Body::new(
+                ::core::pin::pin!(
+                    async move { let __cache_ret : Result < Profile, Error > = {
+                    Profile::load(id, locale). await }; #[allow(unreachable_code)]
+                    __cache_ret }
+                ),
             ),
         )
         .await

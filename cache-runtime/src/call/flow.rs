@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tracing::{Instrument, Span};
 
+use crate::call::body::Bound;
 use crate::call::confirm::Written;
 use crate::call::keys::{CallKeys, TierKey};
 use crate::call::policy::Freshness;
@@ -304,11 +305,14 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
     /// way the future the caller awaits is small: an in-process hit builds
     /// no call future at all (building, then moving, it was a fifth of a
     /// hit's time on two busy cores).
-    pub(crate) fn start<I: Io, S, B>(
+    ///
+    /// `M` gives the rest of the call the auto traits of the body the
+    /// caller wrote, when `body` stands for it (see `call::body`).
+    pub(crate) fn start<I: Io, S, B, M>(
         self,
         keys: Result<CallKeys<'_>, Error>,
         body: B,
-    ) -> Answer<R, impl Future<Output = R> + use<'a, '_, R, U, H, I, S, B>>
+    ) -> Answer<R, impl Future<Output = R> + use<'a, '_, R, U, H, I, S, B, M>>
     where
         S: Shape<R, Stored: Value>,
         U: Fn(&S::Stored) -> bool,
@@ -323,9 +327,9 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
             return Answer::Ready(hit);
         }
         let span = self.span.clone();
-        Answer::Pending(Box::pin(
+        Answer::Pending(Box::pin(Bound::<_, M>::new(
             self.run::<I, S>(keys, body, started).instrument(span),
-        ))
+        )))
     }
 
     /// The answer from the in-process tier, if the call has one and it

@@ -2,6 +2,7 @@
 //! per return shape (`T`, `Option<T>`, `Result<T, E>`, `Result<Option<T>,
 //! E>`), and what each shape stores. The call itself is in `flow`.
 
+mod body;
 mod confirm;
 pub(crate) mod flow;
 pub(crate) mod keys;
@@ -15,6 +16,7 @@ use std::marker::PhantomData;
 use std::pin::pin;
 use std::sync::Arc;
 
+pub use self::body::Body;
 pub use self::flow::Answer;
 use self::flow::{Behind, Call};
 use self::keys::CallKeys;
@@ -44,15 +46,15 @@ pub fn unless<T, U: Fn(&T) -> bool>(condition: U) -> impl Fn(&T) -> bool {
 // call is built (see [`Answer`]).
 
 /// Caches any `T`.
-pub fn plain<'c, 'k, T: Value, U: Fn(&T) -> bool, B: Future<Output = T>>(
+pub fn plain<'c, 'k, 'x, 'b, T: Value + 'b, U: Fn(&T) -> bool, F: Future<Output = T> + 'b>(
     site: &'static Site,
     cache: &'c Cache,
     keys: Result<CallKeys<'k>, Error>,
     unless: U,
     sharer: Option<Sharer<T>>,
-    body: B,
-) -> Answer<T, impl Future<Output = T> + use<'c, 'k, T, U, B>> {
-    Call::new(site, cache, unless, sharer).start::<Async, Whole, B>(keys, body)
+    body: &'x mut Body<'b, T, F>,
+) -> Answer<T, impl Future<Output = T> + use<'c, 'k, 'x, 'b, T, U, F>> {
+    Call::new(site, cache, unless, sharer).start::<Async, Whole, _, F>(keys, body.erased())
 }
 
 /// Caches any `T`.
@@ -68,15 +70,23 @@ pub fn plain_blocking<T: Value, U: Fn(&T) -> bool>(
 }
 
 /// Caches `Some`; `None` is returned and not stored.
-pub fn some<'c, 'k, T: Value, U: Fn(&T) -> bool, B: Future<Output = Option<T>>>(
+pub fn some<
+    'c,
+    'k,
+    'x,
+    'b,
+    T: Value + 'b,
+    U: Fn(&T) -> bool,
+    F: Future<Output = Option<T>> + 'b,
+>(
     site: &'static Site,
     cache: &'c Cache,
     keys: Result<CallKeys<'k>, Error>,
     unless: U,
     sharer: Option<Sharer<Option<T>>>,
-    body: B,
-) -> Answer<Option<T>, impl Future<Output = Option<T>> + use<'c, 'k, T, U, B>> {
-    Call::new(site, cache, unless, sharer).start::<Async, SomeOnly, B>(keys, body)
+    body: &'x mut Body<'b, Option<T>, F>,
+) -> Answer<Option<T>, impl Future<Output = Option<T>> + use<'c, 'k, 'x, 'b, T, U, F>> {
+    Call::new(site, cache, unless, sharer).start::<Async, SomeOnly, _, F>(keys, body.erased())
 }
 
 /// Caches `Some`; `None` is returned and not stored.
@@ -92,15 +102,24 @@ pub fn some_blocking<T: Value, U: Fn(&T) -> bool>(
 }
 
 /// Caches `Ok`; `Err` is returned and not stored, and needs no serde.
-pub fn ok<'c, 'k, T: Value, E, U: Fn(&T) -> bool, B: Future<Output = Result<T, E>>>(
+pub fn ok<
+    'c,
+    'k,
+    'x,
+    'b,
+    T: Value + 'b,
+    E: 'b,
+    U: Fn(&T) -> bool,
+    F: Future<Output = Result<T, E>> + 'b,
+>(
     site: &'static Site,
     cache: &'c Cache,
     keys: Result<CallKeys<'k>, Error>,
     unless: U,
     sharer: Option<Sharer<Result<T, E>>>,
-    body: B,
-) -> Answer<Result<T, E>, impl Future<Output = Result<T, E>> + use<'c, 'k, T, E, U, B>> {
-    Call::new(site, cache, unless, sharer).start::<Async, OkOnly, B>(keys, body)
+    body: &'x mut Body<'b, Result<T, E>, F>,
+) -> Answer<Result<T, E>, impl Future<Output = Result<T, E>> + use<'c, 'k, 'x, 'b, T, E, U, F>> {
+    Call::new(site, cache, unless, sharer).start::<Async, OkOnly, _, F>(keys, body.erased())
 }
 
 /// Caches `Ok`; `Err` is returned and not stored, and needs no serde.
@@ -116,18 +135,27 @@ pub fn ok_blocking<T: Value, E, U: Fn(&T) -> bool>(
 }
 
 /// Caches `Ok(Some)`; `Ok(None)` and `Err` are returned and not stored.
-pub fn ok_some<'c, 'k, T: Value, E, U: Fn(&T) -> bool, B: Future<Output = Result<Option<T>, E>>>(
+pub fn ok_some<
+    'c,
+    'k,
+    'x,
+    'b,
+    T: Value + 'b,
+    E: 'b,
+    U: Fn(&T) -> bool,
+    F: Future<Output = Result<Option<T>, E>> + 'b,
+>(
     site: &'static Site,
     cache: &'c Cache,
     keys: Result<CallKeys<'k>, Error>,
     unless: U,
     sharer: Option<Sharer<Result<Option<T>, E>>>,
-    body: B,
+    body: &'x mut Body<'b, Result<Option<T>, E>, F>,
 ) -> Answer<
     Result<Option<T>, E>,
-    impl Future<Output = Result<Option<T>, E>> + use<'c, 'k, T, E, U, B>,
+    impl Future<Output = Result<Option<T>, E>> + use<'c, 'k, 'x, 'b, T, E, U, F>,
 > {
-    Call::new(site, cache, unless, sharer).start::<Async, OkSome, B>(keys, body)
+    Call::new(site, cache, unless, sharer).start::<Async, OkSome, _, F>(keys, body.erased())
 }
 
 /// Caches `Ok(Some)`; `Ok(None)` and `Err` are returned and not stored.
@@ -173,7 +201,7 @@ where
     let body = async move { make().await };
     Call::new(site, cache, unless, sharer)
         .refreshing(behind)
-        .start::<Async, S, _>(keys, body)
+        .start::<Async, S, _, ()>(keys, body)
 }
 
 /// An argument of a function whose early refresh runs in a task of its own.
@@ -192,15 +220,31 @@ pub fn refresh_arg<T: RefreshArg>(value: &T) -> T {
     value.clone()
 }
 
-/// The blocking entry points' one body: the call's future, driven here.
+/// The blocking entry points' one body: the call's future, driven here,
+/// with the function's body behind `dyn FnMut` (see `body` for why: the
+/// call's path is then compiled once per return type, not per function).
 fn blocking<S, R, U, F>(call: Call<'_, R, U>, keys: Result<CallKeys<'_>, Error>, body: F) -> R
 where
     S: Shape<R, Stored: Value>,
     U: Fn(&S::Stored) -> bool,
     F: FnOnce() -> R,
 {
+    let mut body = Some(body);
+    let mut once = || body.take().expect("the body runs once")();
+    erased_blocking::<S, R, U>(call, keys, &mut once)
+}
+
+fn erased_blocking<S, R, U>(
+    call: Call<'_, R, U>,
+    keys: Result<CallKeys<'_>, Error>,
+    body: &mut dyn FnMut() -> R,
+) -> R
+where
+    S: Shape<R, Stored: Value>,
+    U: Fn(&S::Stored) -> bool,
+{
     let body = pin!(async move { body() });
-    block_on(call.start::<Blocking, S, _>(keys, body))
+    block_on(call.start::<Blocking, S, _, ()>(keys, body))
 }
 
 /// Yields to the runtime once the task has used its cooperative budget, as
@@ -231,16 +275,17 @@ mod tests {
         let identity = SITE.instance("app::f::{{closure}}::{{closure}}").1;
         let mut keys = KeysBuilder::new(&SITE, &cache, identity, "Record", None, None);
         keys.push(&7u64);
-        // A value the size of a small record (80 bytes), behind a body
-        // that holds 4 KB across its awaits.
-        type Record = (String, String, Vec<String>, u64);
+        // A value the size of a small record (88 bytes, as the benches'
+        // `Profile`), behind a body that holds 4 KB across its awaits.
+        type Record = (String, String, Vec<String>, u64, f64);
         let big = [0u8; 4096];
         let body = pin!(async move {
             tokio::task::yield_now().await;
             let record: Record = Default::default();
-            (record.0, record.1, record.2, big.len() as u64)
+            (record.0, record.1, record.2, big.len() as u64, 1.0)
         });
-        let answer = plain(&SITE, &cache, keys.finish(), never, None, body);
+        let mut body = Body::new(body);
+        let answer = plain(&SITE, &cache, keys.finish(), never, None, &mut body);
         match answer {
             Answer::Pending(rest) => {
                 let size = std::mem::size_of_val(&*rest);

@@ -23,7 +23,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher, RandomState};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -227,10 +227,14 @@ fn stripe(key: &[u8]) -> usize {
 }
 
 /// Where invalidations stood for a key before a call read it from Redis.
+/// Counters of 32 bits, which wrap: a fill compares them across one Redis
+/// read, during which four billion notices do not come. (Eight bytes, not
+/// sixteen: a call's future keeps one, and stays within the allocator's
+/// fast path.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Epoch {
-    all: u64,
-    key: u64,
+    all: u32,
+    key: u32,
 }
 
 /// The longest a copy is kept, whatever its entry has left: quanta's
@@ -253,9 +257,9 @@ pub(crate) struct Tier {
     fills: AtomicU64,
     /// Advanced by every invalidation of more than a key, and when the
     /// tier goes on or off.
-    epoch: AtomicU64,
+    epoch: AtomicU32,
     /// Advanced by the invalidation of a key whose hash picks it.
-    stripes: Box<[AtomicU64]>,
+    stripes: Box<[AtomicU32]>,
     /// Subscribed everywhere: copies may be kept and served.
     live: AtomicBool,
     /// The listener's first round has neither gone live nor failed yet.
@@ -414,8 +418,8 @@ impl Tier {
             entries,
             holders,
             fills: AtomicU64::new(0),
-            epoch: AtomicU64::new(0),
-            stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            epoch: AtomicU32::new(0),
+            stripes: (0..STRIPES).map(|_| AtomicU32::new(0)).collect(),
             live: AtomicBool::new(false),
             starting: AtomicBool::new(true),
             start_within,
