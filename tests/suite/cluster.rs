@@ -322,6 +322,68 @@ mod features {
         fresh_within_a_second(&cache, &source, *id, 3000).await;
     }
 
+    /// A failover that leaves the old master up (`CLUSTER FAILOVER` on a
+    /// replica) while another master's notices keep the listener busy: the
+    /// tier listens to the promoted replica within two heartbeats, and a
+    /// write there reaches it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_busy_tier_follows_a_failover_that_breaks_no_connection() {
+        let cluster = RedisCluster::start();
+        let cache = cache_for(&cluster);
+        let source = AtomicUsize::new(100);
+        let ids = one_id_per_master(&cluster, &cache);
+        // The listener's first connection goes to the lowest address: keep
+        // that master busy, and fail another one over.
+        let mut by_port: Vec<_> = ids
+            .iter()
+            .map(|(id, key)| (cluster.master_of(key).port(), *id, key.clone()))
+            .collect();
+        by_port.sort();
+        let (busy_port, _, busy_key) = by_port[0].clone();
+        let (moved_port, id, key) = by_port[1].clone();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let noise = {
+            let (stop, busy) = (stop.clone(), cluster.master_of(&busy_key).url());
+            tokio::spawn(async move {
+                let client = cache_runtime::redis::Client::open(busy).unwrap();
+                let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    let _: () = redis.set(&busy_key, "1").await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
+        support::until_local_hit("tracked", Duration::from_secs(10), || {
+            tracked(&cache, &source, id)
+        })
+        .await;
+        let replica = cluster
+            .nodes
+            .iter()
+            .find(|node| {
+                let role = node.cli(&["ROLE"]);
+                role.starts_with("slave") && role.lines().nth(2) == Some(&moved_port.to_string())
+            })
+            .expect("a replica of the master to fail over");
+        replica.cli(&["CLUSTER", "FAILOVER"]);
+        let asked = Instant::now();
+        while !replica.cli(&["ROLE"]).starts_with("master") {
+            assert!(asked.elapsed() < Duration::from_secs(20), "no failover");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Two heartbeats: the listener has seen the new master by then.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        support::until_local_hit("tracked", Duration::from_secs(10), || {
+            tracked(&cache, &source, id)
+        })
+        .await;
+        replica.cli(&["SET", &key, "4000"]);
+        fresh_within_a_second(&cache, &source, id, 4000).await;
+        stop.store(true, Ordering::Relaxed);
+        noise.await.unwrap();
+        assert_ne!(busy_port, moved_port);
+    }
+
     #[cache_result(expire = 60, store = cache, skip(cache, calls), local = true)]
     async fn local_copy(cache: &Cache, calls: &AtomicUsize, id: u64) -> u64 {
         calls.fetch_add(1, Ordering::SeqCst) as u64 + id

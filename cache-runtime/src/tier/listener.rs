@@ -34,7 +34,7 @@ use redis::RedisResult;
 use super::{Invalidation, Tier};
 use crate::clock;
 use crate::store::redis::address::{address_of, at};
-use crate::store::redis::sentinel::Sentinels;
+use crate::store::redis::sentinel::{address, Sentinels};
 use crate::sync::lock;
 
 /// How often an idle connection checks that it is alive (`PING`), that its
@@ -69,27 +69,23 @@ struct Node {
 }
 
 impl Nodes {
-    /// The nodes to listen on now, sorted by address.
-    fn current(&self, timeout: Duration) -> RedisResult<Vec<Node>> {
+    /// The nodes to listen on now, sorted by address; a seed's or a
+    /// Sentinel's answer, through `asker`'s connection.
+    fn current(&self, asker: &mut Asker, timeout: Duration) -> RedisResult<Vec<Node>> {
         match self {
             Nodes::Server(client) => Ok(vec![Node {
                 address: address_of(client),
                 client: client.clone(),
             }]),
             Nodes::Cluster(seeds) => {
-                let mut failure = None;
-                for seed in seeds {
-                    match masters(seed, timeout) {
-                        Ok(masters) => return Ok(masters),
-                        Err(error) => failure = Some(error),
-                    }
-                }
-                Err(failure.unwrap_or_else(|| {
-                    (redis::ErrorKind::InvalidClientConfig, "no cluster seed").into()
-                }))
+                let nodes = redis::cmd("CLUSTER").arg("NODES").clone();
+                let nodes: String = asker.ask(seeds, &nodes, timeout)?;
+                masters(&seeds[0], &nodes)
             }
             Nodes::Sentinel(sentinels) => {
-                let client = sentinels.master_blocking(timeout)?;
+                let asked = sentinels.sentinels();
+                let address_reply = asker.ask(&asked, &sentinels.get_master_addr(), timeout)?;
+                let client = sentinels.found(address(address_reply)?)?;
                 Ok(vec![Node {
                     address: address_of(&client),
                     client,
@@ -99,15 +95,57 @@ impl Nodes {
     }
 }
 
-/// The masters of the cluster `seed` belongs to. A master is left out only
-/// when the cluster agrees it failed (`fail`; its slots go to a replica,
-/// which is listed as a master): one only suspected (`fail?`) may still take
-/// writes, so it is listened to, and if it cannot be reached the tier stays
-/// off.
-fn masters(seed: &redis::Client, timeout: Duration) -> RedisResult<Vec<Node>> {
-    let mut connection = seed.get_connection_with_timeout(timeout)?;
-    connection.set_read_timeout(Some(timeout))?;
-    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut connection)?;
+/// A connection kept to the seed or Sentinel that answered last: the
+/// masters are checked every heartbeat, and a connection each time would
+/// be one more per second per process.
+#[derive(Default)]
+struct Asker {
+    kept: Option<redis::Connection>,
+}
+
+impl Asker {
+    /// `cmd`'s reply from the kept connection, or else from the first of
+    /// `clients` that answers (whose connection is kept then).
+    fn ask<T: redis::FromRedisValue>(
+        &mut self,
+        clients: &[redis::Client],
+        cmd: &redis::Cmd,
+        timeout: Duration,
+    ) -> RedisResult<T> {
+        if let Some(connection) = &mut self.kept {
+            match cmd.query(connection) {
+                Ok(reply) => return Ok(reply),
+                Err(_) => self.kept = None,
+            }
+        }
+        let mut failure = None;
+        for client in clients {
+            let asked = client
+                .get_connection_with_timeout(timeout)
+                .and_then(|mut connection| {
+                    connection.set_read_timeout(Some(timeout))?;
+                    let reply = cmd.query(&mut connection)?;
+                    Ok((connection, reply))
+                });
+            match asked {
+                Ok((connection, reply)) => {
+                    self.kept = Some(connection);
+                    return Ok(reply);
+                }
+                Err(error) => failure = Some(error),
+            }
+        }
+        Err(failure
+            .unwrap_or_else(|| (redis::ErrorKind::InvalidClientConfig, "nothing to ask").into()))
+    }
+}
+
+/// The masters in a `CLUSTER NODES` reply, as clients with `seed`'s
+/// settings. A master is left out only when the cluster agrees it failed
+/// (`fail`; its slots go to a replica, which is listed as a master): one
+/// only suspected (`fail?`) may still take writes, so it is listened to,
+/// and if it cannot be reached the tier stays off.
+fn masters(seed: &redis::Client, nodes: &str) -> RedisResult<Vec<Node>> {
     let mut masters = Vec::new();
     for line in nodes.lines() {
         // `<id> <ip:port@cport[,hostname]> <flags> ...`
@@ -190,9 +228,10 @@ enum Ended {
 impl Listener {
     pub(super) fn run(self: Arc<Self>) {
         let mut backoff = MIN_BACKOFF;
+        let mut asker = Asker::default();
         loop {
-            let (ended, went_live) = match self.nodes.current(self.connect_timeout) {
-                Ok(nodes) => self.round(nodes),
+            let (ended, went_live) = match self.nodes.current(&mut asker, self.connect_timeout) {
+                Ok(nodes) => self.round(nodes, &mut asker),
                 Err(error) => {
                     let ended = Ended::Lost(error);
                     self.end(&Round::new(0), &ended);
@@ -223,7 +262,7 @@ impl Listener {
     /// announcements, sweeps the tier and watches the masters), each other
     /// one on a thread of its own. How it ended, and whether the tier was on
     /// meanwhile.
-    fn round(self: &Arc<Self>, nodes: Vec<Node>) -> (Ended, bool) {
+    fn round(self: &Arc<Self>, nodes: Vec<Node>, asker: &mut Asker) -> (Ended, bool) {
         let round = Arc::new(Round::new(nodes.len()));
         let addresses = nodes
             .iter()
@@ -247,7 +286,7 @@ impl Listener {
                     }
                 }
                 match spawned {
-                    Ok(()) => self.listen(&first.client, &round, Some(&addresses)),
+                    Ok(()) => self.listen(&first.client, &round, Some((&addresses, asker))),
                     Err(error) => Ended::Lost(error.into()),
                 }
             }
@@ -290,10 +329,10 @@ impl Listener {
         &self,
         client: &redis::Client,
         round: &Round,
-        masters: Option<&[(String, u16)]>,
+        mut masters: Option<(&[(String, u16)], &mut Asker)>,
     ) -> Ended {
         let first = masters.is_some();
-        let result = (|| {
+        let mut result = || {
             let mut connection = client.get_connection_with_timeout(self.connect_timeout)?;
             connection.set_read_timeout(Some(self.connect_timeout))?;
             let id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut connection)?;
@@ -330,7 +369,7 @@ impl Listener {
                     tracing::debug!(channel = %self.channel, nodes = round.nodes, "in-process tier on");
                 }
             }
-            let mut swept = clock::now();
+            let (mut swept, mut checked) = (clock::now(), clock::now());
             loop {
                 let message = match pubsub.get_message() {
                     Ok(message) => Some(message),
@@ -345,13 +384,16 @@ impl Listener {
                 };
                 match message {
                     Some(message) => self.apply(&tier, &message),
-                    None => {
-                        pubsub.ping::<redis::Value>()?;
-                        if let Some(masters) = masters {
-                            let now = self.nodes.current(self.connect_timeout)?;
-                            if !now.iter().map(|node| &node.address).eq(masters) {
-                                return Ok(Ended::Moved);
-                            }
+                    None => drop(pubsub.ping::<redis::Value>()?),
+                }
+                // Every heartbeat, whether notices come or not: a busy
+                // cache must see a failover as soon as an idle one does.
+                if let Some((masters, asker)) = &mut masters {
+                    if checked.elapsed() >= HEARTBEAT {
+                        checked = clock::now();
+                        let now = self.nodes.current(asker, self.connect_timeout)?;
+                        if !now.iter().map(|node| &node.address).eq(masters.iter()) {
+                            return Ok(Ended::Moved);
                         }
                     }
                 }
@@ -360,8 +402,8 @@ impl Listener {
                     swept = clock::now();
                 }
             }
-        })();
-        result.unwrap_or_else(Ended::Lost)
+        };
+        result().unwrap_or_else(Ended::Lost)
     }
 
     /// Applies a notice from Redis or an announcement.

@@ -149,7 +149,8 @@ impl Sentinels {
         })
     }
 
-    fn sentinels(&self) -> Vec<redis::Client> {
+    /// The Sentinels, the one that answered last first.
+    pub(crate) fn sentinels(&self) -> Vec<redis::Client> {
         lock(&self.sentinels).clone()
     }
 
@@ -168,7 +169,8 @@ impl Sentinels {
         }
     }
 
-    fn found(&self, address: (String, u16)) -> RedisResult<redis::Client> {
+    /// A client for the master at `address`, as a Sentinel named it.
+    pub(crate) fn found(&self, address: (String, u16)) -> RedisResult<redis::Client> {
         let client = at(&self.master, &address.0, address.1)?;
         let mut last = lock(&self.last);
         if last.as_ref().is_some_and(|last| *last != address) {
@@ -187,9 +189,7 @@ impl Sentinels {
         for (index, sentinel) in asked.iter().enumerate() {
             let ask = async {
                 let mut connection = sentinel.get_multiplexed_async_connection().await?;
-                let reply: Value = get_master_addr(&self.name)
-                    .query_async(&mut connection)
-                    .await?;
+                let reply: Value = self.get_master_addr().query_async(&mut connection).await?;
                 address(reply)
             };
             let reply = match tokio::time::timeout(timeout, ask).await {
@@ -215,7 +215,7 @@ impl Sentinels {
             let ask = || {
                 let mut connection = sentinel.get_connection_with_timeout(timeout)?;
                 connection.set_read_timeout(Some(timeout))?;
-                address(get_master_addr(&self.name).query(&mut connection)?)
+                address(self.get_master_addr().query(&mut connection)?)
             };
             match ask() {
                 Ok(address) => {
@@ -229,14 +229,17 @@ impl Sentinels {
     }
 }
 
-fn get_master_addr(name: &str) -> redis::Cmd {
-    let mut cmd = redis::cmd("SENTINEL");
-    cmd.arg("get-master-addr-by-name").arg(name);
-    cmd
+impl Sentinels {
+    /// The question that finds the master.
+    pub(crate) fn get_master_addr(&self) -> redis::Cmd {
+        let mut cmd = redis::cmd("SENTINEL");
+        cmd.arg("get-master-addr-by-name").arg(&self.name);
+        cmd
+    }
 }
 
 /// `[host, port]`; nil when the Sentinel does not know the master.
-fn address(reply: Value) -> RedisResult<(String, u16)> {
+pub(crate) fn address(reply: Value) -> RedisResult<(String, u16)> {
     let unknown = || -> redis::RedisError {
         (
             redis::ErrorKind::InvalidClientConfig,
