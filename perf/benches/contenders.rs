@@ -22,11 +22,11 @@
 use cache_test_support as support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use cache_perf::{median, throughput, Caller};
 use cache_runtime::redis::aio::ConnectionManager;
 use cache_runtime::redis::AsyncCommands;
 use cache_runtime::{cache_result, entry, Cache, Config};
@@ -103,12 +103,6 @@ async fn by_hand(redis: &mut ConnectionManager, key: &str, id: u64) -> Profile {
     }
 }
 
-/// One caller's calls of one contender, with what it needs held across
-/// calls.
-trait Caller: Send + 'static {
-    fn call(&mut self) -> impl Future<Output = ()> + Send + '_;
-}
-
 struct Attribute(u64);
 struct Local(u64);
 struct Cached(u64);
@@ -142,31 +136,6 @@ impl Caller for ByHand {
     }
 }
 
-/// Calls per second of `callers` tasks, each calling `caller(task)` for
-/// 300 ms.
-async fn throughput<C: Caller>(callers: u64, caller: impl Fn(u64) -> C) -> f64 {
-    const WINDOW: Duration = Duration::from_millis(300);
-    let started = Instant::now();
-    let handles: Vec<_> = (0..callers)
-        .map(|task| {
-            let mut caller = caller(task);
-            tokio::spawn(async move {
-                let mut calls = 0u64;
-                while !calls.is_multiple_of(16) || started.elapsed() < WINDOW {
-                    caller.call().await;
-                    calls += 1;
-                }
-                calls
-            })
-        })
-        .collect();
-    let mut calls = 0;
-    for handle in handles {
-        calls += handle.await.expect("a caller");
-    }
-    calls as f64 / started.elapsed().as_secs_f64()
-}
-
 /// The key `by_hand` uses for `id`: the attribute's own.
 fn key_of(id: u64) -> String {
     entry!(attribute(id)).key().expect("a key").to_owned()
@@ -180,11 +149,6 @@ async fn store(ids: impl Iterator<Item = u64>, redis: &mut ConnectionManager) {
         by_hand(redis, &key_of(id), id).await;
         support::until_local_hit("local", Duration::from_secs(5), || local(id)).await;
     }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 async fn compare(redis: &ConnectionManager, callers: u64, shared: bool, rounds: u64) -> [f64; 4] {

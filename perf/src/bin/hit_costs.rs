@@ -61,6 +61,7 @@ use cache_test_support as support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cache_perf::{median, throughput, Caller};
 use cache_runtime::redis::aio::ConnectionManager;
 use cache_runtime::redis::AsyncCommands;
 use cache_runtime::{cache_result, entry, Cache, Config};
@@ -286,13 +287,6 @@ async fn spin_each<C: Caller>(tasks: u64, calls: u64, caller: impl Fn(u64) -> C)
     }
 }
 
-/// One task's calls of one kind, with what it needs held across calls (no
-/// clone per call: a clone of a shared `Arc` is a contended atomic, which
-/// would weigh on the fastest kind most).
-trait Caller: Send + 'static {
-    fn call(&mut self) -> impl std::future::Future<Output = ()> + Send + '_;
-}
-
 struct FromRedis(Cache, u64);
 struct FromLocal(Cache, u64);
 struct ByHand(ConnectionManager, String);
@@ -331,33 +325,6 @@ impl Caller for LocalByHand {
         // would starve the others.
         tokio::task::consume_budget().await;
     }
-}
-
-/// Calls per second of `tasks` tasks, each calling its `caller(task)` for
-/// `WINDOW`.
-async fn throughput<C: Caller>(tasks: u64, caller: impl Fn(u64) -> C) -> f64 {
-    const WINDOW: Duration = Duration::from_millis(300);
-    let started = std::time::Instant::now();
-    let handles: Vec<_> = (0..tasks)
-        .map(|task| {
-            let mut caller = caller(task);
-            tokio::spawn(async move {
-                let mut calls = 0u64;
-                // The clock every 16 calls: a read per call would be a
-                // tenth of an in-process hit.
-                while !calls.is_multiple_of(16) || started.elapsed() < WINDOW {
-                    caller.call().await;
-                    calls += 1;
-                }
-                calls
-            })
-        })
-        .collect();
-    let mut calls = 0;
-    for handle in handles {
-        calls += handle.await.unwrap();
-    }
-    calls as f64 / started.elapsed().as_secs_f64()
 }
 
 /// One caller; the Redis kinds in a shuffled order each round, each call
@@ -450,10 +417,7 @@ async fn compare(server: &support::RedisServer, tasks: u64, rounds: u64) {
             all.push(ratio);
         }
     }
-    let [by_hand, keyed, local, floor, floor_multiple] = ratios.map(|mut ratios| {
-        ratios.sort_by(f64::total_cmp);
-        ratios[ratios.len() / 2]
-    });
+    let [by_hand, keyed, local, floor, floor_multiple] = ratios.map(median);
     println!(
         "median: attribute/by hand {by_hand:.2}, attribute/keyed {keyed:.2}, \
          local/attribute {local:.1}, local/local by hand {floor:.2}, \
