@@ -29,11 +29,16 @@ async fn quadrupled(cache: &Cache, calls: &AtomicUsize, n: u64) -> u64 {
 
 /// The master found through the Sentinels: a miss is written to it, a hit
 /// is read from it; the URL form, with one password for the Sentinels and
-/// the master, works as the builder does.
+/// the master, works as the builder does. The first Sentinel listed
+/// accepts connections and never answers (a host gone silent): the next
+/// one is asked within the connect timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_url_form_finds_the_master() {
     let topology = SentinelTopology::start_sharing_password();
-    let cache = Config::redis(topology.url()).build().unwrap();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let first = format!("@127.0.0.1:{},", silent.local_addr().unwrap().port());
+    let url = topology.url().replacen('@', &first, 1);
+    let cache = Config::redis(url).build().unwrap();
     assert!(!format!("{cache:?}").contains(MASTER_PASSWORD));
     let calls = AtomicUsize::new(0);
     assert_eq!(quadrupled(&cache, &calls, 5).await, 20);
@@ -64,6 +69,29 @@ async fn the_url_form_finds_the_master() {
 fn halved(cache: &Cache, calls: &AtomicUsize, n: u64) -> u64 {
     calls.fetch_add(1, Ordering::SeqCst);
     n / 2
+}
+
+/// No Sentinel answers (none runs there): every call runs its function and
+/// returns its value, within the connect timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_any_sentinel_every_call_runs_its_function() {
+    let cache = Config::sentinel(Sentinel::new(
+        MASTER_NAME,
+        ["redis://127.0.0.1:1", "redis://127.0.0.1:2"],
+    ))
+    .build()
+    .unwrap();
+    let calls = AtomicUsize::new(0);
+    let started = Instant::now();
+    for n in 0..5 {
+        assert_eq!(quadrupled(&cache, &calls, n).await, n * 4);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[cache_result(expire = 600, store = cache, skip(cache, calls))]

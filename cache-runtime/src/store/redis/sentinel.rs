@@ -181,9 +181,19 @@ impl Sentinels {
         Ok(client)
     }
 
+    /// How long each Sentinel is given, out of a connect timeout of
+    /// `connect`: an equal share for each Sentinel and one for the master,
+    /// so that a Sentinel that never answers (a host down) leaves time to
+    /// ask the next one, and to connect to the master they name.
+    pub(crate) fn each(&self, connect: Duration) -> Duration {
+        let shares = lock(&self.sentinels).len() as u32 + 1;
+        connect / shares
+    }
+
     /// A client for the master, as the first Sentinel that answers names
-    /// it, each asked within `timeout`.
-    pub(crate) async fn master(&self, timeout: Duration) -> RedisResult<redis::Client> {
+    /// it, each asked within its share of `connect` (see [`Sentinels::each`]).
+    pub(crate) async fn master(&self, connect: Duration) -> RedisResult<redis::Client> {
+        let timeout = self.each(connect);
         let asked = self.sentinels();
         let mut failure = None;
         for (index, sentinel) in asked.iter().enumerate() {
@@ -208,7 +218,8 @@ impl Sentinels {
     }
 
     /// [`Sentinels::master`], blocking.
-    pub(crate) fn master_blocking(&self, timeout: Duration) -> RedisResult<redis::Client> {
+    pub(crate) fn master_blocking(&self, connect: Duration) -> RedisResult<redis::Client> {
+        let timeout = self.each(connect);
         let asked = self.sentinels();
         let mut failure = None;
         for (index, sentinel) in asked.iter().enumerate() {
