@@ -670,7 +670,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
     {
         let policy = &self.site.policy;
         let fresh = |found: &Found| matches!(policy.freshness(found.ttl), Freshness::Fresh(_));
-        let waited = lease::acquire_or_wait::<I>(self.cache, key, fresh);
+        let waited = lease::acquire_or_wait::<I>(self.cache, key, &fresh);
         let (Some(wait), Some(stale), false) = (policy.soft_timeout, stale, I::BLOCKING) else {
             return Ok(waited.await);
         };

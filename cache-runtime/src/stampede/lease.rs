@@ -53,10 +53,13 @@ pub(crate) fn lease_key(key: &str) -> String {
 /// wait. A value that is not `fresh` (past its logical TTL, kept for a
 /// stale window) counts as none: its lease is taken, or waited on, as if
 /// the key were missing, so that one process recomputes it.
+///
+/// `fresh` is a `dyn Fn`: this loop is compiled once per mode, not once per
+/// cached function.
 pub(crate) async fn acquire_or_wait<I: Io>(
     cache: &Cache,
     key: &str,
-    fresh: impl Fn(&Found) -> bool,
+    fresh: &(dyn Fn(&Found) -> bool + Sync),
 ) -> Waited {
     let times = cache.lease_times();
     let Ok(held) = Held::new(cache, lease_key(key), I::BLOCKING) else {
