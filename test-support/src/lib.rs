@@ -178,6 +178,12 @@ impl RedisServer {
         server
     }
 
+    /// Starts a server with more `redis-server` options (`--rename-command
+    /// CLIENT ""`, say).
+    pub fn start_with_options(options: &[&str]) -> Self {
+        Self::start_with(options)
+    }
+
     /// Starts a server that speaks only TLS, with a certificate signed by a
     /// CA of its own ([`RedisServer::tls`] has it).
     pub fn start_tls() -> Self {

@@ -34,7 +34,8 @@ subjects!(
     written_elsewhere,
     first_reads,
     first_miss,
-    notices_lost
+    notices_lost,
+    untracked
 );
 
 /// Not `Clone`: its copies are kept as JSON and decoded on each hit.
@@ -272,6 +273,27 @@ async fn a_new_caches_first_miss_is_kept() {
     assert_eq!(after.misses - before.misses, 1, "{after:?}");
     assert_eq!(after.hits - before.hits, 0, "{after:?}");
     assert_eq!(after.local_hits - before.local_hits, 1, "{after:?}");
+}
+
+/// A Redis that refuses `CLIENT` (renamed away, as some managed services
+/// do): the tier cannot hear writes, so it stays off, and says so once;
+/// every call still returns the right value, through Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_client_tracking_the_tier_stays_off_and_says_so() {
+    let (logs, _guard) = support::capture_logs();
+    let server = RedisServer::start_with_options(&["--rename-command", "CLIENT", ""]);
+    let cache = cache_for(&server);
+    let source = AtomicU64::new(1);
+    let before = stats_of("untracked");
+    for _ in 0..5 {
+        assert_eq!(untracked(&cache, &source, 1).await, 2);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = stats_of("untracked");
+    assert_eq!(after.local_hits - before.local_hits, 0, "{after:?}");
+    assert_eq!(after.hits - before.hits, 4, "{after:?}");
+    let text = logs.text();
+    assert_eq!(text.matches("refuses client tracking").count(), 1, "{text}");
 }
 
 /// The notices' connection killed while Redis stays up (`CLIENT KILL`):

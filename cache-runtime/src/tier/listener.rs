@@ -179,6 +179,17 @@ fn masters(seed: &redis::Client, nodes: &str) -> RedisResult<Vec<Node>> {
     Ok(masters)
 }
 
+/// Whether `error` is Redis refusing the listener's `CLIENT` commands (an
+/// unknown or denied command), not a failure to reach it.
+fn refused(error: &redis::RedisError) -> bool {
+    let reached = !(error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_refusal()
+        || error.is_connection_dropped());
+    let text = error.to_string().to_ascii_lowercase();
+    reached && (text.contains("client") || text.contains("tracking") || text.contains("noperm"))
+}
+
 pub(super) struct Listener {
     pub(super) tier: Weak<Tier>,
     /// The announcements' channel.
@@ -190,6 +201,8 @@ pub(super) struct Listener {
     pub(super) tokens: String,
     pub(super) nodes: Nodes,
     pub(super) connect_timeout: Duration,
+    /// Redis refused a command of the listener's (said once).
+    pub(super) refused: AtomicBool,
 }
 
 /// One round: a connection to each node, all subscribed or the tier off.
@@ -274,11 +287,14 @@ impl Listener {
                 let mut spawned = Ok(());
                 for node in nodes {
                     let (listener, round) = (Arc::clone(self), Arc::clone(&round));
+                    let dispatch = tracing::dispatcher::get_default(Clone::clone);
                     let thread = std::thread::Builder::new()
                         .name("cache-runtime-invalidations".into())
                         .spawn(move || {
-                            let ended = listener.listen(&node.client, &round, None);
-                            listener.end(&round, &ended);
+                            tracing::dispatcher::with_default(&dispatch, || {
+                                let ended = listener.listen(&node.client, &round, None);
+                                listener.end(&round, &ended);
+                            })
                         });
                     if let Err(error) = thread {
                         spawned = Err(error);
@@ -308,6 +324,16 @@ impl Listener {
             return;
         };
         match ended {
+            // Redis answered, and refused: `CLIENT TRACKING` is missing
+            // (before Redis 6) or not allowed (a renamed or ACL-denied
+            // command). Said once: the tier stays off until it is allowed.
+            Ended::Lost(error) if refused(error) => {
+                if !self.refused.swap(true, Ordering::AcqRel) {
+                    tracing::warn!(%error, channel = %self.channel,
+                        "Redis refuses client tracking (CLIENT TRACKING, Redis 6 or later); \
+                         the in-process tier stays off, and calls go to Redis");
+                }
+            }
             Ended::Lost(error) => {
                 if tier.live.load(Ordering::Acquire) {
                     tracing::warn!(%error, channel = %self.channel,

@@ -201,10 +201,14 @@ impl Local {
             tokens: crate::key::tag_key(&self.prefix, ""),
             nodes: self.nodes.clone(),
             connect_timeout: self.connect_timeout,
+            refused: AtomicBool::new(false),
         });
+        // The thread logs where the code that started it logs (a scoped
+        // subscriber, too).
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
         let spawned = std::thread::Builder::new()
             .name("cache-runtime-invalidations".into())
-            .spawn(move || listener.run());
+            .spawn(move || tracing::dispatcher::with_default(&dispatch, || listener.run()));
         if let Err(error) = spawned {
             tier.started();
             tracing::warn!(%error, "cannot start the invalidation listener; the in-process tier stays off");
