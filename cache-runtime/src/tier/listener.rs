@@ -37,9 +37,10 @@ use crate::store::redis::address::{address_of, at};
 use crate::store::redis::sentinel::{address, Sentinels};
 use crate::sync::lock;
 
-/// How often an idle connection checks that it is alive (`PING`), that its
-/// tier still exists and (on a cluster, or with Sentinel) that the masters
-/// are the same.
+/// How often an idle connection checks that it is alive (`PING`) and that
+/// its tier still exists; and how often, busy or idle, the round's first
+/// connection checks that the masters are the same (on a cluster, or with
+/// Sentinel).
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How often the listener removes expired copies.
 const SWEEP: Duration = Duration::from_secs(10);
