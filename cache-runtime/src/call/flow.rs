@@ -96,19 +96,28 @@ struct Filling<'a> {
 
 /// One call's parts, as the generated code hands them over.
 pub(crate) struct Call<'a, R, U, H = Inline> {
-    site: &'static Site,
-    cache: &'a Cache,
+    /// What does not depend on the return type.
+    ctx: Ctx<'a>,
     unless: U,
     sharer: Option<Sharer<R>>,
+    /// Where an early refresh runs: in the call ([`Inline`]), or in a task
+    /// of its own ([`Behind`]).
+    behind: H,
+    result: PhantomData<fn() -> R>,
+}
+
+/// The parts of a call that do not depend on its return type, and what is
+/// done with them alone (the store's reads and writes, counts, logs):
+/// compiled once per mode, not once per return type as the rest of the
+/// call's path is.
+struct Ctx<'a> {
+    site: &'static Site,
+    cache: &'a Cache,
     /// `cache` at debug level: the function, the key, and the outcome
     /// (`local_hit`, `hit`, `miss`, `coalesced`, `uncached`).
     span: Span,
     /// The call's tags, when the function has any (boxed: most have none).
     tagging: Option<Box<Tagging>>,
-    /// Where an early refresh runs: in the call ([`Inline`]), or in a task
-    /// of its own ([`Behind`]).
-    behind: H,
-    result: PhantomData<fn() -> R>,
 }
 
 /// What a refresh or a computation in a task of its own needs of the call.
@@ -186,7 +195,7 @@ impl<S, U, M> Behind<'_, S, U, M> {
 /// A call of its own for a task's `job`, with the job's tags and tokens.
 fn call_for<'c, R, U>(cache: &'c Cache, job: &mut Job, unless: U) -> Call<'c, R, U> {
     let mut call = Call::new(job.site, cache, unless, None);
-    call.tagging = job.tags.take().map(|(tags, tokens)| {
+    call.ctx.tagging = job.tags.take().map(|(tags, tokens)| {
         let tagging = Tagging::new(tags);
         *tagging.read() = tokens;
         tagging
@@ -272,12 +281,14 @@ impl<'a, R, U> Call<'a, R, U> {
             outcome = tracing::field::Empty,
         );
         Call {
-            site,
-            cache,
+            ctx: Ctx {
+                site,
+                cache,
+                span,
+                tagging: None,
+            },
             unless,
             sharer,
-            span,
-            tagging: None,
             behind: Inline,
             result: PhantomData,
         }
@@ -286,12 +297,9 @@ impl<'a, R, U> Call<'a, R, U> {
     /// With an early refresh that runs in a task of its own.
     pub(crate) fn refreshing<H: Refresher<R>>(self, behind: H) -> Call<'a, R, U, H> {
         Call {
-            site: self.site,
-            cache: self.cache,
+            ctx: self.ctx,
             unless: self.unless,
             sharer: self.sharer,
-            span: self.span,
-            tagging: self.tagging,
             behind,
             result: PhantomData,
         }
@@ -323,10 +331,10 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         let started = clock::now();
         let hit = self.local_answer::<S>(&keys, started);
         if hit.is_some() {
-            self.site.record_latency(started.elapsed());
+            self.ctx.site.record_latency(started.elapsed());
             return Answer::Ready(hit);
         }
-        let span = self.span.clone();
+        let span = self.ctx.span.clone();
         Answer::Pending(Box::pin(Bound::<_, M>::new(
             self.run::<I, S>(keys, body, started).instrument(span),
         )))
@@ -346,19 +354,17 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         let hit = self.local_hit::<S>(tier, local, now);
         // The Redis key is not needed for a local hit: made only for a
         // span that records it.
-        if hit.is_some() && !self.span.is_disabled() {
-            self.span
-                .record("key", self.site.policy.shown(&keys.redis_key()));
+        if hit.is_some() && !self.ctx.span.is_disabled() {
+            self.ctx
+                .span
+                .record("key", self.ctx.site.policy.shown(&keys.redis_key()));
         }
         hit
     }
 
     /// Counts `event`; an outcome also goes in the call's span.
     fn count(&self, event: Event) {
-        self.site.count(event);
-        if event.is_outcome() {
-            self.span.record("outcome", event.name());
-        }
+        self.ctx.count(event);
     }
 
     /// Runs the call from the store when it can, through `body` when it
@@ -382,7 +388,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         U: Fn(&S::Stored) -> bool,
     {
         if let Ok(keys) = &mut keys {
-            self.tagging = keys.take_tags().map(Tagging::new);
+            self.ctx.tagging = keys.take_tags().map(Tagging::new);
         }
         let result = 'answer: {
             let (key, local) = match keys {
@@ -393,7 +399,9 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
                     break 'answer body.await;
                 }
             };
-            self.span.record("key", self.site.policy.shown(&key));
+            self.ctx
+                .span
+                .record("key", self.ctx.site.policy.shown(&key));
             // The epoch is taken before the read: a fill from a read older than
             // an invalidation is refused (`tier`). A process's first calls
             // wait for the tier to go on first, so that their values are kept.
@@ -412,8 +420,9 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
             let filling = filling.as_ref();
             // Read first: a hit needs no flight. A miss joins the key's flight;
             // its leader reads again if a flight closed since (`stampede::flight`).
-            let flights = self.cache.flights();
+            let flights = self.ctx.cache.flights();
             let mark = self
+                .ctx
                 .site
                 .policy
                 .coalesce
@@ -442,7 +451,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
                 // computes: its flight and lease are this call's own.
                 if lead.is_none() && running_here(flights, I::BLOCKING, &key) {
                     tracing::warn!(
-                        function = self.site.name().unwrap_or_default(),
+                        function = self.ctx.site.name().unwrap_or_default(),
                         "a cached call made while its own key is being computed, by the \
                          caller's function; it runs uncached instead of waiting for itself"
                     );
@@ -471,7 +480,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
             }
             Box::pin(self.miss::<I, S>(&key, filling, stale, lead, body)).await
         };
-        self.site.record_latency(started.elapsed());
+        self.ctx.site.record_latency(started.elapsed());
         result
     }
 
@@ -483,6 +492,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
     {
         match outcome {
             Outcome::Json(bytes) => self
+                .ctx
                 .cache
                 .decode::<S::Stored>(self.shown(key), &bytes)
                 .map(S::restore),
@@ -497,18 +507,19 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
     where
         S: Shape<R, Stored: Value>,
     {
-        let policy = &self.site.policy;
+        let policy = &self.ctx.site.policy;
         let (held, left) = tier.get(local, now)?;
         // Near expiry (XFetch) or past it (stale window): Redis decides.
         let Freshness::Fresh(left) = policy.freshness(Some(left)) else {
             return None;
         };
-        if left.is_some_and(|left| policy.refresh_due(left, self.site.run_time())) {
+        if left.is_some_and(|left| policy.refresh_due(left, self.ctx.site.run_time())) {
             return None;
         }
         let hit = match held {
             Copied::Value(value) => self.sharer.as_ref()?.unwrap(&*value),
             Copied::Json(json) => self
+                .ctx
                 .cache
                 .decode::<S::Stored>("(in-process copy)", &json)
                 .map(S::restore),
@@ -531,11 +542,11 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
     where
         S: Shape<R, Stored: Value>,
     {
-        let policy = &self.site.policy;
+        let policy = &self.ctx.site.policy;
         // Redis counts the time left from when it reads: from before the
         // request, the copy's expiry is never later than the entry's.
         let asked = clock::now();
-        let Some(found) = self.read::<I>(key, filling.is_some()).await else {
+        let Some(found) = self.ctx.read::<I>(key, filling.is_some()).await else {
             return Looked::Miss(None);
         };
         let left = match policy.freshness(found.ttl) {
@@ -544,13 +555,14 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
             Freshness::Expired => return Looked::Miss(None),
         };
         let Some(value) = self
+            .ctx
             .cache
             .decode::<S::Stored>(self.shown(key), &found.bytes)
         else {
             return Looked::Miss(None);
         };
         self.count(Event::Hit);
-        let run_time = self.site.run_time();
+        let run_time = self.ctx.site.run_time();
         if let Some(left) = left.filter(|left| policy.refresh_due(*left, run_time)) {
             land(lead.take(), || Outcome::Json(found.bytes.into_shared()));
             return Looked::Due(value, left);
@@ -582,7 +594,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         S: Shape<R, Stored: Value>,
         U: Fn(&S::Stored) -> bool,
     {
-        let policy = &self.site.policy;
+        let policy = &self.ctx.site.policy;
         self.count(Event::Miss);
 
         let lease = match policy.lock {
@@ -595,8 +607,8 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
                 Ok(Waited::Acquired(lease)) => Some(lease),
                 Ok(Waited::Filled(found)) => {
                     // A tagged entry is read again, with its tags' tokens.
-                    let found = match &self.tagging {
-                        Some(_) => self.read::<I>(key, true).await,
+                    let found = match &self.ctx.tagging {
+                        Some(_) => self.ctx.read::<I>(key, true).await,
                         None => Some(found),
                     };
                     let fresh =
@@ -646,7 +658,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         publish(&mut lead, || self.outcome::<S>(&result, json.clone()));
         if let (Kind::Value(value), Some(json)) = (kind, &json) {
             if !(self.unless)(value) {
-                if let Some(expires) = self.write::<I>(key, json).await {
+                if let Some(expires) = self.ctx.write::<I>(key, json).await {
                     self.fill::<I>(filling, key, &result, json, Some(expires), Source::Written);
                 }
             }
@@ -668,9 +680,9 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
     where
         S: Shape<R, Stored: Value>,
     {
-        let policy = &self.site.policy;
+        let policy = &self.ctx.site.policy;
         let fresh = |found: &Found| matches!(policy.freshness(found.ttl), Freshness::Fresh(_));
-        let waited = lease::acquire_or_wait::<I>(self.cache, key, &fresh);
+        let waited = lease::acquire_or_wait::<I>(self.ctx.cache, key, &fresh);
         let (Some(wait), Some(stale), false) = (policy.soft_timeout, stale, I::BLOCKING) else {
             return Ok(waited.await);
         };
@@ -690,7 +702,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
     where
         S: Shape<R, Stored: Value>,
     {
-        let value = self.cache.decode::<S::Stored>(self.shown(key), stale)?;
+        let value = self.ctx.cache.decode::<S::Stored>(self.shown(key), stale)?;
         let key = self.shown(key);
         match why {
             StaleFor::Failure => {
@@ -726,7 +738,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         let in_time = tokio::time::timeout(wait, &mut running).await.ok();
         let why = match &in_time {
             Some(Ok(result)) => match S::classify(result) {
-                Kind::Failed if self.site.policy.stale_on_error => Some(StaleFor::Failure),
+                Kind::Failed if self.ctx.site.policy.stale_on_error => Some(StaleFor::Failure),
                 _ => None,
             },
             None => Some(StaleFor::Slow),
@@ -809,13 +821,13 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         S: Shape<R, Stored: Value>,
         U: Fn(&S::Stored) -> bool,
     {
-        let Some(_computing) = self.cache.flights().start_refresh(false, key) else {
+        let Some(_computing) = self.ctx.cache.flights().start_refresh(false, key) else {
             release::<Async>(lease).await;
             return None;
         };
         // A task that ended since this call read the key wrote it: that
         // value, not another run.
-        if let Some(found) = self.read::<Async>(key, true).await {
+        if let Some(found) = self.ctx.read::<Async>(key, true).await {
             if let Some(value) = self.fresh::<S>(key, &found) {
                 release::<Async>(lease).await;
                 return Some(S::restore(value));
@@ -831,7 +843,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
     /// A task's place in the in-process tier: the call's, with the epoch
     /// the call took before it read Redis.
     fn filling(&self, local: Option<(TierKey, Epoch)>) -> Option<Filling<'a>> {
-        let tier = self.cache.local_tier(&self.site.policy)?;
+        let tier = self.ctx.cache.local_tier(&self.ctx.site.policy)?;
         let (local, epoch) = local?;
         Some(Filling { tier, epoch, local })
     }
@@ -839,16 +851,17 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
     /// What a task needs to refresh or compute `key` for this call.
     fn job(&self, key: &str, left: Duration, filling: Option<&Filling<'_>>) -> Job {
         Job {
-            cache: self.cache.clone(),
-            site: self.site,
+            cache: self.ctx.cache.clone(),
+            site: self.ctx.site,
             key: key.to_owned(),
             left,
             local: filling.map(|filling| (filling.local.clone(), filling.epoch)),
             tags: self
+                .ctx
                 .tagging
                 .as_ref()
                 .map(|tagging| (tagging.tags.clone(), tagging.read().clone())),
-            span: self.span.clone(),
+            span: self.ctx.span.clone(),
         }
     }
 
@@ -866,11 +879,11 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         S: Shape<R, Stored: Value>,
         U: Fn(&S::Stored) -> bool,
     {
-        let Some(_refreshing) = self.cache.flights().start_refresh(I::BLOCKING, key) else {
+        let Some(_refreshing) = self.ctx.cache.flights().start_refresh(I::BLOCKING, key) else {
             return Refreshed::Skipped;
         };
-        let lease = match self.site.policy.lock {
-            true => match lease::try_acquire::<I>(self.cache, key).await {
+        let lease = match self.ctx.site.policy.lock {
+            true => match lease::try_acquire::<I>(self.ctx.cache, key).await {
                 Some(lease) => Some(lease),
                 None => return Refreshed::Skipped,
             },
@@ -889,7 +902,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         // The function no longer gives a value to store: the current one is
         // outdated, as `Entry::put` of such a value evicts.
         if !stored && !matches!(S::classify(&result), Kind::Failed) {
-            self.log_error(key, I::exec(self.cache.store(), &Delete(key)).await);
+            self.log_error(key, I::exec(self.ctx.cache.store(), &Delete(key)).await);
         }
         release::<I>(lease).await;
         Refreshed::Ran(result)
@@ -915,7 +928,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
             Kind::Value(_) | Kind::Empty | Kind::Failed => return (result, false),
         };
         if let Some(json) = json {
-            if let Some(expires) = self.write::<I>(key, &json).await {
+            if let Some(expires) = self.ctx.write::<I>(key, &json).await {
                 self.fill::<I>(filling, key, &result, &json, Some(expires), Source::Written);
             }
         }
@@ -927,9 +940,10 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
     where
         S: Shape<R, Stored: Value>,
     {
-        let found = self.read::<I>(key, true).await?;
-        match self.site.policy.freshness(found.ttl) {
+        let found = self.ctx.read::<I>(key, true).await?;
+        match self.ctx.site.policy.freshness(found.ttl) {
             Freshness::Fresh(Some(now_left)) if now_left > left => self
+                .ctx
                 .cache
                 .decode::<S::Stored>(self.shown(key), &found.bytes),
             _ => None,
@@ -946,16 +960,124 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         body: impl Future<Output = R>,
     ) -> R {
         let body = std::pin::pin!(body);
-        let body = Running::new(self.cache.flights(), I::BLOCKING, key, body);
+        let body = Running::new(self.ctx.cache.flights(), I::BLOCKING, key, body);
         let started = Instant::now();
         let result = match lease {
             Some(lease) => lease.hold::<I, _>(body).await,
             None => body.await,
         };
-        self.site.record_run(started.elapsed());
+        self.ctx.site.record_run(started.elapsed());
         result
     }
 
+    /// `found` decoded, if it is fresh.
+    fn fresh<S>(&self, key: &str, found: &Found) -> Option<S::Stored>
+    where
+        S: Shape<R, Stored: Value>,
+    {
+        match self.ctx.site.policy.freshness(found.ttl) {
+            Freshness::Fresh(_) => self
+                .ctx
+                .cache
+                .decode::<S::Stored>(self.shown(key), &found.bytes),
+            Freshness::Stale | Freshness::Expired => None,
+        }
+    }
+
+    /// The JSON of `value`, for the store and the waiters; `None` (logged)
+    /// when it does not serialize.
+    fn encode<T: Value>(&self, key: &str, value: &T) -> Option<Arc<[u8]>> {
+        match self.ctx.cache.encode(value) {
+            Ok(json) => Some(json.into()),
+            Err(error) => {
+                tracing::warn!(key = self.shown(key), %error, "the result cannot be stored; it is returned uncached");
+                None
+            }
+        }
+    }
+
+    /// Keeps a copy of what Redis now holds at `key` (`result`, whose JSON
+    /// is `json`, until `expires`, or for the policy's TTL when Redis did not
+    /// say) in the in-process tier, if the call has one: the value itself
+    /// when it can be cloned, else its JSON. What the call read is kept at
+    /// once; what it wrote, once Redis confirms it (see `confirm`), by an
+    /// async call outside an envelope of tags (the others leave it to the
+    /// next call's read).
+    fn fill<I: Io>(
+        &self,
+        filling: Option<&Filling<'_>>,
+        key: &str,
+        result: &R,
+        json: &Arc<[u8]>,
+        expires: Option<clock::Instant>,
+        source: Source,
+    ) {
+        let Some(Filling { tier, epoch, local }) = filling else {
+            return;
+        };
+        let tags = self.ctx.tagging.as_ref().map(|tagging| tagging.tags.keys());
+        if matches!(source, Source::Written) && (I::BLOCKING || tags.is_some()) {
+            return;
+        }
+        let held = match &self.sharer {
+            Some(sharer) => Copied::Value(sharer.wrap(result)),
+            None => Copied::Json(json.clone()),
+        };
+        let policy = &self.ctx.site.policy;
+        let expires = expires.unwrap_or_else(|| tier::after(clock::now(), policy.ttl));
+        match source {
+            Source::Read => tier.fill(
+                *epoch,
+                local,
+                key,
+                held,
+                json.len(),
+                expires,
+                policy.local_for,
+                tags,
+            ),
+            Source::Written => Written {
+                cache: self.ctx.cache.clone(),
+                site: self.ctx.site,
+                key: key.to_owned(),
+                local: local.clone(),
+                held,
+                json: json.clone(),
+                epoch: *epoch,
+                expires,
+            }
+            .keep(),
+        }
+    }
+
+    /// What the waiters get for `result`: the whole result when it can be
+    /// shared, else the value's JSON (`json`, when it could be made).
+    fn outcome<S>(&self, result: &R, json: Option<Arc<[u8]>>) -> Outcome
+    where
+        S: Shape<R, Stored: Value>,
+    {
+        if let Some(sharer) = &self.sharer {
+            return Outcome::Shared(sharer.wrap(result));
+        }
+        match S::classify(result) {
+            Kind::Value(_) => json.map_or(Outcome::Abandoned, Outcome::Json),
+            Kind::Empty => Outcome::Empty,
+            Kind::Failed => Outcome::Abandoned,
+        }
+    }
+
+    /// What logs show for `key` (see `Policy::shown`).
+    fn shown<'k>(&self, key: &'k str) -> &'k str {
+        self.ctx.shown(key)
+    }
+
+    /// `result`'s value; a store error is logged and counted as `None`.
+    fn log_error<T>(&self, key: &str, result: Result<T, Error>) -> Option<T> {
+        self.ctx.log_error(key, result)
+    }
+}
+
+impl Ctx<'_> {
     /// The stored value at `key`, with its time left when the policy or
     /// `ttl` asks for it.
     async fn read<I: Io>(&self, key: &str, ttl: bool) -> Option<Found> {
@@ -979,31 +1101,6 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         let (found, tokens) = self.log_error(key, read)?;
         *tagging.read() = tokens;
         found
-    }
-
-    /// `found` decoded, if it is fresh.
-    fn fresh<S>(&self, key: &str, found: &Found) -> Option<S::Stored>
-    where
-        S: Shape<R, Stored: Value>,
-    {
-        match self.site.policy.freshness(found.ttl) {
-            Freshness::Fresh(_) => self
-                .cache
-                .decode::<S::Stored>(self.shown(key), &found.bytes),
-            Freshness::Stale | Freshness::Expired => None,
-        }
-    }
-
-    /// The JSON of `value`, for the store and the waiters; `None` (logged)
-    /// when it does not serialize.
-    fn encode<T: Value>(&self, key: &str, value: &T) -> Option<Arc<[u8]>> {
-        match self.cache.encode(value) {
-            Ok(json) => Some(json.into()),
-            Err(error) => {
-                tracing::warn!(key = self.shown(key), %error, "the result cannot be stored; it is returned uncached");
-                None
-            }
-        }
     }
 
     /// Stores `json` with the policy's TTL, if it is within the size limit;
@@ -1040,73 +1137,11 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         Some(tier::after(asked, ttl))
     }
 
-    /// Keeps a copy of what Redis now holds at `key` (`result`, whose JSON
-    /// is `json`, until `expires`, or for the policy's TTL when Redis did not
-    /// say) in the in-process tier, if the call has one: the value itself
-    /// when it can be cloned, else its JSON. What the call read is kept at
-    /// once; what it wrote, once Redis confirms it (see `confirm`), by an
-    /// async call outside an envelope of tags (the others leave it to the
-    /// next call's read).
-    fn fill<I: Io>(
-        &self,
-        filling: Option<&Filling<'_>>,
-        key: &str,
-        result: &R,
-        json: &Arc<[u8]>,
-        expires: Option<clock::Instant>,
-        source: Source,
-    ) {
-        let Some(Filling { tier, epoch, local }) = filling else {
-            return;
-        };
-        let tags = self.tagging.as_ref().map(|tagging| tagging.tags.keys());
-        if matches!(source, Source::Written) && (I::BLOCKING || tags.is_some()) {
-            return;
-        }
-        let held = match &self.sharer {
-            Some(sharer) => Copied::Value(sharer.wrap(result)),
-            None => Copied::Json(json.clone()),
-        };
-        let policy = &self.site.policy;
-        let expires = expires.unwrap_or_else(|| tier::after(clock::now(), policy.ttl));
-        match source {
-            Source::Read => tier.fill(
-                *epoch,
-                local,
-                key,
-                held,
-                json.len(),
-                expires,
-                policy.local_for,
-                tags,
-            ),
-            Source::Written => Written {
-                cache: self.cache.clone(),
-                site: self.site,
-                key: key.to_owned(),
-                local: local.clone(),
-                held,
-                json: json.clone(),
-                epoch: *epoch,
-                expires,
-            }
-            .keep(),
-        }
-    }
-
-    /// What the waiters get for `result`: the whole result when it can be
-    /// shared, else the value's JSON (`json`, when it could be made).
-    fn outcome<S>(&self, result: &R, json: Option<Arc<[u8]>>) -> Outcome
-    where
-        S: Shape<R, Stored: Value>,
-    {
-        if let Some(sharer) = &self.sharer {
-            return Outcome::Shared(sharer.wrap(result));
-        }
-        match S::classify(result) {
-            Kind::Value(_) => json.map_or(Outcome::Abandoned, Outcome::Json),
-            Kind::Empty => Outcome::Empty,
-            Kind::Failed => Outcome::Abandoned,
+    /// Counts `event`; an outcome also goes in the call's span.
+    fn count(&self, event: Event) {
+        self.site.count(event);
+        if event.is_outcome() {
+            self.span.record("outcome", event.name());
         }
     }
 
