@@ -35,7 +35,7 @@ use super::{Invalidation, Tier};
 use crate::clock;
 use crate::store::redis::address::{address_of, at};
 use crate::store::redis::sentinel::{address, Sentinels};
-use crate::sync::lock;
+use crate::sync::{lock, spawn};
 
 /// How often an idle connection checks that it is alive (`PING`) and that
 /// its tier still exists; and how often, busy or idle, the round's first
@@ -288,15 +288,10 @@ impl Listener {
                 let mut spawned = Ok(());
                 for node in nodes {
                     let (listener, round) = (Arc::clone(self), Arc::clone(&round));
-                    let dispatch = tracing::dispatcher::get_default(Clone::clone);
-                    let thread = std::thread::Builder::new()
-                        .name("cache-runtime-invalidations".into())
-                        .spawn(move || {
-                            tracing::dispatcher::with_default(&dispatch, || {
-                                let ended = listener.listen(&node.client, &round, None);
-                                listener.end(&round, &ended);
-                            })
-                        });
+                    let thread = spawn("cache-runtime-invalidations", move || {
+                        let ended = listener.listen(&node.client, &round, None);
+                        listener.end(&round, &ended);
+                    });
                     if let Err(error) = thread {
                         spawned = Err(error);
                         break;

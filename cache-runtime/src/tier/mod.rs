@@ -143,7 +143,8 @@ pub(crate) struct Local {
     channel: String,
     /// The cache's key prefix, as keys start with it.
     prefix: String,
-    /// Whose writes to hear: the server, or every master of a cluster.
+    /// Whose writes to hear: the server, a Sentinel's master, or every
+    /// master of a cluster.
     nodes: Nodes,
     connect_timeout: Duration,
     tier: OnceLock<Arc<Tier>>,
@@ -203,13 +204,9 @@ impl Local {
             connect_timeout: self.connect_timeout,
             refused: AtomicBool::new(false),
         });
-        // The thread logs where the code that started it logs (a scoped
-        // subscriber, too).
-        let dispatch = tracing::dispatcher::get_default(Clone::clone);
-        let spawned = std::thread::Builder::new()
-            .name("cache-runtime-invalidations".into())
-            .spawn(move || tracing::dispatcher::with_default(&dispatch, || listener.run()));
-        if let Err(error) = spawned {
+        if let Err(error) =
+            crate::sync::spawn("cache-runtime-invalidations", move || listener.run())
+        {
             tier.started();
             tracing::warn!(%error, "cannot start the invalidation listener; the in-process tier stays off");
         }
@@ -581,23 +578,23 @@ impl Tier {
     }
 
     fn invalidate(&self, what: Invalidation<'_>) {
-        if let Invalidation::Key(key) = what {
-            return self.invalidate_key(key.as_bytes());
-        }
-        self.epoch.fetch_add(1, Ordering::SeqCst);
         match what {
-            Invalidation::Key(_) => unreachable!("a key's own epoch"),
-            Invalidation::Tag(tag) => self.entries.retain(|key, slot| {
-                let tagged = key
-                    .tags
-                    .as_ref()
-                    .is_some_and(|tags| tags.iter().any(|held| held == tag));
-                if tagged {
-                    self.holders.forget(&key.redis_key, slot.fill);
-                }
-                !tagged
-            }),
+            Invalidation::Key(key) => self.invalidate_key(key.as_bytes()),
+            Invalidation::Tag(tag) => {
+                self.epoch.fetch_add(1, Ordering::SeqCst);
+                self.entries.retain(|key, slot| {
+                    let tagged = key
+                        .tags
+                        .as_ref()
+                        .is_some_and(|tags| tags.iter().any(|held| held == tag));
+                    if tagged {
+                        self.holders.forget(&key.redis_key, slot.fill);
+                    }
+                    !tagged
+                })
+            }
             Invalidation::All => {
+                self.epoch.fetch_add(1, Ordering::SeqCst);
                 self.holders.lock().clear();
                 self.entries.clear();
             }

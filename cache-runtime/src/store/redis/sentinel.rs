@@ -16,7 +16,7 @@ use redis::{RedisResult, Value};
 
 use super::address::at;
 use crate::config::{encode_userinfo, Sentinel};
-use crate::sync::lock;
+use crate::sync::{lock, spawn};
 
 /// The scheme suffix of the URL form:
 /// `redis+sentinel://[user:password@]host:port,host:port/<master>[/db]`.
@@ -306,30 +306,24 @@ const BACKOFF: Duration = Duration::from_millis(500);
 /// up, and would answer reads as a replica). Ends with the store.
 pub(crate) fn watch<F: Follower>(store: Weak<F>, sentinels: &Arc<Sentinels>, timeout: Duration) {
     let sentinels = Arc::clone(sentinels);
-    // The thread logs where the code that started it logs.
-    let dispatch = tracing::dispatcher::get_default(Clone::clone);
-    let spawned = std::thread::Builder::new()
-        .name("cache-runtime-sentinel".into())
-        .spawn(move || {
-            tracing::dispatcher::with_default(&dispatch, || loop {
-                for sentinel in sentinels.sentinels() {
-                    let started = Instant::now();
-                    match listen(&store, &sentinels, &sentinel, timeout) {
-                        Ok(()) => return,
-                        Err(error) => {
-                            tracing::debug!(%error, master = %sentinels.name,
-                            "lost a Sentinel's announcements; trying the next Sentinel");
-                        }
-                    }
-                    if store.strong_count() == 0 {
-                        return;
-                    }
-                    if started.elapsed() < BACKOFF {
-                        std::thread::sleep(BACKOFF);
-                    }
+    let spawned = spawn("cache-runtime-sentinel", move || loop {
+        for sentinel in sentinels.sentinels() {
+            let started = Instant::now();
+            match listen(&store, &sentinels, &sentinel, timeout) {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::debug!(%error, master = %sentinels.name,
+                        "lost a Sentinel's announcements; trying the next Sentinel");
                 }
-            })
-        });
+            }
+            if store.strong_count() == 0 {
+                return;
+            }
+            if started.elapsed() < BACKOFF {
+                std::thread::sleep(BACKOFF);
+            }
+        }
+    });
     if let Err(error) = spawned {
         tracing::warn!(%error, "cannot watch the Sentinels; failovers are followed on errors only");
     }
