@@ -747,6 +747,29 @@ mod tests {
         assert_eq!(text(&tier, "o").as_deref(), Some("1"), "another key's");
     }
 
+    proptest::proptest! {
+        /// Whatever a key holds (`:`, `*`, `{`, `?`, unicode, nothing), its
+        /// notice drops its copy and turns away its fills under way.
+        #[test]
+        fn a_keys_notice_reaches_its_copy_and_its_fills(key in ".*", other in ".*") {
+            let tier = live_tier();
+            let before = tier.epoch(&key);
+            copy(&tier, &key, "1");
+            tier.invalidate_key(key.as_bytes());
+            proptest::prop_assert_eq!(text(&tier, &key), None);
+            proptest::prop_assert_ne!(tier.epoch(&key), before);
+            let expires = Instant::now() + MINUTE;
+            tier.fill(before, key.as_bytes(), &key, json("2"), 1, expires, None, None);
+            proptest::prop_assert_eq!(text(&tier, &key), None, "read before the notice");
+            if other != key {
+                copy(&tier, &other, "3");
+                tier.invalidate_key(key.as_bytes());
+                let kept = text(&tier, &other);
+                proptest::prop_assert_eq!(kept.as_deref(), Some("3"));
+            }
+        }
+    }
+
     #[test]
     fn centuries_to_live_do_not_overflow_the_clock() {
         let tier = Tier::new(

@@ -856,3 +856,27 @@ mod size_tests {
         assert!(size <= 1032, "{size} bytes");
     }
 }
+
+#[cfg(test)]
+mod sentinel_config_tests {
+    use super::*;
+    use crate::config::Sentinel;
+
+    fn refused(config: Config) -> String {
+        let error = RedisStore::new(&config).err().expect("refused");
+        assert!(matches!(error, Error::InvalidUrl { .. }), "{error:?}");
+        error.to_string()
+    }
+
+    #[test]
+    fn sentinel_mistakes_are_invalid_urls_that_hide_passwords() {
+        let message = refused(Config::redis("redis+sentinel://:pw@h1:26379"));
+        assert!(message.contains("names its master"), "{message}");
+        assert!(!message.contains("pw@"), "{message}");
+        let message = refused(Config::redis("redis+sentinel://:pw@h1:26379/main/x"));
+        assert!(message.contains("not a database number"), "{message}");
+        assert!(!message.contains("pw@"), "{message}");
+        let message = refused(Config::sentinel(Sentinel::new("main", Vec::<String>::new())));
+        assert!(message.contains("no Sentinel"), "{message}");
+    }
+}
