@@ -23,7 +23,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, Value};
 
-use super::sentinel::{is_master, not_master, Sentinels};
+use super::sentinel::{master_role, Sentinels};
 use crate::store::ops::Request;
 
 /// The scheme suffix of the cluster URL form:
@@ -83,21 +83,13 @@ impl Client {
     ) -> RedisResult<SyncConnection> {
         match self {
             Client::Single(client) => {
-                let connection = client.get_connection_with_timeout(connect_timeout)?;
-                connection.set_read_timeout(Some(op_timeout))?;
-                connection.set_write_timeout(Some(op_timeout))?;
-                Ok(SyncConnection::Single(connection))
+                single_blocking(client, connect_timeout, op_timeout).map(SyncConnection::Single)
             }
             Client::Sentinel(sentinels) => {
                 let master = sentinels.master_blocking(connect_timeout)?;
-                let mut connection = master.get_connection_with_timeout(connect_timeout)?;
-                connection.set_read_timeout(Some(op_timeout))?;
-                connection.set_write_timeout(Some(op_timeout))?;
-                let role: Value = redis::cmd("ROLE").query(&mut connection)?;
-                match is_master(&role) {
-                    true => Ok(SyncConnection::Single(connection)),
-                    false => Err(not_master()),
-                }
+                let mut connection = single_blocking(&master, connect_timeout, op_timeout)?;
+                master_role(redis::cmd("ROLE").query(&mut connection)?)?;
+                Ok(SyncConnection::Single(connection))
             }
             // The cluster client carries the connect timeout (see
             // `cluster_client`); its response timeout is the longer one of
@@ -120,12 +112,21 @@ fn connect_master(
         let master = sentinels.master(connect_timeout).await?;
         let config = manager_config(connect_timeout);
         let mut connection = ConnectionManager::new_with_config(master, config).await?;
-        let role: Value = redis::cmd("ROLE").query_async(&mut connection).await?;
-        match is_master(&role) {
-            true => Ok(Shared::Single(connection)),
-            false => Err(not_master()),
-        }
+        master_role(redis::cmd("ROLE").query_async(&mut connection).await?)?;
+        Ok(Shared::Single(connection))
     })
+}
+
+/// A blocking connection to one server, with the store's timeouts.
+fn single_blocking(
+    client: &redis::Client,
+    connect_timeout: Duration,
+    op_timeout: Duration,
+) -> RedisResult<redis::Connection> {
+    let connection = client.get_connection_with_timeout(connect_timeout)?;
+    connection.set_read_timeout(Some(op_timeout))?;
+    connection.set_write_timeout(Some(op_timeout))?;
+    Ok(connection)
 }
 
 /// A single server's manager: the connect timeout, one attempt per

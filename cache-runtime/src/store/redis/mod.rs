@@ -876,7 +876,10 @@ mod sentinel_config_tests {
         let message = refused(Config::redis("redis+sentinel://:pw@h1:26379/main/x"));
         assert!(message.contains("not a database number"), "{message}");
         assert!(!message.contains("pw@"), "{message}");
-        let message = refused(Config::sentinel(Sentinel::new("main", Vec::<String>::new())));
+        let message = refused(Config::sentinel(Sentinel::new(
+            "main",
+            Vec::<String>::new(),
+        )));
         assert!(message.contains("no Sentinel"), "{message}");
     }
 }

@@ -270,24 +270,19 @@ fn timed_out() -> redis::RedisError {
     std::io::Error::new(std::io::ErrorKind::TimedOut, "no Sentinel answered in time").into()
 }
 
-/// Whether `ROLE`'s reply says master.
-pub(crate) fn is_master(role: &Value) -> bool {
-    match role {
-        Value::Array(fields) => matches!(
-            fields.first(),
-            Some(Value::BulkString(role)) if role == b"master"
-        ),
-        _ => false,
+/// `Ok` if `ROLE`'s reply says master; else the error of a server a
+/// Sentinel named that is not (or no longer) a master.
+pub(crate) fn master_role(role: Value) -> RedisResult<()> {
+    match &role {
+        Value::Array(fields) if matches!(fields.first(), Some(Value::BulkString(role)) if role == b"master") => {
+            Ok(())
+        }
+        _ => Err((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
+            "the server Sentinel named is not a master",
+        )
+            .into()),
     }
-}
-
-/// The server a Sentinel named is not (or no longer) a master.
-pub(crate) fn not_master() -> redis::RedisError {
-    (
-        redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
-        "the server Sentinel named is not a master",
-    )
-        .into()
 }
 
 /// What follows the master: the store, whose connections a switch retires.
