@@ -46,8 +46,8 @@ pub(crate) struct RedisStore {
     /// This store, for the prober's task (which must not keep it alive).
     me: Weak<RedisStore>,
     client: Client,
-    /// Whose writes an in-process tier must hear: the server, or the
-    /// cluster's masters, found through its seeds.
+    /// Whose writes an in-process tier must hear: the server, a Sentinel's
+    /// master, or the cluster's masters, found through its seeds.
     pub(crate) nodes: Nodes,
     /// The server's URL, or the cluster's nodes, as they may be shown:
     /// passwords redacted.
@@ -112,29 +112,20 @@ impl RedisStore {
     /// A store for a `Backend::Redis`, `Backend::Cluster` or
     /// `Backend::Sentinel` configuration.
     pub(crate) fn new(config: &Config) -> Result<Arc<Self>, Error> {
-        let sentinel = match &config.backend {
-            Backend::Sentinel(sentinel) => Some(sentinel.clone()),
+        let (url, nodes) = match &config.backend {
+            Backend::Sentinel(sentinel) => return Self::with_sentinels(config, sentinel),
             Backend::Redis { url } => match sentinel_url(url) {
-                Some(Ok(sentinel)) => Some(sentinel),
+                Some(Ok(sentinel)) => return Self::with_sentinels(config, &sentinel),
                 Some(Err(reason)) => {
                     return Err(Error::InvalidUrl {
                         url: redact(url),
                         reason,
                     })
                 }
-                None => None,
+                None => (url.clone(), cluster_nodes(url)),
             },
-            _ => None,
-        };
-        if let Some(sentinel) = sentinel {
-            return Self::with_sentinels(config, &sentinel);
-        }
-        let (url, nodes) = match &config.backend {
-            Backend::Redis { url } => (url.clone(), cluster_nodes(url)),
             Backend::Cluster { nodes } => (nodes.join(","), Some(nodes.clone())),
-            Backend::Sentinel(_) | Backend::Embedded | Backend::Disabled => {
-                unreachable!("not a single server or a cluster")
-            }
+            Backend::Embedded | Backend::Disabled => unreachable!("not a Redis backend"),
         };
         // Passwords as their writers meant them, whatever they hold.
         let url = encode_userinfo(&url).into_owned();
