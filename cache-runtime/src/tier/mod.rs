@@ -474,9 +474,14 @@ impl Tier {
     /// Where invalidations of `redis_key` stand; take it before reading
     /// Redis, give it back to [`Tier::fill`].
     pub(crate) fn epoch(&self, redis_key: &str) -> Epoch {
+        self.epoch_of(stripe(redis_key.as_bytes()))
+    }
+
+    /// Where invalidations stand for the keys of `stripe`.
+    fn epoch_of(&self, stripe: usize) -> Epoch {
         Epoch {
             all: self.epoch.load(Ordering::SeqCst),
-            key: self.stripes[stripe(redis_key.as_bytes())].load(Ordering::SeqCst),
+            key: self.stripes[stripe].load(Ordering::SeqCst),
         }
     }
 
@@ -519,7 +524,9 @@ impl Tier {
         most: Option<Duration>,
         tags: Option<&[String]>,
     ) {
-        if !self.live.load(Ordering::Acquire) || self.epoch(redis_key) != epoch {
+        // Hashed once: the epoch is checked again after the insert.
+        let stripe = stripe(redis_key.as_bytes());
+        if !self.live.load(Ordering::Acquire) || self.epoch_of(stripe) != epoch {
             return;
         }
         let now = clock::now();
@@ -532,7 +539,6 @@ impl Tier {
             return;
         }
         let local: Arc<[u8]> = local.into();
-        let key_of_copy = redis_key;
         let redis_key: Arc<str> = redis_key.into();
         let fill = self.fills.fetch_add(1, Ordering::Relaxed);
         #[cfg(test)]
@@ -557,7 +563,7 @@ impl Tier {
         // An invalidation between the check above and the holder has not
         // seen this copy: take it back, and its holder with it. (One after
         // it finds the holder.)
-        if self.epoch(key_of_copy) != epoch {
+        if self.epoch_of(stripe) != epoch {
             if let Some((key, slot)) = self.entries.remove(&Lookup(&local)) {
                 self.holders.forget(&key.redis_key, slot.fill);
             }
