@@ -285,18 +285,29 @@ impl Cache {
     /// A stored value decoded from JSON. A value over the size limit, or one
     /// that does not decode as `T`, is logged and read as a miss.
     pub(crate) fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Option<T> {
-        if let Err(error) = self.check_size(bytes) {
-            tracing::warn!(key, %error, "cached value over the size limit; treating it as a miss");
+        if !self.decodable(key, bytes) {
             return None;
         }
-        match serde_json::from_slice(bytes) {
-            Ok(value) => Some(value),
-            Err(error) => {
-                tracing::warn!(key, %error, "cached value does not decode; treating it as a miss");
-                None
-            }
-        }
+        serde_json::from_slice(bytes)
+            .map_err(|error| undecodable(key, &error))
+            .ok()
     }
+
+    /// Whether `bytes` are within the size limit (logged when not). Apart
+    /// from `decode`, which is compiled once per stored type.
+    fn decodable(&self, key: &str, bytes: &[u8]) -> bool {
+        let fits = self.check_size(bytes);
+        if let Err(error) = &fits {
+            tracing::warn!(key, %error, "cached value over the size limit; treating it as a miss");
+        }
+        fits.is_ok()
+    }
+}
+
+/// A stored value did not decode as the function's type: logged, read as
+/// a miss.
+fn undecodable(key: &str, error: &serde_json::Error) {
+    tracing::warn!(key, %error, "cached value does not decode; treating it as a miss");
 }
 
 /// A store operation of a cached call failed; the call goes on without it.

@@ -20,7 +20,7 @@
 
 use std::future::Future;
 use std::marker::PhantomData;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tracing::{Instrument, Span};
 
-use crate::call::body::Bound;
+use crate::call::body::{Bound, Erased};
 use crate::call::confirm::Written;
 use crate::call::keys::{CallKeys, TierKey};
 use crate::call::policy::Freshness;
@@ -274,19 +274,8 @@ impl<'a, R, U> Call<'a, R, U> {
         unless: U,
         sharer: Option<Sharer<R>>,
     ) -> Self {
-        let span = tracing::debug_span!(
-            "cache",
-            function = site.name().unwrap_or_default(),
-            key = tracing::field::Empty,
-            outcome = tracing::field::Empty,
-        );
         Call {
-            ctx: Ctx {
-                site,
-                cache,
-                span,
-                tagging: None,
-            },
+            ctx: Ctx::new(site, cache),
             unless,
             sharer,
             behind: Inline,
@@ -394,8 +383,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
             let (key, local) = match keys {
                 Ok(keys) => keys.split(),
                 Err(error) => {
-                    tracing::warn!(%error, "argument cannot be part of a cache key; running uncached");
-                    self.count(Event::Uncached);
+                    self.ctx.uncached_key(&error);
                     break 'answer body.await;
                 }
             };
@@ -450,12 +438,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
                 // Called from its own function's body, for the key that body
                 // computes: its flight and lease are this call's own.
                 if lead.is_none() && running_here(flights, I::BLOCKING, &key) {
-                    tracing::warn!(
-                        function = self.ctx.site.name().unwrap_or_default(),
-                        "a cached call made while its own key is being computed, by the \
-                         caller's function; it runs uncached instead of waiting for itself"
-                    );
-                    self.count(Event::Uncached);
+                    self.ctx.uncached_within();
                     break 'answer body.await;
                 }
                 let (Some(mark), None) = (&mark, &lead) else {
@@ -703,21 +686,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         S: Shape<R, Stored: Value>,
     {
         let value = self.ctx.cache.decode::<S::Stored>(self.shown(key), stale)?;
-        let key = self.shown(key);
-        match why {
-            StaleFor::Failure => {
-                tracing::warn!(key, "the function failed; returning the stale value")
-            }
-            StaleFor::Slow => tracing::debug!(
-                key,
-                "the function is slower than its soft timeout; returning the stale value"
-            ),
-            StaleFor::ComputedElsewhere => tracing::debug!(
-                key,
-                "another task or process computes it; returning the stale value"
-            ),
-        }
-        self.count(Event::Stale);
+        self.ctx.serving_stale(key, why);
         Some(value)
     }
 
@@ -959,15 +928,16 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         lease: Option<&Lease>,
         body: impl Future<Output = R>,
     ) -> R {
-        let body = std::pin::pin!(body);
-        let body = Running::new(self.ctx.cache.flights(), I::BLOCKING, key, body);
-        let started = Instant::now();
-        let result = match lease {
-            Some(lease) => lease.hold::<I, _>(body).await,
-            None => body.await,
-        };
-        self.ctx.site.record_run(started.elapsed());
-        result
+        // The result goes to a slot: what runs and renews the body sees a
+        // future of `()`, compiled once per mode, not once per return type.
+        let mut result = None;
+        {
+            let body = std::pin::pin!(async { result = Some(body.await) });
+            self.ctx
+                .execute::<I>(key, lease, Erased::within(body))
+                .await;
+        }
+        result.expect("the body ran to its end")
     }
 
     /// `found` decoded, if it is fresh.
@@ -987,13 +957,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
     /// The JSON of `value`, for the store and the waiters; `None` (logged)
     /// when it does not serialize.
     fn encode<T: Value>(&self, key: &str, value: &T) -> Option<Arc<[u8]>> {
-        match self.ctx.cache.encode(value) {
-            Ok(json) => Some(json.into()),
-            Err(error) => {
-                tracing::warn!(key = self.shown(key), %error, "the result cannot be stored; it is returned uncached");
-                None
-            }
-        }
+        self.ctx.encoded(key, self.ctx.cache.encode(value))
     }
 
     /// Keeps a copy of what Redis now holds at `key` (`result`, whose JSON
@@ -1077,7 +1041,22 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
     }
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn new(site: &'static Site, cache: &'a Cache) -> Self {
+        let span = tracing::debug_span!(
+            "cache",
+            function = site.name().unwrap_or_default(),
+            key = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        Ctx {
+            site,
+            cache,
+            span,
+            tagging: None,
+        }
+    }
+
     /// The stored value at `key`, with its time left when the policy or
     /// `ttl` asks for it.
     async fn read<I: Io>(&self, key: &str, ttl: bool) -> Option<Found> {
@@ -1135,6 +1114,64 @@ impl Ctx<'_> {
         }
         self.count(Event::Store);
         Some(tier::after(asked, ttl))
+    }
+
+    /// The arguments do not make a key: the call runs uncached.
+    fn uncached_key(&self, error: &Error) {
+        tracing::warn!(%error, "argument cannot be part of a cache key; running uncached");
+        self.count(Event::Uncached);
+    }
+
+    /// The call's own key is being computed by its caller: it runs
+    /// uncached rather than wait for itself.
+    fn uncached_within(&self) {
+        tracing::warn!(
+            function = self.site.name().unwrap_or_default(),
+            "a cached call made while its own key is being computed, by the \
+             caller's function; it runs uncached instead of waiting for itself"
+        );
+        self.count(Event::Uncached);
+    }
+
+    /// The stale value at `key` is returned, for `why` (logged, counted).
+    fn serving_stale(&self, key: &str, why: StaleFor) {
+        let key = self.shown(key);
+        match why {
+            StaleFor::Failure => {
+                tracing::warn!(key, "the function failed; returning the stale value")
+            }
+            StaleFor::Slow => tracing::debug!(
+                key,
+                "the function is slower than its soft timeout; returning the stale value"
+            ),
+            StaleFor::ComputedElsewhere => tracing::debug!(
+                key,
+                "another task or process computes it; returning the stale value"
+            ),
+        }
+        self.count(Event::Stale);
+    }
+
+    /// The JSON of a result, for the store and the waiters; `None` (logged)
+    /// when it did not serialize.
+    fn encoded(&self, key: &str, json: Result<Vec<u8>, Error>) -> Option<Arc<[u8]>> {
+        json.map(Arc::from)
+            .map_err(|error| {
+                tracing::warn!(key = self.shown(key), %error, "the result cannot be stored; it is returned uncached");
+            })
+            .ok()
+    }
+
+    /// Runs `body` for `key` (see `Call::execute`).
+    async fn execute<I: Io>(&self, key: &str, lease: Option<&Lease>, body: Erased<'_, ()>) {
+        let body = pin!(body);
+        let body = Running::new(self.cache.flights(), I::BLOCKING, key, body);
+        let started = Instant::now();
+        match lease {
+            Some(lease) => lease.hold::<I, _>(body).await,
+            None => body.await,
+        }
+        self.site.record_run(started.elapsed());
     }
 
     /// Counts `event`; an outcome also goes in the call's span.

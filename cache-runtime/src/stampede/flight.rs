@@ -200,9 +200,15 @@ impl Lead<'_> {
     /// made for nobody find the flight abandoned when it closes, and read
     /// the store.)
     pub(crate) fn publish(&mut self, outcome: impl FnOnce() -> Outcome) {
-        if !self.published && self.flight.waiters.load(Ordering::Relaxed) > 0 {
+        if self.awaited() {
             self.set(outcome());
         }
+    }
+
+    /// Whether waiters have yet to be given an outcome. Apart from
+    /// `publish`, which is compiled once per outcome's closure.
+    fn awaited(&self) -> bool {
+        !self.published && self.flight.waiters.load(Ordering::Relaxed) > 0
     }
 
     /// Closes the flight, then gives its waiters (now a final number)
@@ -233,7 +239,7 @@ impl Lead<'_> {
 impl Drop for Lead<'_> {
     fn drop(&mut self) {
         self.close();
-        if !self.published && self.flight.waiters.load(Ordering::Relaxed) > 0 {
+        if self.awaited() {
             self.set(Outcome::Abandoned);
         }
     }
