@@ -52,28 +52,11 @@ pub(crate) struct Erased<'b, R> {
     future: Pin<&'b mut (dyn Future<Output = R> + 'b)>,
 }
 
-impl<'b, R> Erased<'b, R> {
-    /// A future the call's path makes of the body it was handed (the body
-    /// writing its result to a slot, say), erased as the body is, so that
-    /// what polls it is compiled once, not once per return type.
-    ///
-    /// The future may hold only the body the path was handed (an `Erased`;
-    /// a body a spawned task's bounds make `Send`; or a blocking call's,
-    /// which never leaves its thread) and references to values the path's
-    /// own future holds across the poll: so it is `Send` wherever the
-    /// future that holds it may be sent.
-    pub(crate) fn within(future: Pin<&'b mut (dyn Future<Output = R> + 'b)>) -> Self {
-        Erased { future }
-    }
-}
-
 // SAFETY: an `Erased` is reached only through the `Body` that holds it,
-// whose auto traits are its body's; through the reference an entry point
-// hands the call's path, inside a future it wraps in a `Bound` with the
-// body's type: that future is `Send` only if the body is; or, made by
-// `within`, inside a future whose auto traits cover what it holds. `Sync`:
-// an `Erased` has no method taking `&self`; a shared reference reaches
-// nothing.
+// whose auto traits are its body's, or through the reference an entry
+// point hands the call's path, inside a future it wraps in a `Bound` with
+// the body's type: that future is `Send` only if the body is. `Sync`: an
+// `Erased` has no method taking `&self`; a shared reference reaches nothing.
 unsafe impl<R> Send for Erased<'_, R> {}
 unsafe impl<R> Sync for Erased<'_, R> {}
 

@@ -28,13 +28,15 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tracing::{Instrument, Span};
 
-use crate::call::body::{Bound, Erased};
+use crate::call::body::Bound;
 use crate::call::confirm::Written;
 use crate::call::keys::{CallKeys, TierKey};
 use crate::call::policy::Freshness;
-use crate::call::shape::{Kind, Shape, Value};
+use crate::call::refresher::{Inline, Job, Refresher};
+use crate::call::shape::{Shape, Value};
 use crate::call::share::Sharer;
 use crate::call::site::Site;
+use crate::call::slot::{Class, Slot, Typed};
 use crate::clock;
 use crate::stampede::flight::{land, publish, running_here, Joined, Lead, Outcome, Running};
 use crate::stampede::lease::{self, Lease, Waited};
@@ -47,14 +49,18 @@ use crate::tier::{self, Copied, Epoch, Tier};
 use crate::{Cache, Error};
 
 /// What a read of the store found.
-enum Looked<R, T> {
-    /// A fresh value: the call's result.
-    Hit(R),
-    /// A fresh value close to expiry, with its time left: refresh it.
-    Due(T, Duration),
+enum Looked {
+    /// A fresh value, now the call's result.
+    Hit,
+    /// A fresh value close to expiry, now the call's result, with its JSON
+    /// and its time left: refresh it.
+    Due(Bytes, Duration),
     /// Nothing fresh; the stale value when the policy serves one.
     Miss(Option<Bytes>),
 }
+
+/// A call's Redis key, and the tier with its key there (`CallKeys::split`).
+type SplitKeys<'k> = (String, Option<(&'k Tier, TierKey)>);
 
 /// Why a call returns a stale value.
 #[derive(Clone, Copy)]
@@ -68,14 +74,18 @@ enum StaleFor {
 }
 
 /// What a refresh did.
-enum Refreshed<R, T> {
+enum Refreshed {
     /// Another refresh runs (in this process, or with `lock` in another).
     Skipped,
-    /// The key was written again since the call read it: this value.
-    Newer(T),
+    /// The key was written again since the call read it: its value is the
+    /// result.
+    Newer,
     /// The function ran: its result, stored if it could be.
-    Ran(R),
+    Ran,
 }
+
+/// A wait for the lease ended with the stale value as the result.
+struct Served;
 
 /// Where the value a call keeps a copy of came from.
 #[derive(Clone, Copy)]
@@ -120,55 +130,6 @@ struct Ctx<'a> {
     tagging: Option<Box<Tagging>>,
 }
 
-/// What a refresh or a computation in a task of its own needs of the call.
-pub(crate) struct Job {
-    cache: Cache,
-    site: &'static Site,
-    key: String,
-    /// The time the value had left when the call read it.
-    left: Duration,
-    /// The call's place in the in-process tier, and where invalidations
-    /// stood before it read Redis.
-    local: Option<(TierKey, Epoch)>,
-    /// The call's tags, with the tokens its read found.
-    tags: Option<(Box<Tags>, Tokens)>,
-    span: Span,
-}
-
-/// Runs a call's work somewhere other than in the call: an early refresh,
-/// or a computation that outlives a soft timeout.
-pub(crate) trait Refresher<R> {
-    /// Starts the refresh of `job` in a task of its own; false when it
-    /// cannot (no Tokio runtime here): the call refreshes in-line.
-    fn start(&self, job: impl FnOnce() -> Job) -> bool;
-
-    /// Starts the function for `job` in a task of its own, which stores its
-    /// result and holds `lease` (taken from the call) until then; the
-    /// result, when it comes. `None` when it cannot: the call runs it.
-    fn compute(
-        &self,
-        job: impl FnOnce() -> Job,
-        lease: &mut Option<Lease>,
-    ) -> Option<tokio::sync::oneshot::Receiver<R>>;
-}
-
-/// Refreshes and computes in the call.
-pub(crate) struct Inline;
-
-impl<R> Refresher<R> for Inline {
-    fn start(&self, _: impl FnOnce() -> Job) -> bool {
-        false
-    }
-
-    fn compute(
-        &self,
-        _: impl FnOnce() -> Job,
-        _: &mut Option<Lease>,
-    ) -> Option<tokio::sync::oneshot::Receiver<R>> {
-        None
-    }
-}
-
 /// Refreshes and computes in a task: the body made anew from clones of
 /// the arguments (`make`), stored as the call would have stored it.
 pub(crate) struct Behind<'m, S, U, M> {
@@ -192,17 +153,6 @@ impl<S, U, M> Behind<'_, S, U, M> {
     }
 }
 
-/// A call of its own for a task's `job`, with the job's tags and tokens.
-fn call_for<'c, R, U>(cache: &'c Cache, job: &mut Job, unless: U) -> Call<'c, R, U> {
-    let mut call = Call::new(job.site, cache, unless, None);
-    call.ctx.tagging = job.tags.take().map(|(tags, tokens)| {
-        let tagging = Tagging::new(tags);
-        *tagging.read() = tokens;
-        tagging
-    });
-    call
-}
-
 impl<R, S, U, M, F> Refresher<R> for Behind<'_, S, U, M>
 where
     R: Send + 'static,
@@ -217,8 +167,12 @@ where
         };
         self.spawn(runtime, job(), |mut job, body, unless| async move {
             let cache = job.cache.clone();
-            let call = call_for(&cache, &mut job, move |value: &S::Stored| unless(value));
-            call.refresh_behind::<S>(&job.key, job.left, job.local, body)
+            let ctx = Ctx::for_job(&cache, &mut job);
+            let unless = move |value: &S::Stored| unless(value);
+            let body = pin!(body);
+            let mut typed = Typed::<R, S, _, _, F>::new(body, &unless, None, &Inline);
+            let slot = &mut Slot::sent(&mut typed);
+            ctx.refresh_behind(slot, &job.key, job.left, job.local)
                 .await;
         });
         true
@@ -234,12 +188,16 @@ where
         let lease = lease.take();
         self.spawn(runtime, job(), |mut job, body, unless| async move {
             let cache = job.cache.clone();
-            let call = call_for(&cache, &mut job, move |value: &S::Stored| unless(value));
-            let computed = call.compute_behind::<S>(&job.key, job.local, lease, body);
+            let ctx = Ctx::for_job(&cache, &mut job);
+            let unless = move |value: &S::Stored| unless(value);
+            let body = pin!(body);
+            let mut typed = Typed::<R, S, _, _, F>::new(body, &unless, None, &Inline);
+            let slot = &mut Slot::sent(&mut typed);
+            let computed = ctx.compute_behind(slot, &job.key, job.local, lease).await;
             // The caller may have gone with the stale value: the result is
             // stored all the same. (Computed by another task: the caller
             // hears nothing, and takes the stale value at once.)
-            if let Some(result) = computed.await {
+            if let Some(result) = typed.result.filter(|_| computed) {
                 let _ = sender.send(result);
             }
         });
@@ -323,10 +281,59 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
             self.ctx.site.record_latency(started.elapsed());
             return Answer::Ready(hit);
         }
-        let span = self.ctx.span.clone();
         Answer::Pending(Box::pin(Bound::<_, M>::new(
-            self.run::<I, S>(keys, body, started).instrument(span),
+            self.run::<I, S, B>(keys, body, started),
         )))
+    }
+
+    /// Runs the call on the path every return type shares ([`Ctx::run`]),
+    /// with its result, body and the rest behind a [`Slot`], and returns
+    /// the result the path leaves there.
+    ///
+    /// An `async` block, not an `async fn`: a function's arguments would
+    /// keep a second room in its future for their whole life, and the
+    /// call's box is held within the allocator's fast path (see the size
+    /// tests). For the same reason the keys are split here and the path
+    /// takes them by reference, and the call's span is entered here rather
+    /// than held a second time by an `Instrumented`.
+    fn run<I: Io, S, B>(
+        self,
+        keys: Result<CallKeys<'_>, Error>,
+        body: B,
+        started: clock::Instant,
+    ) -> impl Future<Output = R> + use<'a, '_, R, U, H, I, S, B>
+    where
+        S: Shape<R, Stored: Value>,
+        U: Fn(&S::Stored) -> bool,
+        B: Future<Output = R>,
+    {
+        let Call {
+            mut ctx,
+            unless,
+            sharer,
+            behind,
+            ..
+        } = self;
+        let keys = keys.map(|mut keys| {
+            ctx.tagging = keys.take_tags().map(Tagging::new);
+            keys.split()
+        });
+        let mut keys = Some(keys);
+        async move {
+            let body = pin!(body);
+            let mut typed = Typed::<R, S, U, H, B>::new(body, &unless, sharer.as_ref(), &behind);
+            // SAFETY: this future holds `typed` across the path's await.
+            let slot = unsafe { Slot::within(&mut typed) };
+            {
+                let mut run = pin!(ctx.run::<I>(slot, &mut keys, started));
+                std::future::poll_fn(|cx| {
+                    let _entered = ctx.span.enter();
+                    run.as_mut().poll(cx)
+                })
+                .await;
+            }
+            typed.result.expect("the call's path leaves a result")
+        }
     }
 
     /// The answer from the in-process tier, if the call has one and it
@@ -349,140 +356,6 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
                 .record("key", self.ctx.site.policy.shown(&keys.redis_key()));
         }
         hit
-    }
-
-    /// Counts `event`; an outcome also goes in the call's span.
-    fn count(&self, event: Event) {
-        self.ctx.count(event);
-    }
-
-    /// Runs the call from the store when it can, through `body` when it
-    /// must, and times it from `started`.
-    ///
-    /// The call is owned here, and its keys and body are taken here alone:
-    /// a future's arguments keep their room in it for its whole life, so a
-    /// wrapper that took them and passed them on held them twice (1,128
-    /// bytes with the benchmark's body, past glibc's per-thread cache of
-    /// 1,032: ~500 instructions of slow-path `malloc` per Redis hit).
-    /// Inside, the store's commands, the miss and the refresh are boxed
-    /// where they start, so that a Redis hit's box stays small.
-    async fn run<I: Io, S>(
-        mut self,
-        mut keys: Result<CallKeys<'_>, Error>,
-        body: impl Future<Output = R>,
-        started: clock::Instant,
-    ) -> R
-    where
-        S: Shape<R, Stored: Value>,
-        U: Fn(&S::Stored) -> bool,
-    {
-        if let Ok(keys) = &mut keys {
-            self.ctx.tagging = keys.take_tags().map(Tagging::new);
-        }
-        let result = 'answer: {
-            let (key, local) = match keys {
-                Ok(keys) => keys.split(),
-                Err(error) => {
-                    self.ctx.uncached_key(&error);
-                    break 'answer body.await;
-                }
-            };
-            self.ctx
-                .span
-                .record("key", self.ctx.site.policy.shown(&key));
-            // The epoch is taken before the read: a fill from a read older than
-            // an invalidation is refused (`tier`). A process's first calls
-            // wait for the tier to go on first, so that their values are kept.
-            let mut filling = local.map(|(tier, local)| Filling {
-                tier,
-                epoch: tier.epoch(&key),
-                local,
-            });
-            if let Some(filling) = filling
-                .as_mut()
-                .filter(|filling| filling.tier.is_starting())
-            {
-                Box::pin(filling.tier.wait_started(I::sleep)).await;
-                filling.epoch = filling.tier.epoch(&key);
-            }
-            let filling = filling.as_ref();
-            // Read first: a hit needs no flight. A miss joins the key's flight;
-            // its leader reads again if a flight closed since (`stampede::flight`).
-            let flights = self.ctx.cache.flights();
-            let mark = self
-                .ctx
-                .site
-                .policy
-                .coalesce
-                .then(|| flights.mark(I::BLOCKING, &key));
-            let (mut lead, mut stale, mut read) = (None, None, true);
-            loop {
-                if read {
-                    match self.look::<I, S>(&key, filling, &mut lead).await {
-                        Looked::Hit(result) => break 'answer result,
-                        Looked::Due(value, left) => {
-                            // Everyone gets the value at once; a task
-                            // refreshes it, when the function can run in one.
-                            let job = || self.job(&key, left, filling);
-                            if !I::BLOCKING && self.behind.start(job) {
-                                break 'answer S::restore(value);
-                            }
-                            // Boxed, as the miss below: paths a hit does not
-                            // take stay out of the call's future.
-                            let refresh = self.refresh::<I, S>(&key, filling, value, left, body);
-                            break 'answer Box::pin(refresh).await;
-                        }
-                        Looked::Miss(found) => stale = found,
-                    }
-                }
-                // Called from its own function's body, for the key that body
-                // computes: its flight and lease are this call's own.
-                if lead.is_none() && running_here(flights, I::BLOCKING, &key) {
-                    self.ctx.uncached_within();
-                    break 'answer body.await;
-                }
-                let (Some(mark), None) = (&mark, &lead) else {
-                    break;
-                };
-                match flights.join(I::BLOCKING, &key) {
-                    Joined::Lead(joined) => {
-                        read = mark.passed();
-                        lead = Some(joined);
-                    }
-                    Joined::Wait(flight) => {
-                        if let Some(result) = self.take::<S>(&key, flight.wait().await) {
-                            self.count(Event::Coalesced);
-                            break 'answer result;
-                        }
-                        // Nothing to share: lead the next flight (the one that
-                        // closed passed the mark: reading again), or wait for
-                        // its leader.
-                        read = false;
-                    }
-                }
-            }
-            Box::pin(self.miss::<I, S>(&key, filling, stale, lead, body)).await
-        };
-        self.ctx.site.record_latency(started.elapsed());
-        result
-    }
-
-    /// A waiter's result from the leader's outcome; `None` when it must
-    /// find its own.
-    fn take<S>(&self, key: &str, outcome: Outcome) -> Option<R>
-    where
-        S: Shape<R, Stored: Value>,
-    {
-        match outcome {
-            Outcome::Json(bytes) => self
-                .ctx
-                .cache
-                .decode::<S::Stored>(self.shown(key), &bytes)
-                .map(S::restore),
-            Outcome::Empty => S::empty(),
-            Outcome::Shared(shared) => self.sharer.as_ref()?.unwrap(&*shared),
-            Outcome::Abandoned => None,
-        }
     }
 
     /// A fresh copy of `key` in the in-process tier, as the return value.
@@ -508,536 +381,9 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
                 .map(S::restore),
         };
         if hit.is_some() {
-            self.count(Event::LocalHit);
+            self.ctx.count(Event::LocalHit);
         }
         hit
-    }
-
-    /// Reads `key`: a fresh value is a hit (landing `lead`, if the call
-    /// leads a flight), which may be due for an early refresh; anything
-    /// else is a miss, with the stale value if the policy serves one.
-    async fn look<I: Io, S>(
-        &self,
-        key: &str,
-        filling: Option<&Filling<'_>>,
-        lead: &mut Option<Lead<'_>>,
-    ) -> Looked<R, S::Stored>
-    where
-        S: Shape<R, Stored: Value>,
-    {
-        let policy = &self.ctx.site.policy;
-        // Redis counts the time left from when it reads: from before the
-        // request, the copy's expiry is never later than the entry's.
-        let asked = clock::now();
-        let Some(found) = self.ctx.read::<I>(key, filling.is_some()).await else {
-            return Looked::Miss(None);
-        };
-        let left = match policy.freshness(found.ttl) {
-            Freshness::Fresh(left) => left,
-            Freshness::Stale => return Looked::Miss(Some(found.bytes)),
-            Freshness::Expired => return Looked::Miss(None),
-        };
-        let Some(value) = self
-            .ctx
-            .cache
-            .decode::<S::Stored>(self.shown(key), &found.bytes)
-        else {
-            return Looked::Miss(None);
-        };
-        self.count(Event::Hit);
-        let run_time = self.ctx.site.run_time();
-        if let Some(left) = left.filter(|left| policy.refresh_due(*left, run_time)) {
-            land(lead.take(), || Outcome::Json(found.bytes.into_shared()));
-            return Looked::Due(value, left);
-        }
-        let result = S::restore(value);
-        let mut bytes = found.bytes;
-        if filling.is_some() {
-            let json = bytes.into_shared();
-            let expires = found.ttl.map(|left| tier::after(asked, left));
-            self.fill::<I>(filling, key, &result, &json, expires, Source::Read);
-            bytes = Bytes::Shared(json);
-        }
-        land(lead.take(), || Outcome::Json(bytes.into_shared()));
-        Looked::Hit(result)
-    }
-
-    /// A miss: with `lock`, takes the key's lease or waits for the process
-    /// that holds it; runs the function, stores what may be stored, and
-    /// lands `lead`. A failure returns `stale` instead, if there is one.
-    async fn miss<I: Io, S>(
-        &self,
-        key: &str,
-        filling: Option<&Filling<'_>>,
-        stale: Option<Bytes>,
-        lead: Option<Lead<'_>>,
-        body: impl Future<Output = R>,
-    ) -> R
-    where
-        S: Shape<R, Stored: Value>,
-        U: Fn(&S::Stored) -> bool,
-    {
-        let policy = &self.ctx.site.policy;
-        self.count(Event::Miss);
-
-        let lease = match policy.lock {
-            true => match self.wait_for_lease::<I, S>(key, &stale).await {
-                Err(value) => {
-                    let stale = stale.map(Bytes::into_shared);
-                    land(lead, || stale.map_or(Outcome::Abandoned, Outcome::Json));
-                    return S::restore(value);
-                }
-                Ok(Waited::Acquired(lease)) => Some(lease),
-                Ok(Waited::Filled(found)) => {
-                    // A tagged entry is read again, with its tags' tokens.
-                    let found = match &self.ctx.tagging {
-                        Some(_) => self.ctx.read::<I>(key, true).await,
-                        None => Some(found),
-                    };
-                    let fresh =
-                        found.and_then(|found| Some((self.fresh::<S>(key, &found)?, found)));
-                    if let Some((value, found)) = fresh {
-                        land(lead, || Outcome::Json(found.bytes.into_shared()));
-                        return S::restore(value);
-                    }
-                    None
-                }
-                Ok(Waited::GaveUp) => None,
-            },
-            false => None,
-        };
-        let (mut lead, mut lease) = (lead, lease);
-        // A stale value at hand and a soft timeout: the function runs in a
-        // task of its own, which stores its result; past the timeout, the
-        // caller returns the stale value.
-        let stale = match (policy.soft_timeout, stale, I::BLOCKING) {
-            (Some(wait), Some(bytes), false) => {
-                let job = || self.job(key, Duration::ZERO, filling);
-                match self.behind.compute(job, &mut lease) {
-                    Some(running) => {
-                        let soft = self.soft::<S>(key, bytes, running, wait, lead);
-                        return Box::pin(soft).await;
-                    }
-                    None => Some(bytes),
-                }
-            }
-            (_, stale, _) => stale,
-        };
-        let result = self.execute::<I>(key, lease.as_ref(), body).await;
-        let kind = S::classify(&result);
-        if let (Kind::Failed, Some(bytes), true) = (&kind, stale, policy.stale_on_error) {
-            if let Some(value) = self.serve_stale::<S>(key, &bytes, StaleFor::Failure) {
-                land(lead, || Outcome::Json(bytes.into_shared()));
-                release::<I>(lease).await;
-                return S::restore(value);
-            }
-        }
-        // Waiters get the result before the write, which may be slow; the
-        // flight stays open until the write is done (see `stampede::flight`).
-        let json = match kind {
-            Kind::Value(value) => self.encode(key, value),
-            Kind::Empty | Kind::Failed => None,
-        };
-        publish(&mut lead, || self.outcome::<S>(&result, json.clone()));
-        if let (Kind::Value(value), Some(json)) = (kind, &json) {
-            if !(self.unless)(value) {
-                if let Some(expires) = self.ctx.write::<I>(key, json).await {
-                    self.fill::<I>(filling, key, &result, json, Some(expires), Source::Written);
-                }
-            }
-        }
-        drop(lead);
-        release::<I>(lease).await;
-        result
-    }
-
-    /// Takes `key`'s lease or waits for its holder (`lock = true`). With a
-    /// stale value at hand and a soft timeout, the wait for another
-    /// process's run is bounded too: past the timeout, or when the lease's
-    /// own wait is over, the stale value (`Err`), decoded.
-    async fn wait_for_lease<I: Io, S>(
-        &self,
-        key: &str,
-        stale: &Option<Bytes>,
-    ) -> Result<Waited, S::Stored>
-    where
-        S: Shape<R, Stored: Value>,
-    {
-        let policy = &self.ctx.site.policy;
-        let fresh = |found: &Found| matches!(policy.freshness(found.ttl), Freshness::Fresh(_));
-        let waited = lease::acquire_or_wait::<I>(self.ctx.cache, key, &fresh);
-        let (Some(wait), Some(stale), false) = (policy.soft_timeout, stale, I::BLOCKING) else {
-            return Ok(waited.await);
-        };
-        // Given up (the lease's own wait is over) or past the soft timeout:
-        // another process is still computing, and the stale value serves.
-        match tokio::time::timeout(wait, waited).await {
-            Ok(Waited::GaveUp) | Err(_) => self
-                .serve_stale::<S>(key, stale, StaleFor::ComputedElsewhere)
-                .map_or(Ok(Waited::GaveUp), Err),
-            Ok(waited) => Ok(waited),
-        }
-    }
-
-    /// `stale`, decoded, to return for `why` (logged, counted); `None` when
-    /// it no longer decodes.
-    fn serve_stale<S>(&self, key: &str, stale: &Bytes, why: StaleFor) -> Option<S::Stored>
-    where
-        S: Shape<R, Stored: Value>,
-    {
-        let value = self.ctx.cache.decode::<S::Stored>(self.shown(key), stale)?;
-        self.ctx.serving_stale(key, why);
-        Some(value)
-    }
-
-    /// A miss whose function runs in a task (`soft_timeout`): its result if
-    /// it comes within `wait`; else `stale`, while the task goes on and
-    /// stores the result. The flight's waiters get what the caller gets.
-    async fn soft<S>(
-        &self,
-        key: &str,
-        stale: Bytes,
-        mut running: tokio::sync::oneshot::Receiver<R>,
-        wait: Duration,
-        lead: Option<Lead<'_>>,
-    ) -> R
-    where
-        S: Shape<R, Stored: Value>,
-    {
-        let in_time = tokio::time::timeout(wait, &mut running).await.ok();
-        let why = match &in_time {
-            Some(Ok(result)) => match S::classify(result) {
-                Kind::Failed if self.ctx.site.policy.stale_on_error => Some(StaleFor::Failure),
-                _ => None,
-            },
-            None => Some(StaleFor::Slow),
-            // The task ended without a result: another computes the key
-            // (or the function panicked).
-            Some(Err(_)) => Some(StaleFor::ComputedElsewhere),
-        };
-        // Unless the stale value no longer decodes: then the caller waits
-        // for the function after all.
-        if let Some(value) = why.and_then(|why| self.serve_stale::<S>(key, &stale, why)) {
-            land(lead, || Outcome::Json(stale.into_shared()));
-            return S::restore(value);
-        }
-        let result = match in_time {
-            Some(Ok(result)) => Some(result),
-            None => running.await.ok(),
-            Some(Err(_)) => None,
-        };
-        let result = result.unwrap_or_else(|| panic!("the cached function panicked in its task"));
-        // Stored by the task already: waiters read it (or share it).
-        land(lead, || self.outcome::<S>(&result, None));
-        result
-    }
-
-    /// A hit close to expiry (`left` to go): run the function now, while the
-    /// current value still serves everyone else. Returns the new result; if
-    /// the function fails, the current value, which has not expired.
-    async fn refresh<I: Io, S>(
-        &self,
-        key: &str,
-        filling: Option<&Filling<'_>>,
-        current: S::Stored,
-        left: Duration,
-        body: impl Future<Output = R>,
-    ) -> R
-    where
-        S: Shape<R, Stored: Value>,
-        U: Fn(&S::Stored) -> bool,
-    {
-        match self.refresh_once::<I, S>(key, filling, left, body).await {
-            Refreshed::Skipped => S::restore(current),
-            Refreshed::Newer(newer) => S::restore(newer),
-            Refreshed::Ran(result) => match S::classify(&result) {
-                Kind::Failed => S::restore(current),
-                Kind::Value(_) | Kind::Empty => result,
-            },
-        }
-    }
-
-    /// An early refresh in a task of its own (see [`Behind`]): the same
-    /// refresh, answering nobody. A failure leaves the current value.
-    async fn refresh_behind<S>(
-        &self,
-        key: &str,
-        left: Duration,
-        local: Option<(TierKey, Epoch)>,
-        body: impl Future<Output = R>,
-    ) where
-        S: Shape<R, Stored: Value>,
-        U: Fn(&S::Stored) -> bool,
-    {
-        let filling = self.filling(local);
-        let refreshed = self.refresh_once::<Async, S>(key, filling.as_ref(), left, body);
-        drop(refreshed.await);
-    }
-
-    /// A miss's computation in a task of its own (`soft_timeout`): runs the
-    /// function under `lease`, stores what may be stored, and returns the
-    /// result; `None` when another task computes the key already (one at a
-    /// time per key in this process: a slow function is not started again
-    /// by each call that gets the stale value meanwhile).
-    async fn compute_behind<S>(
-        &self,
-        key: &str,
-        local: Option<(TierKey, Epoch)>,
-        lease: Option<Lease>,
-        body: impl Future<Output = R>,
-    ) -> Option<R>
-    where
-        S: Shape<R, Stored: Value>,
-        U: Fn(&S::Stored) -> bool,
-    {
-        let Some(_computing) = self.ctx.cache.flights().start_refresh(false, key) else {
-            release::<Async>(lease).await;
-            return None;
-        };
-        // A task that ended since this call read the key wrote it: that
-        // value, not another run.
-        if let Some(found) = self.ctx.read::<Async>(key, true).await {
-            if let Some(value) = self.fresh::<S>(key, &found) {
-                release::<Async>(lease).await;
-                return Some(S::restore(value));
-            }
-        }
-        let filling = self.filling(local);
-        let result = self.execute::<Async>(key, lease.as_ref(), body).await;
-        let (result, _) = self.store::<Async, S>(key, filling.as_ref(), result).await;
-        release::<Async>(lease).await;
-        Some(result)
-    }
-
-    /// A task's place in the in-process tier: the call's, with the epoch
-    /// the call took before it read Redis.
-    fn filling(&self, local: Option<(TierKey, Epoch)>) -> Option<Filling<'a>> {
-        let tier = self.ctx.cache.local_tier(&self.ctx.site.policy)?;
-        let (local, epoch) = local?;
-        Some(Filling { tier, epoch, local })
-    }
-
-    /// What a task needs to refresh or compute `key` for this call.
-    fn job(&self, key: &str, left: Duration, filling: Option<&Filling<'_>>) -> Job {
-        Job {
-            cache: self.ctx.cache.clone(),
-            site: self.ctx.site,
-            key: key.to_owned(),
-            left,
-            local: filling.map(|filling| (filling.local.clone(), filling.epoch)),
-            tags: self
-                .ctx
-                .tagging
-                .as_ref()
-                .map(|tagging| (tagging.tags.clone(), tagging.read().clone())),
-            span: self.ctx.span.clone(),
-        }
-    }
-
-    /// Runs a refresh once per key in this process (and with `lock`, in
-    /// all of them), unless the key was written again since it had `left`
-    /// to go; stores what the function gives, as a miss does.
-    async fn refresh_once<I: Io, S>(
-        &self,
-        key: &str,
-        filling: Option<&Filling<'_>>,
-        left: Duration,
-        body: impl Future<Output = R>,
-    ) -> Refreshed<R, S::Stored>
-    where
-        S: Shape<R, Stored: Value>,
-        U: Fn(&S::Stored) -> bool,
-    {
-        let Some(_refreshing) = self.ctx.cache.flights().start_refresh(I::BLOCKING, key) else {
-            return Refreshed::Skipped;
-        };
-        let lease = match self.ctx.site.policy.lock {
-            true => match lease::try_acquire::<I>(self.ctx.cache, key).await {
-                Some(lease) => Some(lease),
-                None => return Refreshed::Skipped,
-            },
-            false => None,
-        };
-        // A refresh may have ended between this call's read and its claim:
-        // a key's time left only grows when it is written again.
-        if let Some(newer) = self.rewritten_since::<I, S>(key, left).await {
-            release::<I>(lease).await;
-            return Refreshed::Newer(newer);
-        }
-        self.count(Event::Refresh);
-        let result = self.execute::<I>(key, lease.as_ref(), body).await;
-        // This process's copy, if any, follows the new value.
-        let (result, stored) = self.store::<I, S>(key, filling, result).await;
-        // The function no longer gives a value to store: the current one is
-        // outdated, as `Entry::put` of such a value evicts.
-        if !stored && !matches!(S::classify(&result), Kind::Failed) {
-            self.log_error(key, I::exec(self.ctx.cache.store(), &Delete(key)).await);
-        }
-        release::<I>(lease).await;
-        Refreshed::Ran(result)
-    }
-
-    /// Stores the value `result` gives to store, and keeps this process's
-    /// copy of it; with `result`, false when it gives none (a failure, an
-    /// empty result, a value `unless` refuses). Takes `result` by value: a
-    /// borrow of it held across the write would make the future `Send` only
-    /// for `Sync` results.
-    async fn store<I: Io, S>(
-        &self,
-        key: &str,
-        filling: Option<&Filling<'_>>,
-        result: R,
-    ) -> (R, bool)
-    where
-        S: Shape<R, Stored: Value>,
-        U: Fn(&S::Stored) -> bool,
-    {
-        let json = match S::classify(&result) {
-            Kind::Value(value) if !(self.unless)(value) => self.encode(key, value),
-            Kind::Value(_) | Kind::Empty | Kind::Failed => return (result, false),
-        };
-        if let Some(json) = json {
-            if let Some(expires) = self.ctx.write::<I>(key, &json).await {
-                self.fill::<I>(filling, key, &result, &json, Some(expires), Source::Written);
-            }
-        }
-        (result, true)
-    }
-
-    /// The value at `key` if it was written again since it had `left` to go.
-    async fn rewritten_since<I: Io, S>(&self, key: &str, left: Duration) -> Option<S::Stored>
-    where
-        S: Shape<R, Stored: Value>,
-    {
-        let found = self.ctx.read::<I>(key, true).await?;
-        match self.ctx.site.policy.freshness(found.ttl) {
-            Freshness::Fresh(Some(now_left)) if now_left > left => self
-                .ctx
-                .cache
-                .decode::<S::Stored>(self.shown(key), &found.bytes),
-            _ => None,
-        }
-    }
-
-    /// Runs the function for `key` (renewing `lease` meanwhile) and
-    /// measures it. While its body is polled, the key is marked as running
-    /// on this thread: a call of the same key from within waits on nobody.
-    async fn execute<I: Io>(
-        &self,
-        key: &str,
-        lease: Option<&Lease>,
-        body: impl Future<Output = R>,
-    ) -> R {
-        // The result goes to a slot: what runs and renews the body sees a
-        // future of `()`, compiled once per mode, not once per return type.
-        let mut result = None;
-        {
-            let body = std::pin::pin!(async { result = Some(body.await) });
-            self.ctx
-                .execute::<I>(key, lease, Erased::within(body))
-                .await;
-        }
-        result.expect("the body ran to its end")
-    }
-
-    /// `found` decoded, if it is fresh.
-    fn fresh<S>(&self, key: &str, found: &Found) -> Option<S::Stored>
-    where
-        S: Shape<R, Stored: Value>,
-    {
-        match self.ctx.site.policy.freshness(found.ttl) {
-            Freshness::Fresh(_) => self
-                .ctx
-                .cache
-                .decode::<S::Stored>(self.shown(key), &found.bytes),
-            Freshness::Stale | Freshness::Expired => None,
-        }
-    }
-
-    /// The JSON of `value`, for the store and the waiters; `None` (logged)
-    /// when it does not serialize.
-    fn encode<T: Value>(&self, key: &str, value: &T) -> Option<Arc<[u8]>> {
-        self.ctx.encoded(key, self.ctx.cache.encode(value))
-    }
-
-    /// Keeps a copy of what Redis now holds at `key` (`result`, whose JSON
-    /// is `json`, until `expires`, or for the policy's TTL when Redis did not
-    /// say) in the in-process tier, if the call has one: the value itself
-    /// when it can be cloned, else its JSON. What the call read is kept at
-    /// once; what it wrote, once Redis confirms it (see `confirm`), by an
-    /// async call outside an envelope of tags (the others leave it to the
-    /// next call's read).
-    fn fill<I: Io>(
-        &self,
-        filling: Option<&Filling<'_>>,
-        key: &str,
-        result: &R,
-        json: &Arc<[u8]>,
-        expires: Option<clock::Instant>,
-        source: Source,
-    ) {
-        let Some(Filling { tier, epoch, local }) = filling else {
-            return;
-        };
-        let tags = self.ctx.tagging.as_ref().map(|tagging| tagging.tags.keys());
-        if matches!(source, Source::Written) && (I::BLOCKING || tags.is_some()) {
-            return;
-        }
-        let held = match &self.sharer {
-            Some(sharer) => Copied::Value(sharer.wrap(result)),
-            None => Copied::Json(json.clone()),
-        };
-        let policy = &self.ctx.site.policy;
-        let expires = expires.unwrap_or_else(|| tier::after(clock::now(), policy.ttl));
-        match source {
-            Source::Read => tier.fill(
-                *epoch,
-                local,
-                key,
-                held,
-                json.len(),
-                expires,
-                policy.local_for,
-                tags,
-            ),
-            Source::Written => Written {
-                cache: self.ctx.cache.clone(),
-                site: self.ctx.site,
-                key: key.to_owned(),
-                local: local.clone(),
-                held,
-                json: json.clone(),
-                epoch: *epoch,
-                expires,
-            }
-            .keep(),
-        }
-    }
-
-    /// What the waiters get for `result`: the whole result when it can be
-    /// shared, else the value's JSON (`json`, when it could be made).
-    fn outcome<S>(&self, result: &R, json: Option<Arc<[u8]>>) -> Outcome
-    where
-        S: Shape<R, Stored: Value>,
-    {
-        if let Some(sharer) = &self.sharer {
-            return Outcome::Shared(sharer.wrap(result));
-        }
-        match S::classify(result) {
-            Kind::Value(_) => json.map_or(Outcome::Abandoned, Outcome::Json),
-            Kind::Empty => Outcome::Empty,
-            Kind::Failed => Outcome::Abandoned,
-        }
-    }
-
-    /// What logs show for `key` (see `Policy::shown`).
-    fn shown<'k>(&self, key: &'k str) -> &'k str {
-        self.ctx.shown(key)
-    }
-
-    /// `result`'s value; a store error is logged and counted as `None`.
-    fn log_error<T>(&self, key: &str, result: Result<T, Error>) -> Option<T> {
-        self.ctx.log_error(key, result)
     }
 }
 
@@ -1054,6 +400,592 @@ impl<'a> Ctx<'a> {
             cache,
             span,
             tagging: None,
+        }
+    }
+
+    /// The context of a task's call for `job`, with the job's tags and
+    /// the tokens its read found.
+    fn for_job(cache: &'a Cache, job: &mut Job) -> Self {
+        let mut ctx = Ctx::new(job.site, cache);
+        ctx.tagging = job.tags.take().map(|(tags, tokens)| {
+            let tagging = Tagging::new(tags);
+            *tagging.read() = tokens;
+            tagging
+        });
+        ctx
+    }
+
+    /// Runs the call from the store when it can, through the body when it
+    /// must, leaves the result in `slot`, and times it from `started`.
+    /// Inside, the miss and the refresh are boxed where they start, so that
+    /// a Redis hit's box stays small.
+    ///
+    /// An `async` block, for the reason given at `Call::run`; `keys` (the
+    /// Redis key and the call's place in the tier, or why there are none)
+    /// are taken at its start.
+    #[allow(clippy::manual_async_fn)] // see above
+    fn run<'s, 'k, I: Io>(
+        &'s self,
+        mut slot: Slot<'s>,
+        keys: &'s mut Option<Result<SplitKeys<'k>, Error>>,
+        started: clock::Instant,
+    ) -> impl Future<Output = ()> + use<'s, 'a, 'k, I> {
+        async move {
+            let slot = &mut slot;
+            let keys = keys.take().expect("the keys are taken once");
+            'answer: {
+                let (key, local) = match keys {
+                    Ok(keys) => keys,
+                    Err(error) => {
+                        self.uncached_key(&error);
+                        run_body(slot).await;
+                        break 'answer;
+                    }
+                };
+                self.span.record("key", self.site.policy.shown(&key));
+                // The epoch is taken before the read: a fill from a read older than
+                // an invalidation is refused (`tier`). A process's first calls
+                // wait for the tier to go on first, so that their values are kept.
+                let mut filling = local.map(|(tier, local)| Filling {
+                    tier,
+                    epoch: tier.epoch(&key),
+                    local,
+                });
+                if let Some(filling) = filling
+                    .as_mut()
+                    .filter(|filling| filling.tier.is_starting())
+                {
+                    Box::pin(filling.tier.wait_started(I::sleep)).await;
+                    filling.epoch = filling.tier.epoch(&key);
+                }
+                let filling = filling.as_ref();
+                // Read first: a hit needs no flight. A miss joins the key's flight;
+                // its leader reads again if a flight closed since (`stampede::flight`).
+                let flights = self.cache.flights();
+                let mark = self
+                    .site
+                    .policy
+                    .coalesce
+                    .then(|| flights.mark(I::BLOCKING, &key));
+                let (mut lead, mut stale, mut read) = (None, None, true);
+                loop {
+                    if read {
+                        match self.look::<I>(slot, &key, filling, &mut lead).await {
+                            Looked::Hit => break 'answer,
+                            Looked::Due(current, left) => {
+                                // Everyone gets the value at once; a task
+                                // refreshes it, when the function can run in one.
+                                let job = || self.job(&key, left, filling);
+                                if !I::BLOCKING && slot.start_refresh(&job) {
+                                    break 'answer;
+                                }
+                                // Boxed, as the miss below: paths a hit does not
+                                // take stay out of the call's future.
+                                let refresh = self.refresh::<I>(slot, &key, filling, current, left);
+                                Box::pin(refresh).await;
+                                break 'answer;
+                            }
+                            Looked::Miss(found) => stale = found,
+                        }
+                    }
+                    // Called from its own function's body, for the key that body
+                    // computes: its flight and lease are this call's own.
+                    if lead.is_none() && running_here(flights, I::BLOCKING, &key) {
+                        self.uncached_within();
+                        run_body(slot).await;
+                        break 'answer;
+                    }
+                    let (Some(mark), None) = (&mark, &lead) else {
+                        break;
+                    };
+                    match flights.join(I::BLOCKING, &key) {
+                        Joined::Lead(joined) => {
+                            read = mark.passed();
+                            lead = Some(joined);
+                        }
+                        Joined::Wait(flight) => {
+                            if self.take(slot, &key, flight.wait().await) {
+                                self.count(Event::Coalesced);
+                                break 'answer;
+                            }
+                            // Nothing to share: lead the next flight (the one that
+                            // closed passed the mark: reading again), or wait for
+                            // its leader.
+                            read = false;
+                        }
+                    }
+                }
+                Box::pin(self.miss::<I>(slot, &key, filling, stale, lead)).await;
+            }
+            self.site.record_latency(started.elapsed());
+        }
+    }
+
+    /// A waiter's result from the leader's outcome, into `slot`; false when
+    /// it must find its own.
+    fn take(&self, slot: &mut Slot<'_>, key: &str, outcome: Outcome) -> bool {
+        match outcome {
+            Outcome::Json(bytes) => slot.decode(self.cache, self.shown(key), &bytes),
+            Outcome::Empty => slot.empty(),
+            Outcome::Shared(shared) => slot.unshare(&*shared),
+            Outcome::Abandoned => false,
+        }
+    }
+
+    /// Reads `key`: a fresh value is a hit (landing `lead`, if the call
+    /// leads a flight), decoded into `slot`, which may be due for an early
+    /// refresh; anything else is a miss, with the stale value if the
+    /// policy serves one.
+    async fn look<I: Io>(
+        &self,
+        slot: &mut Slot<'_>,
+        key: &str,
+        filling: Option<&Filling<'_>>,
+        lead: &mut Option<Lead<'_>>,
+    ) -> Looked {
+        let policy = &self.site.policy;
+        // Redis counts the time left from when it reads: from before the
+        // request, the copy's expiry is never later than the entry's.
+        let asked = clock::now();
+        let Some(found) = self.read::<I>(key, filling.is_some()).await else {
+            return Looked::Miss(None);
+        };
+        let left = match policy.freshness(found.ttl) {
+            Freshness::Fresh(left) => left,
+            Freshness::Stale => return Looked::Miss(Some(found.bytes)),
+            Freshness::Expired => return Looked::Miss(None),
+        };
+        if !slot.decode(self.cache, self.shown(key), &found.bytes) {
+            return Looked::Miss(None);
+        }
+        self.count(Event::Hit);
+        let run_time = self.site.run_time();
+        if let Some(left) = left.filter(|left| policy.refresh_due(*left, run_time)) {
+            let json = found.bytes.into_shared();
+            land(lead.take(), || Outcome::Json(json.clone()));
+            return Looked::Due(Bytes::Shared(json), left);
+        }
+        let mut bytes = found.bytes;
+        if filling.is_some() {
+            let json = bytes.into_shared();
+            let expires = found.ttl.map(|left| tier::after(asked, left));
+            self.fill::<I>(slot, filling, key, &json, expires, Source::Read);
+            bytes = Bytes::Shared(json);
+        }
+        land(lead.take(), || Outcome::Json(bytes.into_shared()));
+        Looked::Hit
+    }
+
+    /// A miss: with `lock`, takes the key's lease or waits for the process
+    /// that holds it; runs the function, stores what may be stored, and
+    /// lands `lead`. A failure returns `stale` instead, if there is one.
+    async fn miss<I: Io>(
+        &self,
+        slot: &mut Slot<'_>,
+        key: &str,
+        filling: Option<&Filling<'_>>,
+        stale: Option<Bytes>,
+        lead: Option<Lead<'_>>,
+    ) {
+        let policy = &self.site.policy;
+        self.count(Event::Miss);
+
+        let lease = match policy.lock {
+            true => match self.wait_for_lease::<I>(slot, key, &stale).await {
+                Err(Served) => {
+                    let stale = stale.map(Bytes::into_shared);
+                    land(lead, || stale.map_or(Outcome::Abandoned, Outcome::Json));
+                    return;
+                }
+                Ok(Waited::Acquired(lease)) => Some(lease),
+                Ok(Waited::Filled(found)) => {
+                    // A tagged entry is read again, with its tags' tokens.
+                    let found = match &self.tagging {
+                        Some(_) => self.read::<I>(key, true).await,
+                        None => Some(found),
+                    };
+                    if let Some(found) = found.filter(|found| self.fresh(slot, key, found)) {
+                        land(lead, || Outcome::Json(found.bytes.into_shared()));
+                        return;
+                    }
+                    None
+                }
+                Ok(Waited::GaveUp) => None,
+            },
+            false => None,
+        };
+        let (mut lead, mut lease) = (lead, lease);
+        // A stale value at hand and a soft timeout: the function runs in a
+        // task of its own, which stores its result; past the timeout, the
+        // caller returns the stale value.
+        let stale = match (policy.soft_timeout, stale, I::BLOCKING) {
+            (Some(wait), Some(bytes), false) => {
+                let job = || self.job(key, Duration::ZERO, filling);
+                match slot.compute(&job, &mut lease) {
+                    true => {
+                        return Box::pin(self.soft(slot, key, bytes, wait, lead)).await;
+                    }
+                    false => Some(bytes),
+                }
+            }
+            (_, stale, _) => stale,
+        };
+        self.execute::<I>(slot, key, lease.as_ref()).await;
+        let class = slot.class();
+        if let (Class::Failed, Some(bytes), true) = (class, stale, policy.stale_on_error) {
+            if self.serve_stale(slot, key, &bytes, StaleFor::Failure) {
+                land(lead, || Outcome::Json(bytes.into_shared()));
+                release::<I>(lease).await;
+                return;
+            }
+        }
+        // Waiters get the result before the write, which may be slow; the
+        // flight stays open until the write is done (see `stampede::flight`).
+        let json = match class {
+            Class::Value => self.encoded(key, slot.encode(self.cache)),
+            Class::Empty | Class::Failed => None,
+        };
+        publish(&mut lead, || self.outcome(slot, json.clone()));
+        if let Some(json) = json.as_ref().filter(|_| !slot.refused()) {
+            if let Some(expires) = self.write::<I>(key, json).await {
+                self.fill::<I>(slot, filling, key, json, Some(expires), Source::Written);
+            }
+        }
+        drop(lead);
+        release::<I>(lease).await;
+    }
+
+    /// Takes `key`'s lease or waits for its holder (`lock = true`). With a
+    /// stale value at hand and a soft timeout, the wait for another
+    /// process's run is bounded too: past the timeout, or when the lease's
+    /// own wait is over, the stale value, decoded into `slot` (`Err`).
+    async fn wait_for_lease<I: Io>(
+        &self,
+        slot: &mut Slot<'_>,
+        key: &str,
+        stale: &Option<Bytes>,
+    ) -> Result<Waited, Served> {
+        let policy = &self.site.policy;
+        let fresh = |found: &Found| matches!(policy.freshness(found.ttl), Freshness::Fresh(_));
+        let waited = lease::acquire_or_wait::<I>(self.cache, key, &fresh);
+        let (Some(wait), Some(stale), false) = (policy.soft_timeout, stale, I::BLOCKING) else {
+            return Ok(waited.await);
+        };
+        // Given up (the lease's own wait is over) or past the soft timeout:
+        // another process is still computing, and the stale value serves.
+        match tokio::time::timeout(wait, waited).await {
+            Ok(Waited::GaveUp) | Err(_) => {
+                match self.serve_stale(slot, key, stale, StaleFor::ComputedElsewhere) {
+                    true => Err(Served),
+                    false => Ok(Waited::GaveUp),
+                }
+            }
+            Ok(waited) => Ok(waited),
+        }
+    }
+
+    /// `stale`, decoded into `slot`, to return for `why` (logged, counted);
+    /// false when it no longer decodes.
+    fn serve_stale(&self, slot: &mut Slot<'_>, key: &str, stale: &Bytes, why: StaleFor) -> bool {
+        let served = slot.decode(self.cache, self.shown(key), stale);
+        if served {
+            self.serving_stale(key, why);
+        }
+        served
+    }
+
+    /// A miss whose function runs in a task (`soft_timeout`): its result if
+    /// it comes within `wait`; else `stale`, while the task goes on and
+    /// stores the result. The flight's waiters get what the caller gets.
+    async fn soft(
+        &self,
+        slot: &mut Slot<'_>,
+        key: &str,
+        stale: Bytes,
+        wait: Duration,
+        lead: Option<Lead<'_>>,
+    ) {
+        let running = std::future::poll_fn(|cx| slot.poll_running(cx));
+        let in_time = tokio::time::timeout(wait, running).await.ok();
+        let why = match in_time {
+            Some(Some(())) => match slot.class() {
+                Class::Failed if self.site.policy.stale_on_error => Some(StaleFor::Failure),
+                _ => None,
+            },
+            None => Some(StaleFor::Slow),
+            // The task ended without a result: another computes the key
+            // (or the function panicked).
+            Some(None) => Some(StaleFor::ComputedElsewhere),
+        };
+        // Unless the stale value no longer decodes: then the caller waits
+        // for the function after all.
+        if why.is_some_and(|why| self.serve_stale(slot, key, &stale, why)) {
+            land(lead, || Outcome::Json(stale.into_shared()));
+            return;
+        }
+        let came = match in_time {
+            Some(came) => came,
+            None => std::future::poll_fn(|cx| slot.poll_running(cx)).await,
+        };
+        if came.is_none() {
+            panic!("the cached function panicked in its task");
+        }
+        // Stored by the task already: waiters read it (or share it).
+        land(lead, || self.outcome(slot, None));
+    }
+
+    /// A hit close to expiry (`left` to go), whose value is in `slot`: run
+    /// the function now, while the current value (`current`) still serves
+    /// everyone else. Leaves the new result; if the function fails, the
+    /// current value, which has not expired.
+    async fn refresh<I: Io>(
+        &self,
+        slot: &mut Slot<'_>,
+        key: &str,
+        filling: Option<&Filling<'_>>,
+        current: Bytes,
+        left: Duration,
+    ) {
+        let refreshed = self.refresh_once::<I>(slot, key, filling, left).await;
+        // Skipped or newer: `slot` holds the current or the newer value.
+        if let Refreshed::Ran = refreshed {
+            if slot.class() == Class::Failed {
+                slot.decode(self.cache, self.shown(key), &current);
+            }
+        }
+    }
+
+    /// An early refresh in a task of its own (see [`Behind`]): the same
+    /// refresh, answering nobody. A failure leaves the current value.
+    async fn refresh_behind(
+        &self,
+        slot: &mut Slot<'_>,
+        key: &str,
+        left: Duration,
+        local: Option<(TierKey, Epoch)>,
+    ) {
+        let filling = self.filling(local);
+        self.refresh_once::<Async>(slot, key, filling.as_ref(), left)
+            .await;
+    }
+
+    /// A miss's computation in a task of its own (`soft_timeout`): runs the
+    /// function under `lease`, stores what may be stored, and leaves the
+    /// result in `slot`; false when another task computes the key already
+    /// (one at a time per key in this process: a slow function is not
+    /// started again by each call that gets the stale value meanwhile).
+    async fn compute_behind(
+        &self,
+        slot: &mut Slot<'_>,
+        key: &str,
+        local: Option<(TierKey, Epoch)>,
+        lease: Option<Lease>,
+    ) -> bool {
+        let Some(_computing) = self.cache.flights().start_refresh(false, key) else {
+            release::<Async>(lease).await;
+            return false;
+        };
+        // A task that ended since this call read the key wrote it: that
+        // value, not another run.
+        if let Some(found) = self.read::<Async>(key, true).await {
+            if self.fresh(slot, key, &found) {
+                release::<Async>(lease).await;
+                return true;
+            }
+        }
+        let filling = self.filling(local);
+        self.execute::<Async>(slot, key, lease.as_ref()).await;
+        self.store::<Async>(slot, key, filling.as_ref()).await;
+        release::<Async>(lease).await;
+        true
+    }
+
+    /// A task's place in the in-process tier: the call's, with the epoch
+    /// the call took before it read Redis.
+    fn filling(&self, local: Option<(TierKey, Epoch)>) -> Option<Filling<'a>> {
+        let tier = self.cache.local_tier(&self.site.policy)?;
+        let (local, epoch) = local?;
+        Some(Filling { tier, epoch, local })
+    }
+
+    /// What a task needs to refresh or compute `key` for this call.
+    fn job(&self, key: &str, left: Duration, filling: Option<&Filling<'_>>) -> Job {
+        Job {
+            cache: self.cache.clone(),
+            site: self.site,
+            key: key.to_owned(),
+            left,
+            local: filling.map(|filling| (filling.local.clone(), filling.epoch)),
+            tags: self
+                .tagging
+                .as_ref()
+                .map(|tagging| (tagging.tags.clone(), tagging.read().clone())),
+            span: self.span.clone(),
+        }
+    }
+
+    /// Runs a refresh once per key in this process (and with `lock`, in
+    /// all of them), unless the key was written again since it had `left`
+    /// to go (then that value is in `slot`); stores what the function
+    /// gives, as a miss does.
+    async fn refresh_once<I: Io>(
+        &self,
+        slot: &mut Slot<'_>,
+        key: &str,
+        filling: Option<&Filling<'_>>,
+        left: Duration,
+    ) -> Refreshed {
+        let Some(_refreshing) = self.cache.flights().start_refresh(I::BLOCKING, key) else {
+            return Refreshed::Skipped;
+        };
+        let lease = match self.site.policy.lock {
+            true => match lease::try_acquire::<I>(self.cache, key).await {
+                Some(lease) => Some(lease),
+                None => return Refreshed::Skipped,
+            },
+            false => None,
+        };
+        // A refresh may have ended between this call's read and its claim:
+        // a key's time left only grows when it is written again.
+        if self.rewritten_since::<I>(slot, key, left).await {
+            release::<I>(lease).await;
+            return Refreshed::Newer;
+        }
+        self.count(Event::Refresh);
+        self.execute::<I>(slot, key, lease.as_ref()).await;
+        // This process's copy, if any, follows the new value.
+        let stored = self.store::<I>(slot, key, filling).await;
+        // The function no longer gives a value to store: the current one is
+        // outdated, as `Entry::put` of such a value evicts.
+        if !stored && slot.class() != Class::Failed {
+            self.log_error(key, I::exec(self.cache.store(), &Delete(key)).await);
+        }
+        release::<I>(lease).await;
+        Refreshed::Ran
+    }
+
+    /// Stores the value the result in `slot` gives to store, and keeps
+    /// this process's copy of it; false when it gives none (a failure, an
+    /// empty result, a value `unless` refuses).
+    async fn store<I: Io>(
+        &self,
+        slot: &mut Slot<'_>,
+        key: &str,
+        filling: Option<&Filling<'_>>,
+    ) -> bool {
+        if slot.class() != Class::Value || slot.refused() {
+            return false;
+        }
+        if let Some(json) = self.encoded(key, slot.encode(self.cache)) {
+            if let Some(expires) = self.write::<I>(key, &json).await {
+                self.fill::<I>(slot, filling, key, &json, Some(expires), Source::Written);
+            }
+        }
+        true
+    }
+
+    /// Whether `key` was written again since it had `left` to go; its value
+    /// then is in `slot`.
+    async fn rewritten_since<I: Io>(&self, slot: &mut Slot<'_>, key: &str, left: Duration) -> bool {
+        let Some(found) = self.read::<I>(key, true).await else {
+            return false;
+        };
+        match self.site.policy.freshness(found.ttl) {
+            Freshness::Fresh(Some(now_left)) if now_left > left => {
+                slot.decode(self.cache, self.shown(key), &found.bytes)
+            }
+            _ => false,
+        }
+    }
+
+    /// Runs the function for `key` (renewing `lease` meanwhile) into
+    /// `slot`, and measures it. While its body is polled, the key is marked
+    /// as running on this thread: a call of the same key from within waits
+    /// on nobody.
+    async fn execute<I: Io>(&self, slot: &mut Slot<'_>, key: &str, lease: Option<&Lease>) {
+        let body = std::future::poll_fn(|cx| slot.poll_body(cx));
+        let body = Running::new(self.cache.flights(), I::BLOCKING, key, body);
+        let started = Instant::now();
+        match lease {
+            Some(lease) => lease.hold::<I, _>(body).await,
+            None => body.await,
+        }
+        self.site.record_run(started.elapsed());
+    }
+
+    /// `found` decoded into `slot`, if it is fresh.
+    fn fresh(&self, slot: &mut Slot<'_>, key: &str, found: &Found) -> bool {
+        match self.site.policy.freshness(found.ttl) {
+            Freshness::Fresh(_) => slot.decode(self.cache, self.shown(key), &found.bytes),
+            Freshness::Stale | Freshness::Expired => false,
+        }
+    }
+
+    /// Keeps a copy of what Redis now holds at `key` (the result in `slot`,
+    /// whose JSON is `json`, until `expires`, or for the policy's TTL when
+    /// Redis did not say) in the in-process tier, if the call has one: the
+    /// value itself when it can be cloned, else its JSON. What the call
+    /// read is kept at once; what it wrote, once Redis confirms it (see
+    /// `confirm`), by an async call outside an envelope of tags (the others
+    /// leave it to the next call's read).
+    fn fill<I: Io>(
+        &self,
+        slot: &mut Slot<'_>,
+        filling: Option<&Filling<'_>>,
+        key: &str,
+        json: &Arc<[u8]>,
+        expires: Option<clock::Instant>,
+        source: Source,
+    ) {
+        let Some(Filling { tier, epoch, local }) = filling else {
+            return;
+        };
+        let tags = self.tagging.as_ref().map(|tagging| tagging.tags.keys());
+        if matches!(source, Source::Written) && (I::BLOCKING || tags.is_some()) {
+            return;
+        }
+        let held = match slot.share() {
+            Some(shared) => Copied::Value(shared),
+            None => Copied::Json(json.clone()),
+        };
+        let policy = &self.site.policy;
+        let expires = expires.unwrap_or_else(|| tier::after(clock::now(), policy.ttl));
+        match source {
+            Source::Read => tier.fill(
+                *epoch,
+                local,
+                key,
+                held,
+                json.len(),
+                expires,
+                policy.local_for,
+                tags,
+            ),
+            Source::Written => Written {
+                cache: self.cache.clone(),
+                site: self.site,
+                key: key.to_owned(),
+                local: local.clone(),
+                held,
+                json: json.clone(),
+                epoch: *epoch,
+                expires,
+            }
+            .keep(),
+        }
+    }
+
+    /// What the waiters get for the result in `slot`: the whole result
+    /// when it can be shared, else the value's JSON (`json`, when it could
+    /// be made).
+    fn outcome(&self, slot: &mut Slot<'_>, json: Option<Arc<[u8]>>) -> Outcome {
+        if let Some(shared) = slot.share() {
+            return Outcome::Shared(shared);
+        }
+        match slot.class() {
+            Class::Value => json.map_or(Outcome::Abandoned, Outcome::Json),
+            Class::Empty => Outcome::Empty,
+            Class::Failed => Outcome::Abandoned,
         }
     }
 
@@ -1162,18 +1094,6 @@ impl<'a> Ctx<'a> {
             .ok()
     }
 
-    /// Runs `body` for `key` (see `Call::execute`).
-    async fn execute<I: Io>(&self, key: &str, lease: Option<&Lease>, body: Erased<'_, ()>) {
-        let body = pin!(body);
-        let body = Running::new(self.cache.flights(), I::BLOCKING, key, body);
-        let started = Instant::now();
-        match lease {
-            Some(lease) => lease.hold::<I, _>(body).await,
-            None => body.await,
-        }
-        self.site.record_run(started.elapsed());
-    }
-
     /// Counts `event`; an outcome also goes in the call's span.
     fn count(&self, event: Event) {
         self.site.count(event);
@@ -1196,6 +1116,11 @@ impl<'a> Ctx<'a> {
             })
             .ok()
     }
+}
+
+/// Runs the body into `slot`, as it is: no lease, no marks, no timing.
+async fn run_body(slot: &mut Slot<'_>) {
+    std::future::poll_fn(|cx| slot.poll_body(cx)).await;
 }
 
 async fn release<I: Io>(lease: Option<Lease>) {

@@ -7,9 +7,11 @@ mod confirm;
 pub(crate) mod flow;
 pub(crate) mod keys;
 pub(crate) mod policy;
+mod refresher;
 pub(crate) mod shape;
 pub(crate) mod share;
 pub(crate) mod site;
+mod slot;
 
 use std::future::Future;
 use std::marker::PhantomData;
