@@ -1,10 +1,10 @@
-//! A function's body behind one type per return type, so that the call's
-//! path is compiled once per return type rather than once per function.
+//! A function's body behind one type per return type, so that what of the
+//! call is generic over the body (its typed part, see `slot`) is compiled
+//! once per return type rather than once per function.
 //!
-//! The call's path (`flow`) is generic over the body's future, and each
-//! `async fn`'s body is a type of its own: each cached function got its own
-//! copy of the whole path (~12,500 lines of LLVM IR in a debug build, the
-//! build time of a crate with many cached functions). So the generated code
+//! Each `async fn`'s body is a type of its own: code generic over it is
+//! compiled again for every cached function, which is the build time of a
+//! crate with many cached functions. So the generated code
 //! hands its entry point a [`Body`], the pinned body as a `dyn Future`,
 //! made in the caller's own future; the path gets a reference to its
 //! [`Erased`] core, whose type names only the return type, and the future

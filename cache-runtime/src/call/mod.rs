@@ -224,7 +224,8 @@ pub fn refresh_arg<T: RefreshArg>(value: &T) -> T {
 
 /// The blocking entry points' one body: the call's future, driven here,
 /// with the function's body behind `dyn FnMut` (see `body` for why: the
-/// call's path is then compiled once per return type, not per function).
+/// call's typed part is then compiled once per return type, not per
+/// function).
 fn blocking<S, R, U, F>(call: Call<'_, R, U>, keys: Result<CallKeys<'_>, Error>, body: F) -> R
 where
     S: Shape<R, Stored: Value>,
