@@ -28,7 +28,6 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tracing::{Instrument, Span};
 
-use crate::call::body::Bound;
 use crate::call::confirm::Written;
 use crate::call::keys::{CallKeys, TierKey};
 use crate::call::policy::Freshness;
@@ -261,13 +260,14 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
     /// no call future at all (building, then moving, it was a fifth of a
     /// hit's time on two busy cores).
     ///
-    /// `M` gives the rest of the call the auto traits of the body the
-    /// caller wrote, when `body` stands for it (see `call::body`).
-    pub(crate) fn start<I: Io, S, B, M>(
+    /// Not generic over the function's own body, so compiled once per
+    /// return type: an entry point handed an erased body wraps the answer
+    /// in a `Bound` with the body's type (see `call::body`).
+    pub(crate) fn start<I: Io, S, B>(
         self,
         keys: Result<CallKeys<'_>, Error>,
         body: B,
-    ) -> Answer<R, impl Future<Output = R> + use<'a, '_, R, U, H, I, S, B, M>>
+    ) -> Answer<R, impl Future<Output = R> + use<'a, '_, R, U, H, I, S, B>>
     where
         S: Shape<R, Stored: Value>,
         U: Fn(&S::Stored) -> bool,
@@ -281,9 +281,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
             self.ctx.site.record_latency(started.elapsed());
             return Answer::Ready(hit);
         }
-        Answer::Pending(Box::pin(Bound::<_, M>::new(
-            self.run::<I, S, B>(keys, body, started),
-        )))
+        Answer::Pending(Box::pin(self.run::<I, S, B>(keys, body, started)))
     }
 
     /// Runs the call on the path every return type shares ([`Ctx::run`]),

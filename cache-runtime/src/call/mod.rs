@@ -19,6 +19,7 @@ use std::pin::pin;
 use std::sync::Arc;
 
 pub use self::body::Body;
+use self::body::Bound;
 pub use self::flow::Answer;
 use self::flow::{Behind, Call};
 use self::keys::CallKeys;
@@ -55,8 +56,10 @@ pub fn plain<'c, 'k, 'x, 'b, T: Value + 'b, U: Fn(&T) -> bool, F: Future<Output 
     unless: U,
     sharer: Option<Sharer<T>>,
     body: &'x mut Body<'b, T, F>,
-) -> Answer<T, impl Future<Output = T> + use<'c, 'k, 'x, 'b, T, U, F>> {
-    Call::new(site, cache, unless, sharer).start::<Async, Whole, _, F>(keys, body.erased())
+) -> impl Future<Output = T> + use<'c, 'k, 'x, 'b, T, U, F> {
+    Bound::<_, F>::new(
+        Call::new(site, cache, unless, sharer).start::<Async, Whole, _>(keys, body.erased()),
+    )
 }
 
 /// Caches any `T`.
@@ -87,8 +90,10 @@ pub fn some<
     unless: U,
     sharer: Option<Sharer<Option<T>>>,
     body: &'x mut Body<'b, Option<T>, F>,
-) -> Answer<Option<T>, impl Future<Output = Option<T>> + use<'c, 'k, 'x, 'b, T, U, F>> {
-    Call::new(site, cache, unless, sharer).start::<Async, SomeOnly, _, F>(keys, body.erased())
+) -> impl Future<Output = Option<T>> + use<'c, 'k, 'x, 'b, T, U, F> {
+    Bound::<_, F>::new(
+        Call::new(site, cache, unless, sharer).start::<Async, SomeOnly, _>(keys, body.erased()),
+    )
 }
 
 /// Caches `Some`; `None` is returned and not stored.
@@ -120,8 +125,10 @@ pub fn ok<
     unless: U,
     sharer: Option<Sharer<Result<T, E>>>,
     body: &'x mut Body<'b, Result<T, E>, F>,
-) -> Answer<Result<T, E>, impl Future<Output = Result<T, E>> + use<'c, 'k, 'x, 'b, T, E, U, F>> {
-    Call::new(site, cache, unless, sharer).start::<Async, OkOnly, _, F>(keys, body.erased())
+) -> impl Future<Output = Result<T, E>> + use<'c, 'k, 'x, 'b, T, E, U, F> {
+    Bound::<_, F>::new(
+        Call::new(site, cache, unless, sharer).start::<Async, OkOnly, _>(keys, body.erased()),
+    )
 }
 
 /// Caches `Ok`; `Err` is returned and not stored, and needs no serde.
@@ -153,11 +160,10 @@ pub fn ok_some<
     unless: U,
     sharer: Option<Sharer<Result<Option<T>, E>>>,
     body: &'x mut Body<'b, Result<Option<T>, E>, F>,
-) -> Answer<
-    Result<Option<T>, E>,
-    impl Future<Output = Result<Option<T>, E>> + use<'c, 'k, 'x, 'b, T, E, U, F>,
-> {
-    Call::new(site, cache, unless, sharer).start::<Async, OkSome, _, F>(keys, body.erased())
+) -> impl Future<Output = Result<Option<T>, E>> + use<'c, 'k, 'x, 'b, T, E, U, F> {
+    Bound::<_, F>::new(
+        Call::new(site, cache, unless, sharer).start::<Async, OkSome, _>(keys, body.erased()),
+    )
 }
 
 /// Caches `Ok(Some)`; `Ok(None)` and `Err` are returned and not stored.
@@ -203,7 +209,7 @@ where
     let body = async move { make().await };
     Call::new(site, cache, unless, sharer)
         .refreshing(behind)
-        .start::<Async, S, _, ()>(keys, body)
+        .start::<Async, S, _>(keys, body)
 }
 
 /// An argument of a function whose early refresh runs in a task of its own.
@@ -247,7 +253,7 @@ where
     U: Fn(&S::Stored) -> bool,
 {
     let body = pin!(async move { body() });
-    block_on(call.start::<Blocking, S, _, ()>(keys, body))
+    block_on(call.start::<Blocking, S, _>(keys, body))
 }
 
 /// Yields to the runtime once the task has used its cooperative budget, as
@@ -288,7 +294,8 @@ mod tests {
             (record.0, record.1, record.2, big.len() as u64, 1.0)
         });
         let mut body = Body::new(body);
-        let answer = plain(&SITE, &cache, keys.finish(), never, None, &mut body);
+        let answer = Call::new(&SITE, &cache, never, None)
+            .start::<Async, Whole, _>(keys.finish(), body.erased());
         match answer {
             Answer::Pending(rest) => {
                 let size = std::mem::size_of_val(&*rest);
