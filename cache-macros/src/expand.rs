@@ -504,7 +504,10 @@ impl<'a> Generator<'a> {
         let tagged = self.tags().map(|tags| quote!(.tagged(&[#tags])));
         let vis = &item.vis;
         quote! {
+            // Inline: compiled where `entry!` names it, not with every
+            // cached function (most never are).
             #[doc(hidden)]
+            #[inline]
             #[allow(unused_variables, clippy::too_many_arguments, clippy::needless_pass_by_value)]
             #vis #sig -> #PRIVATE::Entry<#ret, #shape> {
                 let #identity_var = #identity;
@@ -552,7 +555,9 @@ impl<'a> Generator<'a> {
         };
         let vis = &item.vis;
         quote! {
+            // Inline, as the entry's companion above.
             #[doc(hidden)]
+            #[inline]
             #vis #sig -> #PRIVATE::CachedFunction {
                 let #store_var: ::core::option::Option<&::cache_runtime::Cache> = #store;
                 #handle

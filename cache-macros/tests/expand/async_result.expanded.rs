@@ -53,6 +53,7 @@ pub async fn get_user(db: &Db, id: u64) -> Result<User, DbError> {
         .await
 }
 #[doc(hidden)]
+#[inline]
 #[allow(unused_variables, clippy::too_many_arguments, clippy::needless_pass_by_value)]
 pub fn __cache_result_entry_of_get_user(
     db: &Db,
@@ -90,6 +91,7 @@ pub fn __cache_result_entry_of_get_user(
     )
 }
 #[doc(hidden)]
+#[inline]
 pub fn __cache_result_function_of_get_user() -> ::cache_runtime::__private::CachedFunction {
     let __cache_store: ::core::option::Option<&::cache_runtime::Cache> = ::core::option::Option::Some(
         ::cache_runtime::__private::global(),

@@ -57,6 +57,7 @@ impl<T: Table> Repo<T> {
             .await
     }
     #[doc(hidden)]
+    #[inline]
     #[allow(
         unused_variables,
         clippy::too_many_arguments,
@@ -98,6 +99,7 @@ impl<T: Table> Repo<T> {
         )
     }
     #[doc(hidden)]
+    #[inline]
     pub fn __cache_result_function_of_count(
         &self,
     ) -> ::cache_runtime::__private::CachedFunction {

@@ -66,6 +66,7 @@ async fn price(item: u64, currency: String) -> u64 {
         .await
 }
 #[doc(hidden)]
+#[inline]
 #[allow(unused_variables, clippy::too_many_arguments, clippy::needless_pass_by_value)]
 fn __cache_result_entry_of_price(
     item: u64,
@@ -104,6 +105,7 @@ fn __cache_result_entry_of_price(
     )
 }
 #[doc(hidden)]
+#[inline]
 fn __cache_result_function_of_price() -> ::cache_runtime::__private::CachedFunction {
     let __cache_store: ::core::option::Option<&::cache_runtime::Cache> = ::core::option::Option::Some(
         ::cache_runtime::__private::global(),

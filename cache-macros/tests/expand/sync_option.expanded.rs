@@ -58,6 +58,7 @@ fn distance(__cache_arg0: (Point, Point), unit: Unit) -> Option<f64> {
     )
 }
 #[doc(hidden)]
+#[inline]
 #[allow(unused_variables, clippy::too_many_arguments, clippy::needless_pass_by_value)]
 fn __cache_result_entry_of_distance(
     __cache_arg0: (Point, Point),
@@ -99,6 +100,7 @@ fn __cache_result_entry_of_distance(
     )
 }
 #[doc(hidden)]
+#[inline]
 fn __cache_result_function_of_distance() -> ::cache_runtime::__private::CachedFunction {
     let __cache_store: ::core::option::Option<&::cache_runtime::Cache> = ::core::option::Option::Some(
         ::cache_runtime::__private::global(),

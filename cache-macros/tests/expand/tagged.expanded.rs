@@ -62,6 +62,7 @@ async fn profile(id: u64) -> Profile {
         .await
 }
 #[doc(hidden)]
+#[inline]
 #[allow(unused_variables, clippy::too_many_arguments, clippy::needless_pass_by_value)]
 fn __cache_result_entry_of_profile(
     id: u64,
@@ -105,6 +106,7 @@ fn __cache_result_entry_of_profile(
         )
 }
 #[doc(hidden)]
+#[inline]
 fn __cache_result_function_of_profile() -> ::cache_runtime::__private::CachedFunction {
     let __cache_store: ::core::option::Option<&::cache_runtime::Cache> = ::core::option::Option::Some(
         ::cache_runtime::__private::global(),
