@@ -31,7 +31,7 @@ use tracing::{Instrument, Span};
 use crate::call::confirm::Written;
 use crate::call::keys::{CallKeys, TierKey};
 use crate::call::policy::Freshness;
-use crate::call::refresher::{Inline, Job, Refresher};
+use crate::call::refresher::{Inline, Job, Received, Refresher};
 use crate::call::shape::{Shape, Value};
 use crate::call::share::Sharer;
 use crate::call::site::Site;
@@ -160,6 +160,8 @@ where
     M: Fn() -> F,
     F: Future<Output = R> + Send + 'static,
 {
+    type Running = Received<R>;
+
     fn start(&self, job: impl FnOnce() -> Job) -> bool {
         let Ok(runtime) = Handle::try_current() else {
             return false;
@@ -177,11 +179,7 @@ where
         true
     }
 
-    fn compute(
-        &self,
-        job: impl FnOnce() -> Job,
-        lease: &mut Option<Lease>,
-    ) -> Option<tokio::sync::oneshot::Receiver<R>> {
+    fn compute(&self, job: impl FnOnce() -> Job, lease: &mut Option<Lease>) -> Option<Received<R>> {
         let runtime = Handle::try_current().ok()?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let lease = lease.take();
@@ -200,7 +198,7 @@ where
                 let _ = sender.send(result);
             }
         });
-        Some(receiver)
+        Some(Received(receiver))
     }
 }
 
@@ -361,16 +359,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
     where
         S: Shape<R, Stored: Value>,
     {
-        let policy = &self.ctx.site.policy;
-        let (held, left) = tier.get(local, now)?;
-        // Near expiry (XFetch) or past it (stale window): Redis decides.
-        let Freshness::Fresh(left) = policy.freshness(Some(left)) else {
-            return None;
-        };
-        if left.is_some_and(|left| policy.refresh_due(left, self.ctx.site.run_time())) {
-            return None;
-        }
-        let hit = match held {
+        let hit = match self.ctx.local_copy(tier, local, now)? {
             Copied::Value(value) => self.sharer.as_ref()?.unwrap(&*value),
             Copied::Json(json) => self
                 .ctx
@@ -1044,6 +1033,21 @@ impl<'a> Ctx<'a> {
         }
         self.count(Event::Store);
         Some(tier::after(asked, ttl))
+    }
+
+    /// A fresh copy of `local` in `tier` at `now`, unless it is due for a
+    /// refresh: then Redis decides.
+    fn local_copy(&self, tier: &Tier, local: &[u8], now: clock::Instant) -> Option<Copied> {
+        let policy = &self.site.policy;
+        let (held, left) = tier.get(local, now)?;
+        // Near expiry (XFetch) or past it (stale window): Redis decides.
+        let Freshness::Fresh(left) = policy.freshness(Some(left)) else {
+            return None;
+        };
+        if left.is_some_and(|left| policy.refresh_due(left, self.site.run_time())) {
+            return None;
+        }
+        Some(held)
     }
 
     /// The arguments do not make a key: the call runs uncached.

@@ -2,6 +2,9 @@
 //! refresh, or a computation that outlives a soft timeout, and what such
 //! a task needs of the call ([`Job`]).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -32,6 +35,11 @@ pub(crate) struct Job {
 /// Runs a call's work somewhere other than in the call: an early refresh,
 /// or a computation that outlives a soft timeout.
 pub(crate) trait Refresher<R> {
+    /// A computation `compute` started: its result, or `None` when its task
+    /// ended without one. A type of the refresher's own, so that a call
+    /// that never computes in a task compiles no channel.
+    type Running: Future<Output = Option<R>> + Unpin;
+
     /// Starts the refresh of `job` in a task of its own; false when it
     /// cannot (no Tokio runtime here): the call refreshes in-line.
     fn start(&self, job: impl FnOnce() -> Job) -> bool;
@@ -43,22 +51,31 @@ pub(crate) trait Refresher<R> {
         &self,
         job: impl FnOnce() -> Job,
         lease: &mut Option<Lease>,
-    ) -> Option<oneshot::Receiver<R>>;
+    ) -> Option<Self::Running>;
 }
 
 /// Refreshes and computes in the call.
 pub(crate) struct Inline;
 
 impl<R> Refresher<R> for Inline {
+    type Running = std::future::Pending<Option<R>>;
+
     fn start(&self, _: impl FnOnce() -> Job) -> bool {
         false
     }
 
-    fn compute(
-        &self,
-        _: impl FnOnce() -> Job,
-        _: &mut Option<Lease>,
-    ) -> Option<oneshot::Receiver<R>> {
+    fn compute(&self, _: impl FnOnce() -> Job, _: &mut Option<Lease>) -> Option<Self::Running> {
         None
+    }
+}
+
+/// The result of a computation in a task, when it comes.
+pub(crate) struct Received<R>(pub(crate) oneshot::Receiver<R>);
+
+impl<R> Future for Received<R> {
+    type Output = Option<R>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<R>> {
+        Pin::new(&mut self.0).poll(cx).map(Result::ok)
     }
 }

@@ -18,8 +18,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::sync::oneshot;
-
 use crate::call::refresher::{Job, Refresher};
 use crate::call::shape::{Kind, Shape, Value};
 use crate::call::share::Sharer;
@@ -85,17 +83,17 @@ pub(crate) trait Held {
 /// The call's result of type `R`, shaped by `S` (see [`Shape`]), with
 /// what the path needs to make and keep it: the body `B`, the `unless`
 /// condition, the sharer and where refreshes run (`H`).
-pub(crate) struct Typed<'x, R, S, U, H, B> {
+pub(crate) struct Typed<'x, R, S, U, H: Refresher<R>, B> {
     pub(crate) result: Option<R>,
     body: Option<Pin<&'x mut B>>,
     unless: &'x U,
     sharer: Option<&'x Sharer<R>>,
     behind: &'x H,
-    running: Option<oneshot::Receiver<R>>,
+    running: Option<H::Running>,
     shape: PhantomData<fn() -> S>,
 }
 
-impl<'x, R, S, U, H, B> Typed<'x, R, S, U, H, B> {
+impl<'x, R, S, U, H: Refresher<R>, B> Typed<'x, R, S, U, H, B> {
     pub(crate) fn new(
         body: Pin<&'x mut B>,
         unless: &'x U,
@@ -114,7 +112,7 @@ impl<'x, R, S, U, H, B> Typed<'x, R, S, U, H, B> {
     }
 }
 
-impl<R, S, U, H, B> Typed<'_, R, S, U, H, B>
+impl<R, S, U, H: Refresher<R>, B> Typed<'_, R, S, U, H, B>
 where
     S: Shape<R, Stored: Value>,
 {
@@ -201,7 +199,7 @@ where
         };
         let received = std::task::ready!(Pin::new(running).poll(cx));
         self.running = None;
-        Poll::Ready(received.ok().map(|result| self.result = Some(result)))
+        Poll::Ready(received.map(|result| self.result = Some(result)))
     }
 }
 
