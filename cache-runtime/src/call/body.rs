@@ -25,7 +25,10 @@ use std::task::{Context, Poll};
 /// hands it over; `Send` and `Sync` as `F` is.
 #[repr(transparent)]
 pub struct Body<'b, R, F> {
-    erased: Erased<'b, R>,
+    /// The body behind its return type alone, for a call whose answer is
+    /// wrapped in a [`Bound`] with `F`. A field, not a method: one
+    /// function fewer to compile per cached function.
+    pub(crate) erased: Erased<'b, R>,
     body: PhantomData<F>,
 }
 
@@ -36,14 +39,6 @@ impl<'b, R, F: Future<Output = R> + 'b> Body<'b, R, F> {
             erased: Erased { future: body },
             body: PhantomData,
         }
-    }
-}
-
-impl<'b, R, F> Body<'b, R, F> {
-    /// The body behind its return type alone, for a call whose future is
-    /// wrapped in a [`Bound`] with `F`.
-    pub(crate) fn erased(&mut self) -> &mut Erased<'b, R> {
-        &mut self.erased
     }
 }
 
@@ -68,7 +63,7 @@ impl<R> Future for Erased<'_, R> {
     }
 }
 
-/// The rest of a call, with the auto traits of the body `B` it was made
+/// A call's answer, with the auto traits of the body `B` it was made
 /// from (see [`Body`]).
 pub(crate) struct Bound<F, B> {
     rest: F,
@@ -84,12 +79,14 @@ impl<F, B> Bound<F, B> {
     }
 }
 
-impl<F: Future, B> Future for Bound<F, B> {
+// The body is only named, never held: `Bound` moves as `rest` does.
+impl<F: Unpin, B> Unpin for Bound<F, B> {}
+
+impl<F: Future + Unpin, B> Future for Bound<F, B> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `rest` is pinned with `self` and never moved out.
-        unsafe { self.map_unchecked_mut(|bound| &mut bound.rest) }.poll(cx)
+        Pin::new(&mut self.get_mut().rest).poll(cx)
     }
 }
 
@@ -109,7 +106,7 @@ mod tests {
         });
         let mut body = Body::new(future);
         is_send(&body);
-        let erased: &mut Erased<'_, u8> = body.erased();
+        let erased: &mut Erased<'_, u8> = &mut body.erased;
         assert_eq!(futures_util::FutureExt::now_or_never(erased), Some(7));
     }
 }

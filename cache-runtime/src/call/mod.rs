@@ -58,7 +58,7 @@ pub fn plain<'c, 'k, 'x, 'b, T: Value + 'b, U: Fn(&T) -> bool, F: Future<Output 
     body: &'x mut Body<'b, T, F>,
 ) -> impl Future<Output = T> + use<'c, 'k, 'x, 'b, T, U, F> {
     Bound::<_, F>::new(
-        Call::new(site, cache, unless, sharer).start::<Async, Whole, _>(keys, body.erased()),
+        Call::new(site, cache, unless, sharer).start::<Async, Whole, _>(keys, &mut body.erased),
     )
 }
 
@@ -92,7 +92,7 @@ pub fn some<
     body: &'x mut Body<'b, Option<T>, F>,
 ) -> impl Future<Output = Option<T>> + use<'c, 'k, 'x, 'b, T, U, F> {
     Bound::<_, F>::new(
-        Call::new(site, cache, unless, sharer).start::<Async, SomeOnly, _>(keys, body.erased()),
+        Call::new(site, cache, unless, sharer).start::<Async, SomeOnly, _>(keys, &mut body.erased),
     )
 }
 
@@ -127,7 +127,7 @@ pub fn ok<
     body: &'x mut Body<'b, Result<T, E>, F>,
 ) -> impl Future<Output = Result<T, E>> + use<'c, 'k, 'x, 'b, T, E, U, F> {
     Bound::<_, F>::new(
-        Call::new(site, cache, unless, sharer).start::<Async, OkOnly, _>(keys, body.erased()),
+        Call::new(site, cache, unless, sharer).start::<Async, OkOnly, _>(keys, &mut body.erased),
     )
 }
 
@@ -162,7 +162,7 @@ pub fn ok_some<
     body: &'x mut Body<'b, Result<Option<T>, E>, F>,
 ) -> impl Future<Output = Result<Option<T>, E>> + use<'c, 'k, 'x, 'b, T, E, U, F> {
     Bound::<_, F>::new(
-        Call::new(site, cache, unless, sharer).start::<Async, OkSome, _>(keys, body.erased()),
+        Call::new(site, cache, unless, sharer).start::<Async, OkSome, _>(keys, &mut body.erased),
     )
 }
 
@@ -295,7 +295,7 @@ mod tests {
         });
         let mut body = Body::new(body);
         let answer = Call::new(&SITE, &cache, never, None)
-            .start::<Async, Whole, _>(keys.finish(), body.erased());
+            .start::<Async, Whole, _>(keys.finish(), &mut body.erased);
         match answer {
             Answer::Pending(rest) => {
                 let size = std::mem::size_of_val(&*rest);
