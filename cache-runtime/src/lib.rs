@@ -144,6 +144,7 @@ pub mod guide {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cache::global;
+    pub use crate::call::flow::compiled_here;
     pub use crate::call::keys::{rendered_key, tagged};
     pub use crate::call::keys::{
         Arg, Borrowed, CallKeys, KeyProbe, KeysBuilder, PushJson, PushUnchecked, Receiver,

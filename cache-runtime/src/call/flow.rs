@@ -1120,6 +1120,37 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// The call's path, for each mode, as a function a non-generic item can
+/// name: see [`compiled_here`].
+fn poll_path<'s, I: Io>(
+    ctx: &'s Ctx<'s>,
+    slot: Slot<'s>,
+    keys: &'s mut Option<Result<SplitKeys<'s>, Error>>,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    pin!(ctx.run::<I>(slot, keys, clock::now())).poll(cx)
+}
+
+/// Names the call's path for both modes from a non-generic, exported
+/// function, so that this crate compiles it. The path is generic over the
+/// mode alone, and debug builds share the generic code an upstream crate
+/// compiled (`-Zshare-generics`, on without optimization): each crate
+/// with cached functions then links this copy rather than compiling the
+/// path again. Never called.
+#[doc(hidden)]
+pub fn compiled_here() -> [usize; 2] {
+    type Path = for<'s, 'x, 'y> fn(
+        &'s Ctx<'s>,
+        Slot<'s>,
+        &'s mut Option<Result<SplitKeys<'s>, Error>>,
+        &'x mut Context<'y>,
+    ) -> Poll<()>;
+    [
+        poll_path::<Async> as Path as usize,
+        poll_path::<crate::store::io::Blocking> as Path as usize,
+    ]
+}
+
 /// Runs the body into `slot`, as it is: no lease, no marks, no timing.
 async fn run_body(slot: &mut Slot<'_>) {
     std::future::poll_fn(|cx| slot.poll_body(cx)).await;
