@@ -532,8 +532,9 @@ impl<'a> Ctx<'a> {
     ) -> Looked {
         let policy = &self.site.policy;
         // Redis counts the time left from when it reads: from before the
-        // request, the copy's expiry is never later than the entry's.
-        let asked = clock::now();
+        // request, the copy's expiry is never later than the entry's. Read
+        // only for a call that keeps a copy: nothing else needs it.
+        let asked = filling.map(|_| clock::now());
         let Some(found) = self.read::<I>(key, filling.is_some()).await else {
             return Looked::Miss(None);
         };
@@ -553,7 +554,7 @@ impl<'a> Ctx<'a> {
             return Looked::Due(Bytes::Shared(json), left);
         }
         let mut bytes = found.bytes;
-        if filling.is_some() {
+        if let Some(asked) = asked {
             let json = bytes.into_shared();
             let expires = found.ttl.map(|left| tier::after(asked, left));
             self.fill::<I>(slot, filling, key, &json, expires, Source::Read);
