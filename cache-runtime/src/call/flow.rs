@@ -26,6 +26,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
+use tokio::sync::oneshot;
 use tracing::{Instrument, Span};
 
 use crate::call::confirm::Written;
@@ -115,10 +116,9 @@ pub(crate) struct Call<'a, R, U, H = Inline> {
     result: PhantomData<fn() -> R>,
 }
 
-/// The parts of a call that do not depend on its return type, and what is
-/// done with them alone (the store's reads and writes, counts, logs):
-/// compiled once per mode, not once per return type as the rest of the
-/// call's path is.
+/// The parts of a call that do not depend on its return type, and the
+/// call's path itself, which reaches the result through a [`Slot`]:
+/// compiled once per mode, not once per return type.
 struct Ctx<'a> {
     site: &'static Site,
     cache: &'a Cache,
@@ -137,18 +137,55 @@ pub(crate) struct Behind<'m, S, U, M> {
     pub(crate) shape: PhantomData<fn() -> S>,
 }
 
+/// What a task of [`Behind`] does.
+enum Work<R> {
+    /// An early refresh, answering nobody.
+    Refresh,
+    /// A miss's computation under the call's lease; its result goes to the
+    /// caller, unless another task computes the key already.
+    Compute(Option<Lease>, oneshot::Sender<R>),
+}
+
 impl<S, U, M> Behind<'_, S, U, M> {
-    /// Runs `work` with the job, a new body and the condition, in a task on
-    /// `runtime`.
-    fn spawn<F, W, Fut>(&self, runtime: Handle, job: Job, work: W)
+    /// Does `work` for `job` in a task on `runtime`, with a new body and
+    /// the condition, as a call of its own.
+    fn spawn<R, F>(&self, runtime: Handle, job: Job, work: Work<R>)
     where
+        R: Send + 'static,
+        S: Shape<R, Stored: Value + Send + Sync> + 'static,
+        U: Fn(&S::Stored) -> bool + Send + Sync + 'static,
         M: Fn() -> F,
-        W: FnOnce(Job, F, Arc<U>) -> Fut,
-        Fut: Future<Output = ()> + Send + 'static,
+        F: Future<Output = R> + Send + 'static,
     {
         let span = job.span.clone();
-        let work = work(job, (self.make)(), Arc::clone(&self.unless));
-        runtime.spawn(work.instrument(span));
+        let body = (self.make)();
+        let unless = Arc::clone(&self.unless);
+        let task = async move {
+            let mut job = job;
+            let cache = job.cache.clone();
+            let ctx = Ctx::for_job(&cache, &mut job);
+            let unless = move |value: &S::Stored| unless(value);
+            let body = pin!(body);
+            let mut typed = Typed::<R, S, _, _, F>::new(body, &unless, None, &Inline);
+            let slot = &mut Slot::sent(&mut typed);
+            match work {
+                Work::Refresh => {
+                    ctx.refresh_behind(slot, &job.key, job.left, job.local)
+                        .await
+                }
+                Work::Compute(lease, sender) => {
+                    let computed = ctx.compute_behind(slot, &job.key, job.local, lease).await;
+                    // The caller may have gone with the stale value: the
+                    // result is stored all the same. (Computed by another
+                    // task: the caller hears nothing, and takes the stale
+                    // value at once.)
+                    if let Some(result) = typed.result.filter(|_| computed) {
+                        let _ = sender.send(result);
+                    }
+                }
+            }
+        };
+        runtime.spawn(task.instrument(span));
     }
 }
 
@@ -166,38 +203,14 @@ where
         let Ok(runtime) = Handle::try_current() else {
             return false;
         };
-        self.spawn(runtime, job(), |mut job, body, unless| async move {
-            let cache = job.cache.clone();
-            let ctx = Ctx::for_job(&cache, &mut job);
-            let unless = move |value: &S::Stored| unless(value);
-            let body = pin!(body);
-            let mut typed = Typed::<R, S, _, _, F>::new(body, &unless, None, &Inline);
-            let slot = &mut Slot::sent(&mut typed);
-            ctx.refresh_behind(slot, &job.key, job.left, job.local)
-                .await;
-        });
+        self.spawn(runtime, job(), Work::Refresh);
         true
     }
 
     fn compute(&self, job: impl FnOnce() -> Job, lease: &mut Option<Lease>) -> Option<Received<R>> {
         let runtime = Handle::try_current().ok()?;
-        let (sender, receiver) = tokio::sync::oneshot::channel();
-        let lease = lease.take();
-        self.spawn(runtime, job(), |mut job, body, unless| async move {
-            let cache = job.cache.clone();
-            let ctx = Ctx::for_job(&cache, &mut job);
-            let unless = move |value: &S::Stored| unless(value);
-            let body = pin!(body);
-            let mut typed = Typed::<R, S, _, _, F>::new(body, &unless, None, &Inline);
-            let slot = &mut Slot::sent(&mut typed);
-            let computed = ctx.compute_behind(slot, &job.key, job.local, lease).await;
-            // The caller may have gone with the stale value: the result is
-            // stored all the same. (Computed by another task: the caller
-            // hears nothing, and takes the stale value at once.)
-            if let Some(result) = typed.result.filter(|_| computed) {
-                let _ = sender.send(result);
-            }
-        });
+        let (sender, receiver) = oneshot::channel();
+        self.spawn(runtime, job(), Work::Compute(lease.take(), sender));
         Some(Received(receiver))
     }
 }
@@ -354,7 +367,8 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         hit
     }
 
-    /// A fresh copy of `key` in the in-process tier, as the return value.
+    /// A fresh copy of the call's key in the in-process tier, as the return
+    /// value.
     fn local_hit<S>(&self, tier: &Tier, local: &[u8], now: clock::Instant) -> Option<R>
     where
         S: Shape<R, Stored: Value>,
@@ -425,7 +439,7 @@ impl<'a> Ctx<'a> {
                     Ok(keys) => keys,
                     Err(error) => {
                         self.uncached_key(&error);
-                        run_body(slot).await;
+                        body(slot).await;
                         break 'answer;
                     }
                 };
@@ -479,7 +493,7 @@ impl<'a> Ctx<'a> {
                     // computes: its flight and lease are this call's own.
                     if lead.is_none() && running_here(flights, I::BLOCKING, &key) {
                         self.uncached_within();
-                        run_body(slot).await;
+                        body(slot).await;
                         break 'answer;
                     }
                     let (Some(mark), None) = (&mark, &lead) else {
@@ -675,11 +689,25 @@ impl<'a> Ctx<'a> {
     /// `stale`, decoded into `slot`, to return for `why` (logged, counted);
     /// false when it no longer decodes.
     fn serve_stale(&self, slot: &mut Slot<'_>, key: &str, stale: &Bytes, why: StaleFor) -> bool {
-        let served = slot.decode(self.cache, self.shown(key), stale);
-        if served {
-            self.serving_stale(key, why);
+        let key = self.shown(key);
+        if !slot.decode(self.cache, key, stale) {
+            return false;
         }
-        served
+        match why {
+            StaleFor::Failure => {
+                tracing::warn!(key, "the function failed; returning the stale value")
+            }
+            StaleFor::Slow => tracing::debug!(
+                key,
+                "the function is slower than its soft timeout; returning the stale value"
+            ),
+            StaleFor::ComputedElsewhere => tracing::debug!(
+                key,
+                "another task or process computes it; returning the stale value"
+            ),
+        }
+        self.count(Event::Stale);
+        true
     }
 
     /// A miss whose function runs in a task (`soft_timeout`): its result if
@@ -891,8 +919,7 @@ impl<'a> Ctx<'a> {
     /// as running on this thread: a call of the same key from within waits
     /// on nobody.
     async fn execute<I: Io>(&self, slot: &mut Slot<'_>, key: &str, lease: Option<&Lease>) {
-        let body = std::future::poll_fn(|cx| slot.poll_body(cx));
-        let body = Running::new(self.cache.flights(), I::BLOCKING, key, body);
+        let body = Running::new(self.cache.flights(), I::BLOCKING, key, body(slot));
         let started = Instant::now();
         match lease {
             Some(lease) => lease.hold::<I, _>(body).await,
@@ -1068,25 +1095,6 @@ impl<'a> Ctx<'a> {
         self.count(Event::Uncached);
     }
 
-    /// The stale value at `key` is returned, for `why` (logged, counted).
-    fn serving_stale(&self, key: &str, why: StaleFor) {
-        let key = self.shown(key);
-        match why {
-            StaleFor::Failure => {
-                tracing::warn!(key, "the function failed; returning the stale value")
-            }
-            StaleFor::Slow => tracing::debug!(
-                key,
-                "the function is slower than its soft timeout; returning the stale value"
-            ),
-            StaleFor::ComputedElsewhere => tracing::debug!(
-                key,
-                "another task or process computes it; returning the stale value"
-            ),
-        }
-        self.count(Event::Stale);
-    }
-
     /// The JSON of a result, for the store and the waiters; `None` (logged)
     /// when it did not serialize.
     fn encoded(&self, key: &str, json: Result<Vec<u8>, Error>) -> Option<Arc<[u8]>> {
@@ -1152,9 +1160,9 @@ pub fn compiled_here() -> [usize; 2] {
     ]
 }
 
-/// Runs the body into `slot`, as it is: no lease, no marks, no timing.
-async fn run_body(slot: &mut Slot<'_>) {
-    std::future::poll_fn(|cx| slot.poll_body(cx)).await;
+/// The function's body, run into `slot` when awaited.
+fn body<'r, 's>(slot: &'r mut Slot<'s>) -> impl Future<Output = ()> + Unpin + use<'r, 's> {
+    std::future::poll_fn(|cx| slot.poll_body(cx))
 }
 
 async fn release<I: Io>(lease: Option<Lease>) {
