@@ -34,10 +34,12 @@
 //!
 //! **Throughput, interleaved**: `hit_costs compare <tasks> <rounds>` runs
 //! `tasks` tasks (each on a key of its own) for 300 ms through the
-//! attribute, then by hand, by hand keyed, the in-process tier, and its
-//! floor by hand, `rounds` times over, and prints each round's ratios and their
-//! medians. Alternating short runs cancel the machine's slow drifts, which
-//! criterion's one-after-the-other groups cannot.
+//! attribute, then by hand, by hand keyed, the in-process tier, its floor
+//! by hand, and the attribute with batched reads off (`unbatched`: what
+//! batching buys at that depth), `rounds` times over, and prints each
+//! round's ratios and their medians. Alternating short runs cancel the
+//! machine's slow drifts, which criterion's one-after-the-other groups
+//! cannot.
 //!
 //! **Sequential, paired**: `hit_costs paired <rounds>`: one caller, one
 //! call of each Redis kind per round (`attribute`, `by_hand`,
@@ -389,8 +391,13 @@ async fn compare(server: &support::RedisServer, tasks: u64, rounds: u64) {
     })
     .await;
     let by_hand_local = floor(tasks);
-    let mut ratios: [Vec<f64>; 5] = Default::default();
-    println!("{tasks} tasks, {rounds} rounds of 5 x 300 ms; calls/s");
+    // The attribute with every read its own `GET`: what batching buys.
+    let unbatched_cache = Config::redis(server.url())
+        .batch_reads(false)
+        .build()
+        .unwrap();
+    let mut ratios: [Vec<f64>; 6] = Default::default();
+    println!("{tasks} tasks, {rounds} rounds of 6 x 300 ms; calls/s");
     for _ in 0..rounds {
         let attribute = throughput(tasks, |id| FromRedis(cache.clone(), id)).await;
         let by_hand =
@@ -398,6 +405,7 @@ async fn compare(server: &support::RedisServer, tasks: u64, rounds: u64) {
         let keyed = throughput(tasks, |id| ByHandKeyed(redis.clone(), id)).await;
         let local = throughput(tasks, |id| FromLocal(cache.clone(), id)).await;
         let floor = throughput(tasks, |id| LocalByHand(by_hand_local.clone(), id)).await;
+        let unbatched = throughput(tasks, |id| FromRedis(unbatched_cache.clone(), id)).await;
         let round = [
             attribute / by_hand,
             attribute / keyed,
@@ -405,22 +413,23 @@ async fn compare(server: &support::RedisServer, tasks: u64, rounds: u64) {
             local / floor,
             // What any in-process map that hands out clones reaches.
             floor / attribute,
+            attribute / unbatched,
         ];
         println!(
             "  attribute {attribute:>8.0}  by hand {by_hand:>8.0}  keyed {keyed:>8.0}  \
              local {local:>9.0}  local by hand {floor:>9.0}  attribute/by hand {:.2}  \
              attribute/keyed {:.2}  local/attribute {:.1}  local/local by hand {:.2}  \
-             local by hand/attribute {:.1}",
-            round[0], round[1], round[2], round[3], round[4]
+             local by hand/attribute {:.1}  attribute/unbatched {:.2}",
+            round[0], round[1], round[2], round[3], round[4], round[5]
         );
         for (all, ratio) in ratios.iter_mut().zip(round) {
             all.push(ratio);
         }
     }
-    let [by_hand, keyed, local, floor, floor_multiple] = ratios.map(median);
+    let [by_hand, keyed, local, floor, floor_multiple, batching] = ratios.map(median);
     println!(
         "median: attribute/by hand {by_hand:.2}, attribute/keyed {keyed:.2}, \
          local/attribute {local:.1}, local/local by hand {floor:.2}, \
-         local by hand/attribute {floor_multiple:.1}"
+         local by hand/attribute {floor_multiple:.1}, attribute/unbatched {batching:.2}"
     );
 }
