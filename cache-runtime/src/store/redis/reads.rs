@@ -33,7 +33,8 @@ use crate::Error;
 /// task, which only a batch of several keys pays back: at 4, 8 to 16
 /// callers made batches of two or three and ran at 0.6-0.8 of
 /// hand-written code; at 8 they run at 0.75-0.92, and 64 and 256 callers
-/// as at 4 (measured with `hit_costs compare`).
+/// as at 4 (measured with `hit_costs compare`). At 16 or 32, 64 and 256
+/// callers spent 5-20 % more client CPU per read (`hit_costs spin`).
 const ON_THE_WIRE: usize = 8;
 
 /// What batched reads need of the store they read for: written against
