@@ -287,10 +287,15 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         // quanta's clock (the TSC): two reads of std's were 15 % of a local
         // hit here. The start also serves as the tier's `now`.
         let started = clock::now();
-        let hit = self.local_answer::<S>(&keys, started);
-        if hit.is_some() {
-            self.ctx.site.record_latency(started.elapsed());
-            return Answer::Ready(hit);
+        if let Some(copied) = self.ctx.local_copy_of(&keys, started) {
+            // The value is handed on as the `Option` it was made in, never
+            // unwrapped and wrapped again: each move of a value just
+            // written stalls on store forwarding.
+            let hit = self.local_value::<S>(copied);
+            if hit.is_some() {
+                self.ctx.answered_locally(&keys, started);
+                return Answer::Ready(hit);
+            }
         }
         Answer::Pending(Box::pin(self.run::<I, S, B>(keys, body, started)))
     }
@@ -345,46 +350,21 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         }
     }
 
-    /// The answer from the in-process tier, if the call has one and it
-    /// holds a fresh copy at `now`.
-    fn local_answer<S>(&self, keys: &Result<CallKeys<'_>, Error>, now: clock::Instant) -> Option<R>
+    /// A copy from the in-process tier as the return value: the clone of
+    /// the value the tier shares, or its JSON decoded. The only part of a
+    /// local hit compiled per return type.
+    fn local_value<S>(&self, copied: Copied) -> Option<R>
     where
         S: Shape<R, Stored: Value>,
     {
-        let keys = keys.as_ref().ok()?;
-        let (tier, local) = keys.local()?;
-        // The value is handed on as the `Option` it was made in, never
-        // unwrapped and wrapped again: each move of a value just written
-        // stalls on store forwarding.
-        let hit = self.local_hit::<S>(tier, local, now);
-        // The Redis key is not needed for a local hit: made only for a
-        // span that records it.
-        if hit.is_some() && !self.ctx.span.is_disabled() {
-            self.ctx
-                .span
-                .record("key", self.ctx.site.policy.shown(&keys.redis_key()));
-        }
-        hit
-    }
-
-    /// A fresh copy of the call's key in the in-process tier, as the return
-    /// value.
-    fn local_hit<S>(&self, tier: &Tier, local: &[u8], now: clock::Instant) -> Option<R>
-    where
-        S: Shape<R, Stored: Value>,
-    {
-        let hit = match self.ctx.local_copy(tier, local, now)? {
+        match copied {
             Copied::Value(value) => self.sharer.as_ref()?.unwrap(&*value),
             Copied::Json(json) => self
                 .ctx
                 .cache
                 .decode::<S::Stored>("(in-process copy)", &json)
                 .map(S::restore),
-        };
-        if hit.is_some() {
-            self.ctx.count(Event::LocalHit);
         }
-        hit
     }
 }
 
@@ -1061,6 +1041,30 @@ impl<'a> Ctx<'a> {
         }
         self.count(Event::Store);
         Some(tier::after(asked, ttl))
+    }
+
+    /// The call's fresh copy in the in-process tier at `now`, if it has a
+    /// tier and the tier holds one.
+    fn local_copy_of(
+        &self,
+        keys: &Result<CallKeys<'_>, Error>,
+        now: clock::Instant,
+    ) -> Option<Copied> {
+        let (tier, local) = keys.as_ref().ok()?.local()?;
+        self.local_copy(tier, local, now)
+    }
+
+    /// Counts a call answered from the in-process tier and times it from
+    /// `started`.
+    fn answered_locally(&self, keys: &Result<CallKeys<'_>, Error>, started: clock::Instant) {
+        self.count(Event::LocalHit);
+        // The Redis key is not needed for a local hit: made only for a
+        // span that records it.
+        if let (Ok(keys), false) = (keys, self.span.is_disabled()) {
+            self.span
+                .record("key", self.site.policy.shown(&keys.redis_key()));
+        }
+        self.site.record_latency(started.elapsed());
     }
 
     /// A fresh copy of `local` in `tier` at `now`, unless it is due for a
