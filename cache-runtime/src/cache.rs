@@ -288,9 +288,15 @@ impl Cache {
         if !self.decodable(key, bytes) {
             return None;
         }
-        serde_json::from_slice(bytes)
-            .map_err(|error| undecodable(key, &error))
-            .ok()
+        // A `match`, not `Result`'s combinators: this is compiled once per
+        // stored type.
+        match serde_json::from_slice(bytes) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                undecodable(key, &error);
+                None
+            }
+        }
     }
 
     /// Whether `bytes` are within the size limit (logged when not). Apart

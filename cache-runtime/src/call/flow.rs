@@ -328,42 +328,50 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
             behind,
             ..
         } = self;
-        let keys = keys.map(|mut keys| {
-            ctx.tagging = keys.take_tags().map(Tagging::new);
-            keys.split()
-        });
-        let mut keys = Some(keys);
+        let mut keys = Some(ctx.split(keys));
         async move {
             let body = pin!(body);
-            let mut typed = Typed::<R, S, U, H, B>::new(body, &unless, sharer.as_ref(), &behind);
+            let sharer = match &sharer {
+                Some(sharer) => Some(sharer),
+                None => None,
+            };
+            let mut typed = Typed::<R, S, U, H, B>::new(body, &unless, sharer, &behind);
             // SAFETY: this future holds `typed` across the path's await.
             let slot = unsafe { Slot::within(&mut typed) };
             {
-                let mut run = pin!(ctx.run::<I>(slot, &mut keys, started));
-                std::future::poll_fn(|cx| {
-                    let _entered = ctx.span.enter();
-                    run.as_mut().poll(cx)
-                })
-                .await;
+                let path = pin!(ctx.run::<I>(slot, &mut keys, started));
+                Entered::new(&ctx.span, path).await;
             }
-            typed.result.expect("the call's path leaves a result")
+            match typed.result {
+                Some(result) => result,
+                None => panic!("the call's path leaves a result"),
+            }
         }
     }
 
     /// A copy from the in-process tier as the return value: the clone of
     /// the value the tier shares, or its JSON decoded. The only part of a
     /// local hit compiled per return type.
+    #[allow(clippy::manual_map)] // see below
     fn local_value<S>(&self, copied: Copied) -> Option<R>
     where
         S: Shape<R, Stored: Value>,
     {
-        match copied {
-            Copied::Value(value) => self.sharer.as_ref()?.unwrap(&*value),
-            Copied::Json(json) => self
-                .ctx
-                .cache
-                .decode::<S::Stored>("(in-process copy)", &json)
-                .map(S::restore),
+        // `match`es rather than `Option`'s combinators, each of which
+        // would be compiled again per return type.
+        match (copied, &self.sharer) {
+            (Copied::Value(value), Some(sharer)) => sharer.unwrap(&*value),
+            (Copied::Value(_), None) => None,
+            (Copied::Json(json), _) => {
+                match self
+                    .ctx
+                    .cache
+                    .decode::<S::Stored>("(in-process copy)", &json)
+                {
+                    Some(stored) => Some(S::restore(stored)),
+                    None => None,
+                }
+            }
         }
     }
 }
@@ -394,6 +402,14 @@ impl<'a> Ctx<'a> {
             tagging
         });
         ctx
+    }
+
+    /// The call's keys, split for the path: the Redis key and the call's
+    /// place in the tier; the call's tags go in the context.
+    fn split<'k>(&mut self, keys: Result<CallKeys<'k>, Error>) -> Result<SplitKeys<'k>, Error> {
+        let mut keys = keys?;
+        self.tagging = keys.take_tags().map(Tagging::new);
+        Ok(keys.split())
     }
 
     /// Runs the call from the store when it can, through the body when it
@@ -1141,7 +1157,34 @@ fn poll_path<'s, I: Io>(
     keys: &'s mut Option<Result<SplitKeys<'s>, Error>>,
     cx: &mut Context<'_>,
 ) -> Poll<()> {
-    pin!(ctx.run::<I>(slot, keys, clock::now())).poll(cx)
+    let path = pin!(ctx.run::<I>(slot, keys, clock::now()));
+    pin!(Entered::new(&ctx.span, path)).poll(cx)
+}
+
+/// The call's path, polled inside the call's span (entered around each
+/// poll, so that a cancelled call's drop runs outside it). Holds the path
+/// pinned where the call's future keeps it, so it is `Unpin` itself and
+/// needs no projection; generic over the path's future alone, so compiled
+/// once per mode, with the path.
+struct Entered<'r, F> {
+    span: &'r Span,
+    path: Pin<&'r mut F>,
+}
+
+impl<'r, F: Future> Entered<'r, F> {
+    fn new(span: &'r Span, path: Pin<&'r mut F>) -> Self {
+        Entered { span, path }
+    }
+}
+
+impl<F: Future> Future for Entered<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        let _entered = this.span.enter();
+        this.path.as_mut().poll(cx)
+    }
 }
 
 /// Names the call's path for both modes from a non-generic, exported

@@ -52,6 +52,21 @@ pub(crate) trait Refresher<R> {
         job: impl FnOnce() -> Job,
         lease: &mut Option<Lease>,
     ) -> Option<Self::Running>;
+
+    /// Polls the computation in `running`, if any, and clears it once it
+    /// is done: `Some` with its result, `None` when there was none.
+    fn poll_running(running: &mut Option<Self::Running>, cx: &mut Context<'_>) -> Poll<Option<R>> {
+        let Some(computing) = running else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(computing).poll(cx) {
+            Poll::Ready(received) => {
+                *running = None;
+                Poll::Ready(received)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// Refreshes and computes in the call.
@@ -66,6 +81,10 @@ impl<R> Refresher<R> for Inline {
 
     fn compute(&self, _: impl FnOnce() -> Job, _: &mut Option<Lease>) -> Option<Self::Running> {
         None
+    }
+
+    fn poll_running(_: &mut Option<Self::Running>, _: &mut Context<'_>) -> Poll<Option<R>> {
+        Poll::Ready(None)
     }
 }
 

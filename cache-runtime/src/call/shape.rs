@@ -72,7 +72,10 @@ impl<T> Shape<T> for Whole {
 impl<T> Shape<Option<T>> for SomeOnly {
     type Stored = T;
     fn classify(result: &Option<T>) -> Kind<'_, T> {
-        result.as_ref().map_or(Kind::Empty, Kind::Value)
+        match result {
+            Some(value) => Kind::Value(value),
+            None => Kind::Empty,
+        }
     }
     fn restore(stored: T) -> Option<T> {
         Some(stored)
@@ -85,7 +88,10 @@ impl<T> Shape<Option<T>> for SomeOnly {
 impl<T, E> Shape<Result<T, E>> for OkOnly {
     type Stored = T;
     fn classify(result: &Result<T, E>) -> Kind<'_, T> {
-        result.as_ref().map_or(Kind::Failed, Kind::Value)
+        match result {
+            Ok(value) => Kind::Value(value),
+            Err(_) => Kind::Failed,
+        }
     }
     fn restore(stored: T) -> Result<T, E> {
         Ok(stored)

@@ -51,7 +51,12 @@ impl<R: Clone + Send + Sync + 'static> ShareClone<R> for &Sharing<R> {
     fn sharer(&self) -> Option<Sharer<R>> {
         Some(Sharer {
             wrap: |result| Arc::new(result.clone()),
-            unwrap: |shared| shared.downcast_ref::<R>().cloned(),
+            // Not `Option::cloned`: one more function compiled per type.
+            #[allow(clippy::manual_map)]
+            unwrap: |shared| match shared.downcast_ref::<R>() {
+                Some(result) => Some(result.clone()),
+                None => None,
+            },
         })
     }
 }

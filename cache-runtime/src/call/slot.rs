@@ -117,10 +117,24 @@ where
     S: Shape<R, Stored: Value>,
 {
     fn stored(&self) -> Option<&S::Stored> {
-        S::stored(self.result.as_ref()?)
+        match &self.result {
+            Some(result) => S::stored(result),
+            None => None,
+        }
+    }
+
+    /// The result becomes `result`; true, for the callers that report
+    /// whether it did.
+    fn set(&mut self, result: R) -> bool {
+        self.result = Some(result);
+        true
     }
 }
 
+// Compiled once per return type, so written with `match` rather than
+// `Option`'s combinators: each combinator would be one more generic
+// function compiled per type.
+#[allow(clippy::manual_map, clippy::redundant_pattern_matching)]
 impl<R, S, U, H, B> Held for Typed<'_, R, S, U, H, B>
 where
     S: Shape<R, Stored: Value>,
@@ -129,59 +143,73 @@ where
     B: Future<Output = R>,
 {
     fn decode(&mut self, cache: &Cache, shown: &str, bytes: &[u8]) -> bool {
-        let decoded = cache.decode::<S::Stored>(shown, bytes).map(S::restore);
-        let done = decoded.is_some();
-        if done {
-            self.result = decoded;
+        match cache.decode::<S::Stored>(shown, bytes) {
+            Some(stored) => self.set(S::restore(stored)),
+            None => false,
         }
-        done
     }
 
     fn empty(&mut self) -> bool {
-        let empty = S::empty();
-        let done = empty.is_some();
-        if done {
-            self.result = empty;
+        match S::empty() {
+            Some(empty) => self.set(empty),
+            None => false,
         }
-        done
     }
 
     fn unshare(&mut self, shared: &(dyn Any + Send + Sync)) -> bool {
-        let unshared = self.sharer.and_then(|sharer| sharer.unwrap(shared));
-        let done = unshared.is_some();
-        if done {
-            self.result = unshared;
+        match self.sharer {
+            Some(sharer) => match sharer.unwrap(shared) {
+                Some(unshared) => self.set(unshared),
+                None => false,
+            },
+            None => false,
         }
-        done
     }
 
     fn class(&mut self) -> Class {
-        match self.result.as_ref().map(S::classify) {
-            Some(Kind::Value(_)) => Class::Value,
-            Some(Kind::Empty) => Class::Empty,
-            Some(Kind::Failed) | None => Class::Failed,
+        match &self.result {
+            Some(result) => match S::classify(result) {
+                Kind::Value(_) => Class::Value,
+                Kind::Empty => Class::Empty,
+                Kind::Failed => Class::Failed,
+            },
+            None => Class::Failed,
         }
     }
 
     fn encode(&mut self, cache: &Cache) -> Result<Vec<u8>, Error> {
-        let value = self.stored().expect("a value to encode");
-        cache.encode(value)
+        match self.stored() {
+            Some(value) => cache.encode(value),
+            None => panic!("only a value is encoded"),
+        }
     }
 
     fn refused(&mut self) -> bool {
-        self.stored().is_some_and(|value| (self.unless)(value))
+        match self.stored() {
+            Some(value) => (self.unless)(value),
+            None => false,
+        }
     }
 
     fn share(&mut self) -> Option<Arc<dyn Any + Send + Sync>> {
-        Some(self.sharer?.wrap(self.result.as_ref()?))
+        match (self.sharer, &self.result) {
+            (Some(sharer), Some(result)) => Some(sharer.wrap(result)),
+            _ => None,
+        }
     }
 
     fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let body = self.body.as_mut().expect("the body runs once");
-        let result = std::task::ready!(body.as_mut().poll(cx));
-        self.body = None;
-        self.result = Some(result);
-        Poll::Ready(())
+        let Some(body) = &mut self.body else {
+            panic!("the body runs once");
+        };
+        match body.as_mut().poll(cx) {
+            Poll::Ready(result) => {
+                self.body = None;
+                self.set(result);
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     fn start_refresh(&mut self, job: &dyn Fn() -> Job) -> bool {
@@ -190,16 +218,18 @@ where
 
     fn compute(&mut self, job: &dyn Fn() -> Job, lease: &mut Option<Lease>) -> bool {
         self.running = self.behind.compute(job, lease);
-        self.running.is_some()
+        matches!(self.running, Some(_))
     }
 
     fn poll_running(&mut self, cx: &mut Context<'_>) -> Poll<Option<()>> {
-        let Some(running) = self.running.as_mut() else {
-            return Poll::Ready(None);
-        };
-        let received = std::task::ready!(Pin::new(running).poll(cx));
-        self.running = None;
-        Poll::Ready(received.map(|result| self.result = Some(result)))
+        match H::poll_running(&mut self.running, cx) {
+            Poll::Ready(Some(result)) => {
+                self.set(result);
+                Poll::Ready(Some(()))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
