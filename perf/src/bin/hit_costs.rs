@@ -22,6 +22,9 @@
 //! - `local`: a hit from the in-process tier (`local = true`);
 //! - `local_by_hand`: the floor of any in-process hit, a `get` (the value
 //!   cloned) on the tier's own map, `quick_cache`, keyed by the id;
+//! - `attribute_miss`, `by_hand_miss`: a miss each call (a key no call
+//!   asked for): through the attribute, and by hand (`GET`, the function,
+//!   `SETEX`, the key derived as `by_hand_keyed` does);
 //! - `none`: no calls (the fixed cost, to subtract).
 //!
 //! ```text
@@ -191,6 +194,16 @@ async fn by_hand(redis: &mut ConnectionManager, key: &str) -> Profile {
     serde_json::from_slice(&bytes).unwrap()
 }
 
+/// The same miss written by hand: `GET`, the function, `SETEX`.
+async fn by_hand_miss(redis: &mut ConnectionManager, key: &str, id: u64) -> Profile {
+    let found: Option<Vec<u8>> = redis.get(key).await.unwrap();
+    assert!(found.is_none(), "a miss");
+    let value = profile(id);
+    let json = serde_json::to_vec(&value).unwrap();
+    let _: () = redis.set_ex(key, json, 600).await.unwrap();
+    value
+}
+
 async fn count(server: &support::RedisServer, mode: &str, calls: u64) {
     let (cache, mut redis, keys) = stored(server, 2).await;
     // Until the in-process tier has subscribed and holds the value.
@@ -210,7 +223,9 @@ async fn count(server: &support::RedisServer, mode: &str, calls: u64) {
         REFRESHING.get_or_init(|| cache.clone());
         from_redis_refreshing(1).await;
     }
-    for _ in 0..calls {
+    for call in 0..calls {
+        // Ids no call has asked for: each a miss.
+        let fresh = 1_000_000 + call;
         match mode {
             "attribute" => drop(std::hint::black_box(from_redis(&cache, 1).await)),
             "attribute_big_body" => {
@@ -224,6 +239,13 @@ async fn count(server: &support::RedisServer, mode: &str, calls: u64) {
             "by_hand_keyed" => {
                 let key = key_by_hand(1);
                 drop(std::hint::black_box(by_hand(&mut redis, &key).await))
+            }
+            "attribute_miss" => drop(std::hint::black_box(from_redis(&cache, fresh).await)),
+            "by_hand_miss" => {
+                let key = key_by_hand(fresh);
+                drop(std::hint::black_box(
+                    by_hand_miss(&mut redis, &key, fresh).await,
+                ))
             }
             _ => {}
         }
