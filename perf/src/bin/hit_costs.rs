@@ -46,8 +46,9 @@
 //!
 //! **Sequential, paired**: `hit_costs paired <rounds>`: one caller, one
 //! call of each Redis kind per round (`attribute`, `by_hand`,
-//! `by_hand_keyed`) in an order shuffled each round, each kind on a
-//! connection of its own, each call timed. Every kind meets the same moments
+//! `by_hand_keyed`, `attribute_miss`, `by_hand_miss`) in an order shuffled
+//! each round, each hand-written kind on a connection of its own (the
+//! attribute's hit and miss share the cache's), each call timed. Every kind meets the same moments
 //! of the machine, whose drifts dwarf a few percent over seconds, and none
 //! always follows the same other kind (a call that follows one on the same
 //! connection was found 1-3 us faster). Prints each kind's median and mean
@@ -355,35 +356,50 @@ impl Caller for LocalByHand {
 /// timed. Each kind has a connection of its own, so that no kind's call
 /// finds its connection warmer than another's.
 async fn paired(server: &support::RedisServer, rounds: u64) {
-    const KINDS: [&str; 3] = ["attribute", "by hand", "by hand keyed"];
+    const KINDS: [&str; 5] = [
+        "attribute",
+        "by hand",
+        "by hand keyed",
+        "attribute miss",
+        "by hand miss",
+    ];
     let (cache, redis, keys) = stored(server, 1).await;
-    let mut redis = [redis, connection(server).await];
+    let mut redis = [redis, connection(server).await, connection(server).await];
     let mut times: [Vec<Duration>; KINDS.len()] = Default::default();
-    let mut order = [0, 1, 2];
+    let mut order = [0, 1, 2, 3, 4];
     let mut random = 0x9e37_79b9_7f4a_7c15_u64;
-    for _ in 0..rounds {
+    for round in 0..rounds {
         shuffle(&mut order, &mut random);
+        // Ids no call has asked for: the misses' keys.
+        let (fresh, fresh_by_hand) = (1_000_000 + round, 1_000_000_000 + round);
         for kind in order {
             let started = std::time::Instant::now();
             match kind {
                 0 => drop(std::hint::black_box(from_redis(&cache, 0).await)),
                 1 => drop(std::hint::black_box(by_hand(&mut redis[0], &keys[0]).await)),
-                _ => {
+                2 => {
                     let key = key_by_hand(0);
                     drop(std::hint::black_box(by_hand(&mut redis[1], &key).await))
+                }
+                3 => drop(std::hint::black_box(from_redis(&cache, fresh).await)),
+                _ => {
+                    let key = key_by_hand(fresh_by_hand);
+                    let miss = by_hand_miss(&mut redis[2], &key, fresh_by_hand);
+                    drop(std::hint::black_box(miss.await))
                 }
             }
             times[kind].push(started.elapsed());
         }
     }
     let us = |time: Duration| time.as_secs_f64() * 1e6;
-    let [attribute, by_hand, keyed] = times.map(|mut times| {
+    let [attribute, by_hand, keyed, miss, miss_by_hand] = times.map(|mut times| {
         let mean = us(times.iter().sum::<Duration>()) / times.len() as f64;
         times.sort();
         (us(times[times.len() / 2]), mean)
     });
     println!("{rounds} rounds, one caller; us per call, median / mean:");
-    for (name, (median, mean)) in KINDS.iter().zip([attribute, by_hand, keyed]) {
+    let all = [attribute, by_hand, keyed, miss, miss_by_hand];
+    for (name, (median, mean)) in KINDS.iter().zip(all) {
         println!("  {name:<22} {median:>7.2} / {mean:>7.2}");
     }
     // Throughput ratios: the times' inverse.
@@ -393,6 +409,11 @@ async fn paired(server: &support::RedisServer, rounds: u64) {
         by_hand.1 / attribute.1,
         keyed.0 / attribute.0,
         keyed.1 / attribute.1,
+    );
+    println!(
+        "attribute miss/by hand miss {:.3} / {:.3}",
+        miss_by_hand.0 / miss.0,
+        miss_by_hand.1 / miss.1,
     );
 }
 
