@@ -46,8 +46,9 @@
 //!
 //! **Sequential, paired**: `hit_costs paired <rounds>`: one caller, one
 //! call of each Redis kind per round (`attribute`, `by_hand`,
-//! `by_hand_keyed`, `attribute_miss`, `by_hand_miss`) in an order shuffled
-//! each round, each hand-written kind on a connection of its own (the
+//! `by_hand_keyed`, `attribute_miss`, `by_hand_miss`, and `by_hand` under
+//! a `tokio::time::timeout` as long as the attribute's operation timeout)
+//! in an order shuffled each round, each hand-written kind on a connection of its own (the
 //! attribute's hit and miss share the cache's), each call timed. Every kind meets the same moments
 //! of the machine, whose drifts dwarf a few percent over seconds, and none
 //! always follows the same other kind (a call that follows one on the same
@@ -355,18 +356,27 @@ impl Caller for LocalByHand {
 /// One caller; the Redis kinds in a shuffled order each round, each call
 /// timed. Each kind has a connection of its own, so that no kind's call
 /// finds its connection warmer than another's.
+/// The cache's default operation timeout, for the timed hand-written kind.
+const OP_TIMEOUT: Duration = Duration::from_millis(50);
+
 async fn paired(server: &support::RedisServer, rounds: u64) {
-    const KINDS: [&str; 5] = [
+    const KINDS: [&str; 6] = [
         "attribute",
         "by hand",
         "by hand keyed",
         "attribute miss",
+        "by hand timed",
         "by hand miss",
     ];
     let (cache, redis, keys) = stored(server, 1).await;
-    let mut redis = [redis, connection(server).await, connection(server).await];
+    let mut redis = [
+        redis,
+        connection(server).await,
+        connection(server).await,
+        connection(server).await,
+    ];
     let mut times: [Vec<Duration>; KINDS.len()] = Default::default();
-    let mut order = [0, 1, 2, 3, 4];
+    let mut order = [0, 1, 2, 3, 4, 5];
     let mut random = 0x9e37_79b9_7f4a_7c15_u64;
     for round in 0..rounds {
         shuffle(&mut order, &mut random);
@@ -382,6 +392,11 @@ async fn paired(server: &support::RedisServer, rounds: u64) {
                     drop(std::hint::black_box(by_hand(&mut redis[1], &key).await))
                 }
                 3 => drop(std::hint::black_box(from_redis(&cache, fresh).await)),
+                4 => {
+                    // Under a timer, as the attribute's operation timeout is.
+                    let timed = tokio::time::timeout(OP_TIMEOUT, by_hand(&mut redis[3], &keys[0]));
+                    drop(std::hint::black_box(timed.await))
+                }
                 _ => {
                     let key = key_by_hand(fresh_by_hand);
                     let miss = by_hand_miss(&mut redis[2], &key, fresh_by_hand);
@@ -392,13 +407,13 @@ async fn paired(server: &support::RedisServer, rounds: u64) {
         }
     }
     let us = |time: Duration| time.as_secs_f64() * 1e6;
-    let [attribute, by_hand, keyed, miss, miss_by_hand] = times.map(|mut times| {
+    let [attribute, by_hand, keyed, miss, timed, miss_by_hand] = times.map(|mut times| {
         let mean = us(times.iter().sum::<Duration>()) / times.len() as f64;
         times.sort();
         (us(times[times.len() / 2]), mean)
     });
     println!("{rounds} rounds, one caller; us per call, median / mean:");
-    let all = [attribute, by_hand, keyed, miss, miss_by_hand];
+    let all = [attribute, by_hand, keyed, miss, timed, miss_by_hand];
     for (name, (median, mean)) in KINDS.iter().zip(all) {
         println!("  {name:<22} {median:>7.2} / {mean:>7.2}");
     }
