@@ -48,12 +48,13 @@
 //! call of each Redis kind per round (`attribute`, `by_hand`,
 //! `by_hand_keyed`, `attribute_miss`, `by_hand_miss`, and `by_hand` under
 //! a `tokio::time::timeout` as long as the attribute's operation timeout)
-//! in an order shuffled each round, each hand-written kind on a connection of its own (the
-//! attribute's hit and miss share the cache's), each call timed. Every kind meets the same moments
-//! of the machine, whose drifts dwarf a few percent over seconds, and none
-//! always follows the same other kind (a call that follows one on the same
-//! connection was found 1-3 us faster). Prints each kind's median and mean
-//! time per call, and the ratios.
+//! in an order shuffled each round, each hand-written kind on a connection
+//! of its own (the attribute's hit and miss share the cache's), each call
+//! timed. Every kind meets the same moments of the machine, whose drifts
+//! dwarf a few percent over seconds, and none always follows the same
+//! other kind (a call that follows one on the same connection was found
+//! 1-3 us faster). Prints each kind's median and mean time per call, and
+//! the ratios.
 //!
 //! **CPU per call under load**: `hit_costs spin <kind> <tasks> <calls>`, a
 //! kind above or `unbatched` (`Config::batch_reads(false)`), makes `calls`
