@@ -354,12 +354,13 @@ impl Caller for LocalByHand {
     }
 }
 
-/// One caller; the Redis kinds in a shuffled order each round, each call
-/// timed. Each kind has a connection of its own, so that no kind's call
-/// finds its connection warmer than another's.
 /// The cache's default operation timeout, for the timed hand-written kind.
 const OP_TIMEOUT: Duration = Duration::from_millis(50);
 
+/// One caller; the Redis kinds in a shuffled order each round, each call
+/// timed. Each hand-written kind has a connection of its own, so that no
+/// kind's call finds its connection warmer than another's; the
+/// attribute's hit and miss go through the cache's.
 async fn paired(server: &support::RedisServer, rounds: u64) {
     const KINDS: [&str; 6] = [
         "attribute",
