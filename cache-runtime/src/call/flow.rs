@@ -331,6 +331,7 @@ impl<'a, R, U, H: Refresher<R>> Call<'a, R, U, H> {
         let mut keys = Some(ctx.split(keys));
         async move {
             let body = pin!(body);
+            // Not `as_ref`: one more function compiled per return type.
             let sharer = match &sharer {
                 Some(sharer) => Some(sharer),
                 None => None,
@@ -717,8 +718,7 @@ impl<'a> Ctx<'a> {
         wait: Duration,
         lead: Option<Lead<'_>>,
     ) {
-        let running = std::future::poll_fn(|cx| slot.poll_running(cx));
-        let in_time = tokio::time::timeout(wait, running).await.ok();
+        let in_time = tokio::time::timeout(wait, running(slot)).await.ok();
         let why = match in_time {
             Some(Some(())) => match slot.class() {
                 Class::Failed if self.site.policy.stale_on_error => Some(StaleFor::Failure),
@@ -737,7 +737,7 @@ impl<'a> Ctx<'a> {
         }
         let came = match in_time {
             Some(came) => came,
-            None => std::future::poll_fn(|cx| slot.poll_running(cx)).await,
+            None => running(slot).await,
         };
         if came.is_none() {
             panic!("the cached function panicked in its task");
@@ -761,6 +761,7 @@ impl<'a> Ctx<'a> {
         let refreshed = self.refresh_once::<I>(slot, key, filling, left).await;
         // Skipped or newer: `slot` holds the current or the newer value.
         if let Refreshed::Ran = refreshed {
+            // `current` decoded when it was read, so it decodes again.
             if slot.class() == Class::Failed {
                 slot.decode(self.cache, self.shown(key), &current);
             }
@@ -1210,6 +1211,14 @@ pub fn compiled_here() -> [usize; 2] {
 /// The function's body, run into `slot` when awaited.
 fn body<'r, 's>(slot: &'r mut Slot<'s>) -> impl Future<Output = ()> + Unpin + use<'r, 's> {
     std::future::poll_fn(|cx| slot.poll_body(cx))
+}
+
+/// The task `slot`'s computation runs in (see `Held::compute`): `Some`
+/// once its result is in `slot`, `None` when it ended without one.
+fn running<'r, 's>(
+    slot: &'r mut Slot<'s>,
+) -> impl Future<Output = Option<()>> + Unpin + use<'r, 's> {
+    std::future::poll_fn(|cx| slot.poll_running(cx))
 }
 
 async fn release<I: Io>(lease: Option<Lease>) {
